@@ -1,0 +1,491 @@
+import {
+  ClosedError,
+  InvalidTopicError,
+  MessagesLostError,
+  MessageTooLargeError,
+  type Publisher,
+  type SubscribeOptions,
+  type Subscriber,
+} from '@proxystream/protocols';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  activeHandleCount,
+  assertAllReceived,
+  assertNoneLost,
+  collect,
+  drain,
+  iteratorOf,
+  label,
+  labels,
+  nextWithin,
+  parallelSenders,
+  readLabel,
+  uniqueTopic,
+  waitFor,
+  within,
+} from './helpers.js';
+import type { BrokerContractOptions } from './options.js';
+
+/**
+ * Registers the publish/subscribe contract as vitest suites. Call it at the top level of a test
+ * file with the shim's factories and capability flags.
+ *
+ * @example
+ * ```ts
+ * brokerContract({
+ *   name: 'my shim',
+ *   capabilities: MY_CAPABILITIES,
+ *   createPublisher: async () => new MyPublisher(url),
+ *   createSubscriber: (topic, options) => MySubscriber.create(url, topic, options),
+ * });
+ * ```
+ */
+export function brokerContract(options: BrokerContractOptions): void {
+  const caps = options.capabilities;
+  const quiet = options.inactivityTimeoutMs ?? 10_000;
+  const open: Array<{ close(): Promise<void> }> = [];
+
+  const topic = () => uniqueTopic(options.topicPrefix);
+  const groupOf = (name: string): SubscribeOptions =>
+    caps.competingConsumers ? { group: `${name}-group` } : {};
+  const publisher = async (): Promise<Publisher> => {
+    const made = await options.createPublisher();
+    open.push(made);
+    return made;
+  };
+  const subscriber = async (name: string, extra: SubscribeOptions = {}): Promise<Subscriber> => {
+    const made = await options.createSubscriber(name, extra);
+    open.push(made);
+    return made;
+  };
+  const texts = (messages: Uint8Array[]) => messages.map(readLabel);
+  const sendAll = async (pub: Publisher, name: string, items: readonly string[]) => {
+    for (const item of items) await pub.send(name, label(item));
+  };
+
+  describe(`${options.name}: broker contract`, () => {
+    afterEach(async () => {
+      const closing = open.splice(0).map((item) => item.close().catch(() => {}));
+      await within(Promise.all(closing), 30_000, 'closing the case’s publishers and subscribers');
+    });
+
+    describe('delivery', () => {
+      it('delivers a message sent after the subscriber is created', async () => {
+        const name = topic();
+        const sub = await subscriber(name);
+        const pub = await publisher();
+        await pub.send(name, label('hello'));
+        expect(texts(await collect(sub, 1, { inactivityMs: quiet }))).toEqual(['hello']);
+      });
+
+      const samples: Array<[string, Uint8Array]> = [
+        ['an empty message', new Uint8Array(0)],
+        ['a one-byte message', new Uint8Array([0x2a])],
+        ['all 256 byte values', Uint8Array.from({ length: 256 }, (_, i) => i)],
+        ['invalid UTF-8', new Uint8Array([0xff, 0xfe, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1])],
+      ];
+      for (const [what, bytes] of samples) {
+        it(`preserves ${what} byte for byte`, async () => {
+          const name = topic();
+          const sub = await subscriber(name);
+          const pub = await publisher();
+          await pub.send(name, bytes);
+          const [received] = await collect(sub, 1, { inactivityMs: quiet });
+          expect(Buffer.from(received!).equals(Buffer.from(bytes))).toBe(true);
+        });
+      }
+
+      if (Number.isFinite(caps.maxMessageSize)) {
+        it('delivers a message of exactly the declared maximum size', async () => {
+          const name = topic();
+          const sub = await subscriber(name);
+          const pub = await publisher();
+          const bytes = new Uint8Array(caps.maxMessageSize);
+          for (let i = 0; i < bytes.length; i += 4093) bytes[i] = i % 251;
+          await pub.send(name, bytes);
+          const [received] = await collect(sub, 1, { inactivityMs: quiet });
+          expect(received!.byteLength).toBe(bytes.byteLength);
+          expect(Buffer.from(received!).equals(Buffer.from(bytes))).toBe(true);
+        });
+
+        it('rejects a message one byte over the maximum with MessageTooLargeError and sends nothing', async () => {
+          const name = topic();
+          const sub = await subscriber(name);
+          const pub = await publisher();
+          const error = await pub
+            .send(name, new Uint8Array(caps.maxMessageSize + 1))
+            .then(() => undefined, (caught: unknown) => caught);
+          expect(error).toBeInstanceOf(MessageTooLargeError);
+          expect((error as MessageTooLargeError).code).toBe('MESSAGE_TOO_LARGE');
+          await pub.send(name, label('after'));
+          expect(texts(await collect(sub, 1, { inactivityMs: quiet }))).toEqual(['after']);
+        });
+      }
+
+      it('is not affected by mutating the sent buffer after send', async () => {
+        const name = topic();
+        const sub = await subscriber(name);
+        const pub = await publisher();
+        const bytes = label('original');
+        const sending = pub.send(name, bytes);
+        bytes.fill(0x21);
+        await sending;
+        expect(texts(await collect(sub, 1, { inactivityMs: quiet }))).toEqual(['original']);
+      });
+
+      it('keeps topics apart', async () => {
+        const first = topic();
+        const second = topic();
+        const subFirst = await subscriber(first);
+        const subSecond = await subscriber(second);
+        const pub = await publisher();
+        await sendAll(pub, first, labels('first', 5));
+        await sendAll(pub, second, labels('second', 5));
+        assertAllReceived(texts(await collect(subFirst, 5, { inactivityMs: quiet })), labels('first', 5));
+        assertAllReceived(texts(await collect(subSecond, 5, { inactivityMs: quiet })), labels('second', 5));
+        expect(await drain(subFirst, 200)).toEqual([]);
+      });
+
+      it('serves 20 topics at once', async () => {
+        const names = Array.from({ length: 20 }, () => topic());
+        const subs = await Promise.all(names.map((name) => subscriber(name)));
+        const pub = await publisher();
+        await Promise.all(names.map((name) => sendAll(pub, name, labels(name, 10))));
+        await Promise.all(
+          subs.map(async (sub, i) =>
+            assertAllReceived(
+              texts(await collect(sub, 10, { inactivityMs: quiet })),
+              labels(names[i]!, 10),
+            ),
+          ),
+        );
+      });
+
+      it('resolves a send to a topic nobody subscribed to', async () => {
+        const pub = await publisher();
+        await expect(within(pub.send(topic(), label('nobody')), quiet, 'send')).resolves.toBeUndefined();
+      });
+
+      const invalid = ['', ...(options.invalidTopics ?? [])];
+      for (const bad of invalid) {
+        it(`rejects the invalid topic ${JSON.stringify(bad)} on send and subscribe`, async () => {
+          const pub = await publisher();
+          await expect(pub.send(bad, label('x'))).rejects.toBeInstanceOf(InvalidTopicError);
+          await expect(options.createSubscriber(bad, {})).rejects.toBeInstanceOf(InvalidTopicError);
+        });
+      }
+    });
+
+    if (caps.ordered) {
+      describe('ordering', () => {
+        it('delivers the messages of one topic in the order they were sent', async () => {
+          const name = topic();
+          const sub = await subscriber(name);
+          const pub = await publisher();
+          const sent = labels('ordered', 1000);
+          const receiving = collect(sub, sent.length, { inactivityMs: quiet });
+          await Promise.all(sent.map((item) => pub.send(name, label(item))));
+          expect(texts(await receiving)).toEqual(sent);
+        });
+      });
+    }
+
+    if (caps.fanOut) {
+      describe('fan-out', () => {
+        it('delivers every message to each of three subscribers', async () => {
+          const name = topic();
+          const subs = [await subscriber(name), await subscriber(name), await subscriber(name)];
+          const pub = await publisher();
+          const sent = labels('fan', 50);
+          await sendAll(pub, name, sent);
+          for (const sub of subs) {
+            assertAllReceived(texts(await collect(sub, sent.length, { inactivityMs: quiet })), sent);
+          }
+        });
+      });
+    }
+
+    if (caps.competingConsumers) {
+      describe('competing consumers', () => {
+        it('shares the messages of a group between its members without duplicates', async () => {
+          const name = topic();
+          const group = groupOf(name);
+          const subs = [await subscriber(name, group), await subscriber(name, group)];
+          const pub = await publisher();
+          const sent = labels('work', 200);
+          await sendAll(pub, name, sent);
+          const received: string[] = [];
+          await Promise.all(
+            subs.map(async (sub) => {
+              for (;;) {
+                if (received.length >= sent.length) return;
+                const outcome = await nextWithin(sub, 1500);
+                if (outcome.kind !== 'value') return;
+                received.push(readLabel(outcome.value));
+              }
+            }),
+          );
+          assertAllReceived(received, sent);
+        });
+      });
+    }
+
+    if (caps.persistent) {
+      describe('persistence', () => {
+        it('delivers messages sent before the subscriber existed', async () => {
+          const name = topic();
+          const pub = await publisher();
+          const sent = labels('early', 20);
+          await sendAll(pub, name, sent);
+          const sub = await subscriber(name, groupOf(name));
+          assertAllReceived(texts(await collect(sub, sent.length, { inactivityMs: quiet })), sent);
+        });
+
+        it('continues across subscribers closed and replaced without losing a message', async () => {
+          const name = topic();
+          const group = groupOf(name);
+          const pub = await publisher();
+          const sent = labels('relay', 90);
+          await sendAll(pub, name, sent);
+          const received: string[] = [];
+          for (let round = 0; round < 3; round++) {
+            const sub = await subscriber(name, group);
+            received.push(...texts(await collect(sub, 30, { inactivityMs: quiet })));
+            // Asking for one more is what acknowledges the 30th on acknowledging shims.
+            await nextWithin(sub, 1).catch(() => undefined);
+            await sub.close();
+          }
+          const last = await subscriber(name, group);
+          received.push(...texts(await drain(last, 1500)));
+          assertNoneLost(received, sent);
+          if (!caps.acknowledged) assertAllReceived(received, sent);
+        });
+      });
+    }
+
+    describe('close', () => {
+      it('close() ends a pending iteration promptly', async () => {
+        const sub = await subscriber(topic());
+        const pending = iteratorOf(sub).next();
+        await sub.close();
+        await expect(within(pending, 5_000, 'pending next()')).resolves.toMatchObject({ done: true });
+      });
+
+      it('an AbortSignal ends a pending iteration promptly', async () => {
+        const controller = new AbortController();
+        const sub = await subscriber(topic(), { signal: controller.signal });
+        const pending = iteratorOf(sub).next();
+        controller.abort();
+        const outcome = await within(
+          pending.then((result) => result, (error: unknown) => error),
+          5_000,
+          'pending next() after abort',
+        );
+        expect(outcome instanceof Error || (outcome as IteratorResult<unknown>).done === true).toBe(
+          true,
+        );
+      });
+
+      it('break out of for await releases the subscription', async () => {
+        const name = topic();
+        const sub = await subscriber(name, groupOf(name));
+        const pub = await publisher();
+        await pub.send(name, label('first'));
+        for await (const message of sub) {
+          expect(readLabel(message)).toBe('first');
+          break;
+        }
+        const after = await within(sub[Symbol.asyncIterator]().next(), 5_000, 'next() after break');
+        expect(after.done).toBe(true);
+        if (caps.competingConsumers || caps.fanOut) {
+          const other = await subscriber(name, groupOf(name));
+          await pub.send(name, label('second'));
+          const got = texts(await collect(other, 1, { inactivityMs: quiet }));
+          // A persistent group may redeliver 'first' when the released member had not acknowledged it.
+          expect(got[0] === 'second' || (caps.acknowledged && got[0] === 'first')).toBe(true);
+        }
+      });
+
+      it('20 concurrent senders then close() on the publisher: everything sent is delivered', async () => {
+        const name = topic();
+        const sub = await subscriber(name);
+        const pub = await publisher();
+        const sent: string[] = [];
+        const sends: Promise<void>[] = [];
+        for (let sender = 0; sender < 20; sender++) {
+          for (let i = 0; i < 10; i++) {
+            const item = `s${sender}-${i}`;
+            sent.push(item);
+            sends.push(pub.send(name, label(item)));
+          }
+        }
+        const receiving = collect(sub, sent.length, { inactivityMs: quiet });
+        await within(pub.close(), 30_000, 'publisher close');
+        await Promise.all(sends);
+        assertAllReceived(texts(await receiving), sent);
+      });
+
+      it('send after close rejects with ClosedError', async () => {
+        const pub = await publisher();
+        await pub.close();
+        await expect(pub.send(topic(), label('late'))).rejects.toBeInstanceOf(ClosedError);
+      });
+
+      it('double and concurrent close are safe', async () => {
+        const pub = await publisher();
+        const sub = await subscriber(topic());
+        await within(Promise.all([pub.close(), pub.close(), sub.close(), sub.close()]), 10_000, 'close');
+        await within(Promise.all([pub.close(), sub.close()]), 10_000, 'second close');
+      });
+
+      it('close right after create does not hang', async () => {
+        const pub = await options.createPublisher();
+        const sub = await options.createSubscriber(topic(), {});
+        await within(Promise.all([pub.close(), sub.close()]), 10_000, 'close right after create');
+      });
+
+      it('leaves no handle open after close', async () => {
+        const before = activeHandleCount();
+        const name = topic();
+        const pub = await options.createPublisher();
+        const sub = await options.createSubscriber(name, {});
+        await pub.send(name, label('x'));
+        await collect(sub, 1, { inactivityMs: quiet });
+        await pub.close();
+        await sub.close();
+        const settled = await waitFor(() => activeHandleCount() <= before, 5_000);
+        expect(settled, `active handles: ${process.getActiveResourcesInfo().join(', ')}`).toBe(true);
+      });
+    });
+
+    describe('load', () => {
+      it('delivers everything from 10 concurrent senders', async () => {
+        const name = topic();
+        const sub = await subscriber(name);
+        const pub = await publisher();
+        const expected = Array.from({ length: 10 }, (_, s) => labels(`p${s}`, 100)).flat();
+        const receiving = collect(sub, expected.length, { inactivityMs: quiet });
+        await parallelSenders(10, 100, (s, i) => pub.send(name, label(`p${s}-${i}`)));
+        const received = texts(await receiving);
+        assertAllReceived(received, expected);
+        if (caps.ordered) {
+          for (let s = 0; s < 10; s++) {
+            expect(received.filter((item) => item.startsWith(`p${s}-`))).toEqual(labels(`p${s}`, 100));
+          }
+        }
+      });
+
+      if (caps.slowConsumer !== 'drops-reported') {
+        it('a 10 000-message burst arrives complete', async () => {
+          const name = topic();
+          const sub = await subscriber(name);
+          const pub = await publisher();
+          const sent = labels('burst', 10_000);
+          const receiving = collect(sub, sent.length, { inactivityMs: quiet });
+          await Promise.all(sent.map((item) => pub.send(name, label(item))));
+          assertAllReceived(texts(await receiving), sent);
+        });
+      }
+
+      if (caps.slowConsumer === 'backpressure') {
+        it('a subscriber that does not read makes send wait, then everything arrives', async () => {
+          const bound = options.backpressureBound ?? 10_000;
+          const name = topic();
+          const sub = await subscriber(name);
+          const pub = await publisher();
+          const total = bound * 2;
+          let accepted = 0;
+          const sending = (async () => {
+            for (let i = 0; i < total; i++) {
+              await pub.send(name, label(`slow-${i}`));
+              accepted++;
+            }
+          })();
+          // Wait until the sender stalls: no progress for 300 ms.
+          let last = -1;
+          while (accepted !== last) {
+            last = accepted;
+            await new Promise((resolve) => setTimeout(resolve, 300));
+          }
+          expect(accepted).toBeLessThan(bound);
+          const received = texts(await collect(sub, total, { inactivityMs: quiet }));
+          await sending;
+          expect(received).toEqual(labels('slow', total));
+        });
+      } else {
+        it('a subscriber that does not read keeps its memory bounded', async () => {
+          const name = topic();
+          const sub = await subscriber(name);
+          const pub = await publisher();
+          const chunk = new Uint8Array(64 * 1024);
+          const count = 1024; // 64 MiB in all
+          const before = process.memoryUsage();
+          for (let i = 0; i < count; i++) {
+            chunk[0] = i & 0xff;
+            await pub.send(name, chunk);
+          }
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          const after = process.memoryUsage();
+          const grown = after.arrayBuffers - before.arrayBuffers + (after.heapUsed - before.heapUsed);
+          expect(grown).toBeLessThan((count * chunk.byteLength) / 2);
+          // The stream is still usable: what arrives now is intact, or a loss is reported.
+          const outcome = await nextWithin(sub, quiet).catch((error: unknown) => error);
+          if (outcome instanceof Error) {
+            expect(outcome).toBeInstanceOf(MessagesLostError);
+          } else if (caps.slowConsumer === 'broker-buffers') {
+            expect((outcome as { kind: string }).kind).toBe('value');
+          }
+        });
+      }
+    });
+
+    if (options.restartBroker) {
+      const restart = options.restartBroker;
+      describe('broker faults', () => {
+        it('the original subscriber goes on after the broker restarts twice', async () => {
+          const name = topic();
+          const sub = await subscriber(name, groupOf(name));
+          const pub = await publisher();
+          const sent: string[] = [];
+          const received: string[] = [];
+          let stop = false;
+          const sender = (async () => {
+            for (let i = 0; !stop; i++) {
+              const item = `fault-${i}`;
+              try {
+                await pub.send(name, label(item));
+                sent.push(item);
+              } catch {
+                i--;
+                await new Promise((resolve) => setTimeout(resolve, 100));
+              }
+              await new Promise((resolve) => setTimeout(resolve, 5));
+            }
+          })();
+          const reader = (async () => {
+            for (;;) {
+              const outcome = await nextWithin(sub, 60_000).catch(() => ({ kind: 'error' }) as const);
+              if (outcome.kind !== 'value') {
+                if (outcome.kind === 'error') continue;
+                return;
+              }
+              received.push(readLabel(outcome.value));
+              if (stop && received.includes(sent[sent.length - 1]!)) return;
+            }
+          })();
+          await waitFor(() => received.length > 20, quiet);
+          await restart();
+          await waitFor(() => received.length > sent.length / 2 + 20, 30_000);
+          await restart();
+          const mark = sent.length;
+          const resumed = await waitFor(() => received.some((item) => Number(item.slice(6)) > mark + 20), 60_000);
+          stop = true;
+          await sender;
+          await within(reader, 60_000, 'reading the rest of the stream');
+          expect(resumed).toBe(true);
+          if (caps.persistent) assertNoneLost(received, sent);
+        });
+      });
+    }
+  });
+}

@@ -1,0 +1,21 @@
+export { brokerContract } from './broker-contract.js';
+export { storeContract } from './store-contract.js';
+export type { BrokerContractOptions, StoreContractOptions } from './options.js';
+export {
+  activeHandleCount,
+  assertAllReceived,
+  assertNoneLost,
+  type CollectOptions,
+  collect,
+  drain,
+  iteratorOf,
+  label,
+  labels,
+  type NextOutcome,
+  nextWithin,
+  parallelSenders,
+  readLabel,
+  uniqueTopic,
+  waitFor,
+  within,
+} from './helpers.js';

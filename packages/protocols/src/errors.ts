@@ -1,0 +1,210 @@
+/**
+ * Stable, machine-readable codes carried by every {@link ProxyStreamError}.
+ * Codes never change once released; messages may be reworded.
+ */
+export type ErrorCode =
+  | 'TOPIC_CLOSED'
+  | 'MESSAGE_TOO_LARGE'
+  | 'DECODE_FAILED'
+  | 'INVALID_TOPIC'
+  | 'INVALID_ARGUMENT'
+  | 'CLOSED'
+  | 'ABORTED'
+  | 'TIMEOUT'
+  | 'INVALID_STORE_KEY'
+  | 'OBJECT_NOT_FOUND'
+  | 'STORE_NOT_ALLOWED'
+  | 'STORE_FAILED'
+  | 'SEQUENCE_GAP'
+  | 'MESSAGES_LOST'
+  | 'BROKER_ERROR';
+
+/** Options accepted by every error constructor: the underlying error, when there is one. */
+export interface ProxyStreamErrorOptions {
+  /** The error of the broker client, file system or codec that caused this one. */
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error proxystream throws on purpose. Catch it with `instanceof` and branch
+ * on {@link ProxyStreamError.code}, which is stable across releases.
+ */
+export class ProxyStreamError extends Error {
+  /** Stable code naming the kind of failure. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: ProxyStreamErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** `send` was called for a topic whose end of stream was already announced by this producer. */
+export class TopicClosedError extends ProxyStreamError {
+  /** The closed topic. */
+  readonly topic: string;
+  constructor(topic: string, options?: ProxyStreamErrorOptions) {
+    super(
+      'TOPIC_CLOSED',
+      `topic "${topic}" was closed with closeTopics(); create a new producer to send to it again`,
+      options,
+    );
+    this.topic = topic;
+  }
+}
+
+/** A message is larger than the broker (or the shim's configuration) accepts. Nothing was sent. */
+export class MessageTooLargeError extends ProxyStreamError {
+  /** Size of the rejected message in bytes. */
+  readonly size: number;
+  /** Largest size accepted, in bytes. */
+  readonly limit: number;
+  constructor(size: number, limit: number, options?: ProxyStreamErrorOptions) {
+    super(
+      'MESSAGE_TOO_LARGE',
+      `message of ${size} bytes exceeds the limit of ${limit} bytes; put large objects in a store`,
+      options,
+    );
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** Bytes received from a broker are not a valid message. The stream can skip it and go on. */
+export class DecodeError extends ProxyStreamError {
+  constructor(message: string, options?: ProxyStreamErrorOptions) {
+    super('DECODE_FAILED', message, options);
+  }
+}
+
+/** A topic name the broker cannot carry safely. Nothing was sent or subscribed. */
+export class InvalidTopicError extends ProxyStreamError {
+  /** The rejected topic name. */
+  readonly topic: string;
+  constructor(topic: string, reason: string, options?: ProxyStreamErrorOptions) {
+    super('INVALID_TOPIC', `invalid topic ${JSON.stringify(topic)}: ${reason}`, options);
+    this.topic = topic;
+  }
+}
+
+/** An option or argument is out of its documented range. */
+export class InvalidArgumentError extends ProxyStreamError {
+  constructor(message: string, options?: ProxyStreamErrorOptions) {
+    super('INVALID_ARGUMENT', message, options);
+  }
+}
+
+/** An operation was attempted on a publisher, subscriber, producer, consumer or store after `close()`. */
+export class ClosedError extends ProxyStreamError {
+  constructor(what: string, options?: ProxyStreamErrorOptions) {
+    super('CLOSED', `${what} is closed`, options);
+  }
+}
+
+/** An operation was cancelled through an `AbortSignal`. */
+export class AbortedError extends ProxyStreamError {
+  constructor(message = 'operation aborted', options?: ProxyStreamErrorOptions) {
+    super('ABORTED', message, options);
+  }
+}
+
+/** An operation did not complete within its time limit. */
+export class TimeoutError extends ProxyStreamError {
+  constructor(message: string, options?: ProxyStreamErrorOptions) {
+    super('TIMEOUT', message, options);
+  }
+}
+
+/** A store key is not one this store could have produced (e.g. it tries to escape a directory). */
+export class InvalidStoreKeyError extends ProxyStreamError {
+  /** The rejected key. */
+  readonly key: string;
+  constructor(key: string, reason: string, options?: ProxyStreamErrorOptions) {
+    super('INVALID_STORE_KEY', `invalid store key ${JSON.stringify(key)}: ${reason}`, options);
+    this.key = key;
+  }
+}
+
+/** The data behind a reference is gone: evicted, expired, or never stored. */
+export class ObjectNotFoundError extends ProxyStreamError {
+  /** The key that was looked up. */
+  readonly key: string;
+  constructor(key: string, options?: ProxyStreamErrorOptions) {
+    super(
+      'OBJECT_NOT_FOUND',
+      `no object under key ${JSON.stringify(key)}: it was evicted (one-shot reference resolved elsewhere?) or expired`,
+      options,
+    );
+    this.key = key;
+  }
+}
+
+/** A store config from the wire names a store kind or host the consumer was not allowed to open. */
+export class StoreNotAllowedError extends ProxyStreamError {
+  constructor(message: string, options?: ProxyStreamErrorOptions) {
+    super('STORE_NOT_ALLOWED', message, options);
+  }
+}
+
+/** A store operation failed (directory removed, server down, …). `cause` holds the client error. */
+export class StoreError extends ProxyStreamError {
+  constructor(message: string, options?: ProxyStreamErrorOptions) {
+    super('STORE_FAILED', message, options);
+  }
+}
+
+/**
+ * The consumer saw a jump in a producer's sequence numbers: batches were lost (or arrived twice,
+ * when {@link SequenceGapError.missing} is negative).
+ */
+export class SequenceGapError extends ProxyStreamError {
+  /** Topic on which the gap was seen. */
+  readonly topic: string;
+  /** Producer whose sequence jumped. */
+  readonly producerId: string;
+  /** Sequence number expected next. */
+  readonly expected: number;
+  /** Sequence number received. */
+  readonly received: number;
+  constructor(
+    topic: string,
+    producerId: string,
+    expected: number,
+    received: number,
+    options?: ProxyStreamErrorOptions,
+  ) {
+    const what =
+      received > expected
+        ? `${received - expected} batch(es) lost`
+        : `duplicate or reordered batch ${received}`;
+    super(
+      'SEQUENCE_GAP',
+      `topic "${topic}", producer ${producerId}: expected batch ${expected}, got ${received} (${what})`,
+      options,
+    );
+    this.topic = topic;
+    this.producerId = producerId;
+    this.expected = expected;
+    this.received = received;
+  }
+
+  /** Number of batches lost; zero or negative for a duplicate or reordered batch. */
+  get missing(): number {
+    return this.received - this.expected;
+  }
+}
+
+/** A shim knows messages were lost (e.g. the broker dropped a slow subscriber's connection). */
+export class MessagesLostError extends ProxyStreamError {
+  constructor(message: string, options?: ProxyStreamErrorOptions) {
+    super('MESSAGES_LOST', message, options);
+  }
+}
+
+/** The broker or its client reported an error not covered by a more specific class. */
+export class BrokerError extends ProxyStreamError {
+  constructor(message: string, options?: ProxyStreamErrorOptions) {
+    super('BROKER_ERROR', message, options);
+  }
+}

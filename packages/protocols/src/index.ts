@@ -1,0 +1,55 @@
+export type {
+  AcknowledgingSubscriber,
+  EventPublisher,
+  EventSubscriber,
+  Publisher,
+  SubscribeOptions,
+  Subscriber,
+} from './messaging.js';
+export type {
+  EndOfStreamEvent,
+  EventBatch,
+  InlineBody,
+  JsonValue,
+  LiveBody,
+  Metadata,
+  NewObjectEvent,
+  ObjectBody,
+  StoreConfig,
+  StoredBody,
+  StreamEvent,
+} from './events.js';
+export type { Store, StoreFactory } from './store.js';
+export type { Serializer } from './serializer.js';
+export type { Filter } from './filter.js';
+export type { Capabilities, SlowConsumerBehaviour } from './capabilities.js';
+export {
+  eventSubscriberBrand,
+  isAcknowledgingSubscriber,
+  isEventPublisher,
+  isEventSubscriber,
+  isPublisher,
+  isSubscriber,
+} from './guards.js';
+export {
+  AbortedError,
+  BrokerError,
+  ClosedError,
+  DecodeError,
+  type ErrorCode,
+  InvalidArgumentError,
+  InvalidStoreKeyError,
+  InvalidTopicError,
+  MessagesLostError,
+  MessageTooLargeError,
+  ObjectNotFoundError,
+  ProxyStreamError,
+  type ProxyStreamErrorOptions,
+  SequenceGapError,
+  StoreError,
+  StoreNotAllowedError,
+  TimeoutError,
+  TopicClosedError,
+} from './errors.js';
+export { MessageQueue, type MessageQueueOptions, throwIfAborted } from './message-queue.js';
+export { assertMessageSize, InFlightWindow, type InFlightWindowOptions } from './limits.js';

@@ -1,0 +1,70 @@
+import type { EventBatch } from './events.js';
+
+/**
+ * Sends opaque byte messages to topics of one broker.
+ *
+ * `send` resolves once the broker (or the shim's bounded in-flight window) has accepted the
+ * message, so awaiting it gives backpressure. The caller may reuse or mutate `message` as soon as
+ * `send` returns its promise: shims copy or write it out before returning.
+ */
+export interface Publisher {
+  /**
+   * Sends one message to `topic`.
+   * @throws {@link InvalidTopicError} when the broker cannot carry this topic name.
+   * @throws {@link MessageTooLargeError} when the message exceeds the shim's maximum size.
+   * @throws {@link ClosedError} after {@link Publisher.close}.
+   */
+  send(topic: string, message: Uint8Array): Promise<void>;
+  /** Waits for every accepted message to reach the broker, then releases what the shim opened. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * Yields the byte messages of the topics it was created for, in arrival order, until closed.
+ *
+ * A subscriber is ready when the promise that created it resolves: a message sent after that is
+ * received. Breaking out of `for await` releases the subscription like {@link Subscriber.close}.
+ */
+export interface Subscriber extends AsyncIterable<Uint8Array> {
+  /** Ends the iteration (a pending `next()` resolves with `done: true`) and releases the subscription. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * A subscriber on a broker that tracks delivery. A message counts as processed, and is
+ * acknowledged to the broker, when the caller asks for the next one or calls {@link ack};
+ * messages not acknowledged when the subscriber dies are delivered again to another member of
+ * its group.
+ */
+export interface AcknowledgingSubscriber extends Subscriber {
+  /** Acknowledges every message yielded so far. */
+  ack(): Promise<void>;
+}
+
+/**
+ * Sends structured {@link EventBatch}es without encoding them to bytes. Used where producer and
+ * consumer share memory (the in-process broker): objects pass by reference, without a copy.
+ */
+export interface EventPublisher {
+  /** Sends one batch to `batch.topic`. Same errors as {@link Publisher.send}. */
+  sendEvents(batch: EventBatch): Promise<void>;
+  /** Releases the publisher after every accepted batch was delivered. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Yields {@link EventBatch}es of its topics until closed; the event-level twin of {@link Subscriber}. */
+export interface EventSubscriber extends AsyncIterable<EventBatch> {
+  /** Ends the iteration and releases the subscription. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Options every shim's subscriber factory accepts. */
+export interface SubscribeOptions {
+  /** Aborting ends the iteration like `close()`. */
+  signal?: AbortSignal;
+  /**
+   * Name of a group of competing consumers: each message goes to one member of the group.
+   * Shims without competing consumers reject this option.
+   */
+  group?: string;
+}

@@ -1,0 +1,198 @@
+import { mkdir, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import {
+  ClosedError,
+  StoreError,
+  StoreNotAllowedError,
+  type Store,
+  type StoreConfig,
+  type StoreFactory,
+} from '@proxystream/protocols';
+import { assertStoreKey, newStoreKey } from './store-keys.js';
+
+/** Options of {@link FileStore}. */
+export interface FileStoreOptions {
+  /** Directory holding one file per object; created on the first `put` if missing. Relative paths resolve against `process.cwd()`. */
+  directory: string;
+  /** Name in the store config; consumers open one store per (kind, name). Default: the absolute directory. */
+  name?: string;
+  /**
+   * Flush each file to disk before it becomes visible, so an object survives a machine crash.
+   * Writes are atomic for readers either way (temporary file, then rename). Default `false`.
+   */
+  fsync?: boolean;
+}
+
+function errorCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null ? (error as { code?: string }).code : undefined;
+}
+
+/**
+ * A store that writes each object to its own file in a directory, shared by every process and
+ * worker that can see the directory.
+ *
+ * - Keys are 32 random hex characters made by the store; any other key (from the wire, say
+ *   `../../etc/passwd`) is rejected with `InvalidStoreKeyError`, so no key names a path outside
+ *   the directory.
+ * - A `put` writes a temporary file and renames it into place: a reader sees the whole object or
+ *   nothing.
+ */
+export class FileStore implements Store {
+  /** Always `'file'`. */
+  readonly kind = 'file';
+  /** Absolute path of the directory. */
+  readonly directory: string;
+  /** Name in the store config. */
+  readonly name: string;
+  readonly #fsync: boolean;
+  #ready: Promise<unknown> | undefined;
+  #closed = false;
+
+  constructor(options: FileStoreOptions) {
+    this.directory = resolve(options.directory);
+    this.name = options.name ?? this.directory;
+    this.#fsync = options.fsync ?? false;
+  }
+
+  async put(data: Uint8Array): Promise<string> {
+    this.#assertOpen();
+    this.#ready ??= mkdir(this.directory, { recursive: true }).catch((error: unknown) => {
+      this.#ready = undefined;
+      throw new StoreError(`cannot create directory ${this.directory}`, { cause: error });
+    });
+    await this.#ready;
+    const key = newStoreKey();
+    const path = join(this.directory, key);
+    // Temporary names start with a dot and end in .tmp, so they are never valid keys.
+    const temporary = join(this.directory, `.${key}.tmp`);
+    try {
+      const handle = await open(temporary, 'wx');
+      try {
+        await handle.writeFile(data);
+        if (this.#fsync) await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temporary, path);
+    } catch (error) {
+      await unlink(temporary).catch(() => undefined);
+      throw new StoreError(`cannot write ${path}`, { cause: error });
+    }
+    return key;
+  }
+
+  async putBatch(data: readonly Uint8Array[]): Promise<string[]> {
+    return Promise.all(data.map((item) => this.put(item)));
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    this.#assertOpen();
+    assertStoreKey(key);
+    try {
+      return await readFile(join(this.directory, key));
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return undefined;
+      throw new StoreError(`cannot read key ${key} in ${this.directory}`, { cause: error });
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    this.#assertOpen();
+    assertStoreKey(key);
+    try {
+      return (await stat(join(this.directory, key))).isFile();
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return false;
+      throw new StoreError(`cannot stat key ${key} in ${this.directory}`, { cause: error });
+    }
+  }
+
+  async evict(key: string): Promise<void> {
+    this.#assertOpen();
+    assertStoreKey(key);
+    try {
+      await unlink(join(this.directory, key));
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return;
+      throw new StoreError(`cannot delete key ${key} in ${this.directory}`, { cause: error });
+    }
+  }
+
+  config(): StoreConfig {
+    return { kind: 'file', name: this.name, directory: this.directory };
+  }
+
+  /** Marks the handle closed; files stay on disk. */
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError(`FileStore ${this.directory}`);
+  }
+}
+
+/** Options of {@link FileStoreFactory}. */
+export interface FileStoreFactoryOptions {
+  /**
+   * Directories inside which a config from the wire may name a store directory (symbolic links
+   * resolved). `'any'` allows every directory: only for configs from trusted producers.
+   */
+  allowedRoots: readonly string[] | 'any';
+  /** Passed to every store opened. Default `false`. */
+  fsync?: boolean;
+}
+
+function isInside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
+
+/**
+ * Opens {@link FileStore}s from `{ kind: 'file', name, directory }` configs, only for directories
+ * under one of `allowedRoots`.
+ *
+ * @example
+ * ```ts
+ * const consumer = new StreamConsumer(subscriber, { stores: [new FileStoreFactory({ allowedRoots: ['/data/frames'] })] });
+ * ```
+ */
+export class FileStoreFactory implements StoreFactory {
+  /** Always `'file'`. */
+  readonly kind = 'file';
+  readonly #allowedRoots: readonly string[] | 'any';
+  readonly #fsync: boolean;
+  #realRoots: Promise<string[]> | undefined;
+
+  constructor(options: FileStoreFactoryOptions) {
+    this.#allowedRoots = options.allowedRoots;
+    this.#fsync = options.fsync ?? false;
+  }
+
+  async open(config: StoreConfig): Promise<Store> {
+    if (config.kind !== 'file') {
+      throw new StoreNotAllowedError(`FileStoreFactory cannot open a store of kind "${config.kind}"`);
+    }
+    const directory = config.directory;
+    if (typeof directory !== 'string' || !isAbsolute(directory)) {
+      throw new StoreNotAllowedError('a file store config needs an absolute "directory"');
+    }
+    let real: string;
+    try {
+      real = await realpath(directory);
+    } catch (error) {
+      throw new StoreError(`file store directory ${directory} cannot be opened`, { cause: error });
+    }
+    if (this.#allowedRoots !== 'any') {
+      const roots = await (this.#realRoots ??= Promise.all(
+        this.#allowedRoots.map((root) => realpath(root).catch(() => resolve(root))),
+      ));
+      if (!roots.some((root) => isInside(root, real))) {
+        throw new StoreNotAllowedError(
+          `file store directory ${directory} is outside the allowed roots; add its parent to FileStoreFactory's allowedRoots`,
+        );
+      }
+    }
+    return new FileStore({ directory: real, name: config.name, fsync: this.#fsync });
+  }
+}

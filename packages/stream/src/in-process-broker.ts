@@ -1,0 +1,235 @@
+import {
+  assertMessageSize,
+  type Capabilities,
+  ClosedError,
+  type EventBatch,
+  type EventPublisher,
+  type EventSubscriber,
+  eventSubscriberBrand,
+  InvalidArgumentError,
+  InvalidTopicError,
+  MessageQueue,
+  type Publisher,
+  type SubscribeOptions,
+  type Subscriber,
+} from '@proxystream/protocols';
+
+/** Options of {@link InProcessBroker}. */
+export interface InProcessBrokerOptions {
+  /**
+   * Messages (or event batches) buffered per subscriber before `send` waits for it to read.
+   * Default 1024.
+   */
+  capacity?: number;
+  /** Largest byte message accepted by `send`; default `Infinity` (event batches are not measured). */
+  maxMessageSize?: number;
+}
+
+/** Capabilities of the in-process broker for a given maximum message size. */
+export function inProcessCapabilities(maxMessageSize = Number.POSITIVE_INFINITY): Capabilities {
+  return {
+    fanOut: true,
+    competingConsumers: false,
+    persistent: false,
+    ordered: true,
+    acknowledged: false,
+    maxMessageSize,
+    slowConsumer: 'backpressure',
+  };
+}
+
+const MAX_TOPIC_LENGTH = 1024;
+// Control characters make topics unreadable in logs and unportable to real brokers.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to match them
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
+function checkTopic(topic: string): void {
+  if (typeof topic !== 'string' || topic.length === 0) {
+    throw new InvalidTopicError(String(topic), 'a topic is a non-empty string');
+  }
+  if (topic.length > MAX_TOPIC_LENGTH) {
+    throw new InvalidTopicError(topic, `longer than ${MAX_TOPIC_LENGTH} characters`);
+  }
+  if (CONTROL_CHARACTERS.test(topic)) {
+    throw new InvalidTopicError(topic, 'control characters are not allowed');
+  }
+}
+
+/** One topic namespace (bytes or event batches) with its subscriptions and an ordered send chain. */
+class Channel<T> {
+  readonly #topics = new Map<string, { queues: Set<MessageQueue<T>>; tail?: Promise<void> }>();
+
+  constructor(private readonly capacity: number) {}
+
+  subscribe(topics: readonly string[], signal: AbortSignal | undefined): MessageQueue<T> {
+    const queue: MessageQueue<T> = new MessageQueue<T>({
+      capacity: this.capacity,
+      signal,
+      onClose: () => {
+        for (const topic of topics) this.#topics.get(topic)?.queues.delete(queue);
+      },
+    });
+    if (queue.isClosed) return queue;
+    for (const topic of topics) this.#state(topic).queues.add(queue);
+    return queue;
+  }
+
+  /** Delivers `item` to every subscriber of `topic`, after every earlier send to the topic. */
+  deliver(topic: string, item: T): Promise<void> | undefined {
+    const state = this.#topics.get(topic);
+    if (state === undefined || state.queues.size === 0) return state?.tail;
+    if (state.tail === undefined) {
+      let allHaveRoom = true;
+      for (const queue of state.queues) if (queue.isFull) allHaveRoom = false;
+      if (allHaveRoom) {
+        for (const queue of state.queues) queue.push(item);
+        return undefined;
+      }
+    }
+    const previous = state.tail ?? Promise.resolve();
+    const next = previous.then(async () => {
+      for (const queue of [...state.queues]) await queue.pushWait(item);
+    });
+    state.tail = next;
+    void next.then(() => {
+      if (state.tail === next) state.tail = undefined;
+    });
+    return next;
+  }
+
+  closeAll(): void {
+    for (const state of this.#topics.values()) {
+      for (const queue of state.queues) void queue.close();
+    }
+    this.#topics.clear();
+  }
+
+  #state(topic: string) {
+    let state = this.#topics.get(topic);
+    if (state === undefined) {
+      state = { queues: new Set() };
+      this.#topics.set(topic, state);
+    }
+    return state;
+  }
+}
+
+/** Tracks a client's unfinished sends so that `close()` can wait for them. */
+class PendingSends {
+  readonly #pending = new Set<Promise<void>>();
+  closed = false;
+
+  track(promise: Promise<void>): Promise<void> {
+    this.#pending.add(promise);
+    void promise.finally(() => this.#pending.delete(promise)).catch(() => {});
+    return promise;
+  }
+
+  async settle(): Promise<void> {
+    this.closed = true;
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+}
+
+/**
+ * A broker inside one process: fan-out, ordered per topic, bounded per-subscriber buffers with
+ * backpressure (a subscriber that stops reading makes `send` wait rather than grow memory).
+ *
+ * Byte publishers copy each message, so the caller may reuse its buffer; event publishers pass
+ * {@link EventBatch} objects by reference, without encoding or copying.
+ *
+ * @example
+ * ```ts
+ * const broker = new InProcessBroker();
+ * const subscriber = await broker.subscriber('frames');
+ * await broker.publisher().send('frames', new Uint8Array([1, 2, 3]));
+ * for await (const message of subscriber) { console.log(message); break; }
+ * ```
+ */
+export class InProcessBroker {
+  /** What this broker guarantees; see {@link Capabilities}. */
+  readonly capabilities: Capabilities;
+  readonly #bytes: Channel<Uint8Array>;
+  readonly #events: Channel<EventBatch>;
+  #closed = false;
+
+  constructor(options: InProcessBrokerOptions = {}) {
+    const capacity = options.capacity ?? 1024;
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new InvalidArgumentError(`capacity must be a positive integer, got ${capacity}`);
+    }
+    this.capabilities = inProcessCapabilities(options.maxMessageSize);
+    this.#bytes = new Channel(capacity);
+    this.#events = new Channel(capacity);
+  }
+
+  /** A publisher of byte messages. */
+  publisher(): Publisher {
+    const pending = new PendingSends();
+    const limit = this.capabilities.maxMessageSize;
+    return {
+      send: async (topic, message) => {
+        if (pending.closed || this.#closed) throw new ClosedError('in-process publisher');
+        checkTopic(topic);
+        assertMessageSize(message, limit);
+        const delivery = this.#bytes.deliver(topic, message.slice());
+        if (delivery) await pending.track(delivery);
+      },
+      close: () => pending.settle(),
+    };
+  }
+
+  /** A subscriber of byte messages on `topics`, ready when the promise resolves. */
+  async subscriber(
+    topics: string | readonly string[],
+    options: SubscribeOptions = {},
+  ): Promise<Subscriber> {
+    const queue = this.#subscribe(this.#bytes, topics, options);
+    return queue;
+  }
+
+  /** A publisher of event batches, passed to subscribers by reference. */
+  eventPublisher(): EventPublisher {
+    const pending = new PendingSends();
+    return {
+      sendEvents: async (batch) => {
+        if (pending.closed || this.#closed) throw new ClosedError('in-process event publisher');
+        checkTopic(batch.topic);
+        const delivery = this.#events.deliver(batch.topic, batch);
+        if (delivery) await pending.track(delivery);
+      },
+      close: () => pending.settle(),
+    };
+  }
+
+  /** A subscriber of event batches on `topics`, ready when the promise resolves. */
+  async eventSubscriber(
+    topics: string | readonly string[],
+    options: SubscribeOptions = {},
+  ): Promise<EventSubscriber> {
+    const queue = this.#subscribe(this.#events, topics, options);
+    return Object.assign(queue, { [eventSubscriberBrand]: true as const });
+  }
+
+  /** Closes every subscription; later sends reject with {@link ClosedError}. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#bytes.closeAll();
+    this.#events.closeAll();
+  }
+
+  #subscribe<T>(
+    channel: Channel<T>,
+    topics: string | readonly string[],
+    options: SubscribeOptions,
+  ): MessageQueue<T> {
+    if (this.#closed) throw new ClosedError('in-process broker');
+    if (options.group !== undefined) {
+      throw new InvalidArgumentError('the in-process broker has no competing consumer groups');
+    }
+    const list = typeof topics === 'string' ? [topics] : topics;
+    if (list.length === 0) throw new InvalidArgumentError('subscribe to at least one topic');
+    for (const topic of list) checkTopic(topic);
+    return channel.subscribe(list, options.signal);
+  }
+}

@@ -1,0 +1,5 @@
+export {
+  InProcessBroker,
+  type InProcessBrokerOptions,
+  inProcessCapabilities,
+} from './in-process-broker.js';

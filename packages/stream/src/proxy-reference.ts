@@ -1,0 +1,188 @@
+import {
+  DecodeError,
+  type JsonValue,
+  ObjectNotFoundError,
+  type Serializer,
+  type Store,
+  type StoreConfig,
+} from '@proxystream/protocols';
+import { defaultSerializer } from './default-serializer.js';
+import { StoreCache } from './store-cache.js';
+
+/** The JSON form of a {@link ProxyReference}: what crosses to another process or worker. */
+export interface ProxyReferenceJSON {
+  /** Always `'proxystream.reference'`: tells a reference from other JSON. */
+  readonly type: 'proxystream.reference';
+  /** Version of this JSON form; currently 1. */
+  readonly version: 1;
+  /** Key of the object in its store. */
+  readonly key: string;
+  /** Config from which the store is opened. */
+  readonly store: StoreConfig;
+  /** One-shot reference: the data is deleted after the first resolve. */
+  readonly evict: boolean;
+}
+
+/** Options of the {@link ProxyReference} constructor. */
+export interface ProxyReferenceOptions<T> {
+  /** Key of the object in the store. */
+  key: string;
+  /** The open store holding the object, or a cache that opens it from `storeConfig`. */
+  store: Store | StoreCache;
+  /** Config of the store; default `store.config()` (required when `store` is a {@link StoreCache}). */
+  storeConfig?: StoreConfig;
+  /** One-shot: delete the data after the first resolve. Default `false`. */
+  evict?: boolean;
+  /** Turns the stored bytes into the object. Default {@link defaultSerializer}. */
+  serializer?: Serializer<T>;
+}
+
+/** Options of {@link ProxyReference.fromJSON}. */
+export interface ReviveReferenceOptions<T> {
+  /** Opens the reference's store; share one cache among the references of a worker. */
+  stores: StoreCache;
+  /** Default {@link defaultSerializer}; must match the producer's. */
+  serializer?: Serializer<T>;
+}
+
+const UNRESOLVED = 0;
+const RESOLVING = 1;
+const RESOLVED = 2;
+
+/**
+ * A lightweight handle on an object in a store: what a consumer yields for store-backed topics
+ * instead of the object. Only {@link resolve} moves the bytes; until then a reference is a key
+ * and a store config, and {@link toJSON} turns it into a few hundred bytes another process or
+ * `worker_threads` worker revives with {@link ProxyReference.fromJSON}.
+ *
+ * As in ProxyStore, a one-shot reference (`evict: true`, the producer's default) deletes the
+ * stored data when it is first resolved; resolving a copy of it elsewhere afterwards fails with
+ * `ObjectNotFoundError`. The resolved value is cached, so `resolve()` on the same instance is cheap.
+ *
+ * @example
+ * ```ts
+ * worker.postMessage(reference.toJSON());
+ * // in the worker:
+ * const frame = await ProxyReference.fromJSON<Uint8Array>(message, { stores }).resolve();
+ * ```
+ */
+export class ProxyReference<T = unknown> {
+  /** Key of the object in its store. */
+  readonly key: string;
+  /** Config of the store holding the object. */
+  readonly storeConfig: StoreConfig;
+  /** Whether the data is deleted after the first resolve. */
+  readonly evict: boolean;
+  readonly #source: Store | StoreCache;
+  readonly #serializer: Serializer<T>;
+  #state = UNRESOLVED;
+  #value: T | undefined;
+  #pending: Promise<T> | undefined;
+
+  constructor(options: ProxyReferenceOptions<T>) {
+    this.key = options.key;
+    this.#source = options.store;
+    if (options.storeConfig === undefined && options.store instanceof StoreCache) {
+      throw new TypeError('ProxyReference: storeConfig is required when store is a StoreCache');
+    }
+    this.storeConfig = options.storeConfig ?? (options.store as Store).config();
+    this.evict = options.evict ?? false;
+    this.#serializer = options.serializer ?? (defaultSerializer as Serializer<T>);
+  }
+
+  /** True once {@link resolve} has completed on this instance. */
+  get resolved(): boolean {
+    return this.#state === RESOLVED;
+  }
+
+  /**
+   * Fetches, deserialises and caches the object; a one-shot reference then deletes the data.
+   * Concurrent calls share one fetch.
+   * @throws {@link ObjectNotFoundError} when the data is gone (evicted, expired, never stored).
+   * @throws {@link StoreNotAllowedError} when the store kind has no factory in the cache.
+   */
+  resolve(): Promise<T> {
+    if (this.#state === RESOLVED) return Promise.resolve(this.#value as T);
+    if (this.#pending === undefined) {
+      this.#state = RESOLVING;
+      this.#pending = this.#fetch().then(
+        (value) => {
+          this.#value = value;
+          this.#state = RESOLVED;
+          this.#pending = undefined;
+          return value;
+        },
+        (error: unknown) => {
+          this.#state = UNRESOLVED;
+          this.#pending = undefined;
+          throw error;
+        },
+      );
+    }
+    return this.#pending;
+  }
+
+  /** The JSON form; `JSON.stringify(reference)` and `postMessage(reference.toJSON())` use it. */
+  toJSON(): ProxyReferenceJSON {
+    return {
+      type: 'proxystream.reference',
+      version: 1,
+      key: this.key,
+      store: this.storeConfig,
+      evict: this.evict,
+    };
+  }
+
+  /**
+   * Revives a reference from {@link toJSON}'s output (an object, or its JSON text).
+   * @throws {@link DecodeError} when `json` is not a reference.
+   */
+  static fromJSON<T = unknown>(json: unknown, options: ReviveReferenceOptions<T>): ProxyReference<T> {
+    let value = json;
+    if (typeof value === 'string') {
+      try {
+        value = JSON.parse(value);
+      } catch (error) {
+        throw new DecodeError('reference JSON is not valid JSON', { cause: error });
+      }
+    }
+    const candidate = value as Partial<Record<keyof ProxyReferenceJSON, JsonValue>> | null;
+    if (
+      typeof candidate !== 'object' ||
+      candidate === null ||
+      candidate.type !== 'proxystream.reference' ||
+      candidate.version !== 1 ||
+      typeof candidate.key !== 'string' ||
+      typeof candidate.evict !== 'boolean' ||
+      typeof candidate.store !== 'object' ||
+      candidate.store === null ||
+      Array.isArray(candidate.store) ||
+      typeof candidate.store.kind !== 'string' ||
+      typeof candidate.store.name !== 'string'
+    ) {
+      throw new DecodeError('not a proxystream reference (expected the output of ProxyReference.toJSON())');
+    }
+    return new ProxyReference<T>({
+      key: candidate.key,
+      store: options.stores,
+      storeConfig: candidate.store as StoreConfig,
+      evict: candidate.evict,
+      serializer: options.serializer,
+    });
+  }
+
+  async #fetch(): Promise<T> {
+    const source = this.#source;
+    const store = source instanceof StoreCache ? await source.open(this.storeConfig) : source;
+    const data = await store.get(this.key);
+    if (data === undefined) throw new ObjectNotFoundError(this.key);
+    const value = this.#serializer.deserialize(data);
+    if (this.evict) await store.evict(this.key);
+    return value;
+  }
+}
+
+/** True when `value` is a {@link ProxyReference} (what a consumer yields for stored objects). */
+export function isProxyReference(value: unknown): value is ProxyReference {
+  return value instanceof ProxyReference;
+}

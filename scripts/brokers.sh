@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Start, stop and restart the brokers the tests need, on 127.0.0.1 only.
+#
+#   bash scripts/brokers.sh start [redis] [nats] [kafka]    # default: all three
+#   bash scripts/brokers.sh stop [redis] [nats] [kafka]
+#   bash scripts/brokers.sh restart redis|nats|kafka         # data survives (used by fault tests)
+#
+# A broker whose URL variable (REDIS_URL, NATS_URL, KAFKA_BROKERS) is already set is left alone:
+# the tests use it as given. redis-server and nats-server come from Debian's packages and are
+# installed when missing; Kafka comes from Maven Central through scripts/kafka.sh.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="$ROOT/.cache/brokers"
+REDIS_PORT="${REDIS_PORT:-6379}"
+NATS_PORT="${NATS_PORT:-4222}"
+NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-8222}"
+mkdir -p "$CACHE"
+
+log() { echo "[brokers] $*" >&2; }
+die() { echo "[brokers] ERROR: $*" >&2; exit 1; }
+
+apt_install() {
+  log "installing $* from Debian's packages"
+  if [ "$(id -u)" -ne 0 ]; then die "need root to apt-get install $*"; fi
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+wait_until() { # seconds, description, command...
+  local seconds=$1 what=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "$what did not become ready within ${seconds}s"
+    sleep 0.1
+  done
+}
+
+stop_pidfile() { # pidfile, name
+  local pidfile=$1 name=$2 pid
+  [ -f "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+  log "$name stopped"
+}
+
+# --- redis ---------------------------------------------------------------------------------
+redis_ping() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+
+redis_start() { # keep_data
+  [ -n "${REDIS_URL:-}" ] && { log "REDIS_URL is set; using $REDIS_URL"; return 0; }
+  command -v redis-server >/dev/null || apt_install redis-server
+  if redis_ping; then log "redis already answers on $REDIS_PORT"; return 0; fi
+  local dir="$CACHE/redis"
+  [ "${1:-}" = keep ] || rm -rf "$dir"
+  mkdir -p "$dir"
+  # Append-only file so that a restart keeps the data of persistent shims (lists, streams).
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --dir "$dir" \
+    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save '' \
+    --appendonly yes --appendfsync everysec >/dev/null
+  wait_until 30 redis redis_ping
+  log "redis ready: REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
+}
+
+redis_stop() {
+  [ -n "${REDIS_URL:-}" ] && return 0
+  if redis_ping; then
+    # SHUTDOWN rewrites nothing with --save '' but flushes the append-only file.
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true
+  fi
+  wait_until 10 "redis shutdown" bash -c "! redis-cli -h 127.0.0.1 -p $REDIS_PORT ping"
+  rm -f "$CACHE/redis/redis.pid"
+  log "redis stopped"
+}
+
+# --- nats ----------------------------------------------------------------------------------
+nats_ready() { curl -fsS "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-only=true" >/dev/null 2>&1; }
+
+nats_start() { # keep_data
+  [ -n "${NATS_URL:-}" ] && { log "NATS_URL is set; using $NATS_URL"; return 0; }
+  command -v nats-server >/dev/null || apt_install nats-server
+  if nats_ready; then log "nats already answers on $NATS_PORT"; return 0; fi
+  local dir="$CACHE/nats"
+  [ "${1:-}" = keep ] || rm -rf "$dir"
+  mkdir -p "$dir"
+  setsid nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" \
+    -sd "$dir/jetstream" -P "$dir/nats.pid" -l "$dir/nats.log" \
+    </dev/null >/dev/null 2>&1 &
+  wait_until 30 nats nats_ready
+  log "nats ready: NATS_URL=nats://127.0.0.1:$NATS_PORT"
+}
+
+nats_stop() {
+  [ -n "${NATS_URL:-}" ] && return 0
+  stop_pidfile "$CACHE/nats/nats.pid" nats
+}
+
+# --- kafka ---------------------------------------------------------------------------------
+kafka_start() {
+  [ -n "${KAFKA_BROKERS:-}" ] && { log "KAFKA_BROKERS is set; using $KAFKA_BROKERS"; return 0; }
+  bash "$ROOT/scripts/kafka.sh" start >/dev/null
+}
+kafka_stop() {
+  [ -n "${KAFKA_BROKERS:-}" ] && return 0
+  bash "$ROOT/scripts/kafka.sh" stop
+}
+
+command=${1:-}
+shift || true
+brokers=("$@")
+[ ${#brokers[@]} -gt 0 ] || brokers=(redis nats kafka)
+
+case "$command" in
+  start) for b in "${brokers[@]}"; do "${b}_start"; done ;;
+  stop) for b in "${brokers[@]}"; do "${b}_stop"; done ;;
+  restart)
+    for b in "${brokers[@]}"; do
+      "${b}_stop"
+      if [ "$b" = kafka ]; then die "restarting kafka with its data is not supported yet"; fi
+      "${b}_start" keep
+    done
+    ;;
+  *) die "usage: brokers.sh start|stop|restart [redis] [nats] [kafka]" ;;
+esac
