@@ -112,9 +112,10 @@ export function brokerContract(options: BrokerContractOptions): void {
           const name = topic();
           const sub = await subscriber(name);
           const pub = await publisher();
-          const error = await pub
-            .send(name, new Uint8Array(caps.maxMessageSize + 1))
-            .then(() => undefined, (caught: unknown) => caught);
+          const error = await pub.send(name, new Uint8Array(caps.maxMessageSize + 1)).then(
+            () => undefined,
+            (caught: unknown) => caught,
+          );
           expect(error).toBeInstanceOf(MessageTooLargeError);
           expect((error as MessageTooLargeError).code).toBe('MESSAGE_TOO_LARGE');
           await pub.send(name, label('after'));
@@ -141,8 +142,14 @@ export function brokerContract(options: BrokerContractOptions): void {
         const pub = await publisher();
         await sendAll(pub, first, labels('first', 5));
         await sendAll(pub, second, labels('second', 5));
-        assertAllReceived(texts(await collect(subFirst, 5, { inactivityMs: quiet })), labels('first', 5));
-        assertAllReceived(texts(await collect(subSecond, 5, { inactivityMs: quiet })), labels('second', 5));
+        assertAllReceived(
+          texts(await collect(subFirst, 5, { inactivityMs: quiet })),
+          labels('first', 5),
+        );
+        assertAllReceived(
+          texts(await collect(subSecond, 5, { inactivityMs: quiet })),
+          labels('second', 5),
+        );
         expect(await drain(subFirst, 200)).toEqual([]);
       });
 
@@ -163,7 +170,9 @@ export function brokerContract(options: BrokerContractOptions): void {
 
       it('resolves a send to a topic nobody subscribed to', async () => {
         const pub = await publisher();
-        await expect(within(pub.send(topic(), label('nobody')), quiet, 'send')).resolves.toBeUndefined();
+        await expect(
+          within(pub.send(topic(), label('nobody')), quiet, 'send'),
+        ).resolves.toBeUndefined();
       });
 
       const invalid = ['', ...(options.invalidTopics ?? [])];
@@ -199,7 +208,10 @@ export function brokerContract(options: BrokerContractOptions): void {
           const sent = labels('fan', 50);
           await sendAll(pub, name, sent);
           for (const sub of subs) {
-            assertAllReceived(texts(await collect(sub, sent.length, { inactivityMs: quiet })), sent);
+            assertAllReceived(
+              texts(await collect(sub, sent.length, { inactivityMs: quiet })),
+              sent,
+            );
           }
         });
       });
@@ -268,7 +280,9 @@ export function brokerContract(options: BrokerContractOptions): void {
         const sub = await subscriber(topic());
         const pending = iteratorOf(sub).next();
         await sub.close();
-        await expect(within(pending, 5_000, 'pending next()')).resolves.toMatchObject({ done: true });
+        await expect(within(pending, 5_000, 'pending next()')).resolves.toMatchObject({
+          done: true,
+        });
       });
 
       it('an AbortSignal ends a pending iteration promptly', async () => {
@@ -277,7 +291,10 @@ export function brokerContract(options: BrokerContractOptions): void {
         const pending = iteratorOf(sub).next();
         controller.abort();
         const outcome = await within(
-          pending.then((result) => result, (error: unknown) => error),
+          pending.then(
+            (result) => result,
+            (error: unknown) => error,
+          ),
           5_000,
           'pending next() after abort',
         );
@@ -334,7 +351,11 @@ export function brokerContract(options: BrokerContractOptions): void {
       it('double and concurrent close are safe', async () => {
         const pub = await publisher();
         const sub = await subscriber(topic());
-        await within(Promise.all([pub.close(), pub.close(), sub.close(), sub.close()]), 10_000, 'close');
+        await within(
+          Promise.all([pub.close(), pub.close(), sub.close(), sub.close()]),
+          10_000,
+          'close',
+        );
         await within(Promise.all([pub.close(), sub.close()]), 10_000, 'second close');
       });
 
@@ -354,7 +375,9 @@ export function brokerContract(options: BrokerContractOptions): void {
         await pub.close();
         await sub.close();
         const settled = await waitFor(() => activeHandleCount() <= before, 5_000);
-        expect(settled, `active handles: ${process.getActiveResourcesInfo().join(', ')}`).toBe(true);
+        expect(settled, `active handles: ${process.getActiveResourcesInfo().join(', ')}`).toBe(
+          true,
+        );
       });
     });
 
@@ -370,7 +393,9 @@ export function brokerContract(options: BrokerContractOptions): void {
         assertAllReceived(received, expected);
         if (caps.ordered) {
           for (let s = 0; s < 10; s++) {
-            expect(received.filter((item) => item.startsWith(`p${s}-`))).toEqual(labels(`p${s}`, 100));
+            expect(received.filter((item) => item.startsWith(`p${s}-`))).toEqual(
+              labels(`p${s}`, 100),
+            );
           }
         }
       });
@@ -426,7 +451,8 @@ export function brokerContract(options: BrokerContractOptions): void {
           }
           await new Promise((resolve) => setTimeout(resolve, 500));
           const after = process.memoryUsage();
-          const grown = after.arrayBuffers - before.arrayBuffers + (after.heapUsed - before.heapUsed);
+          const grown =
+            after.arrayBuffers - before.arrayBuffers + (after.heapUsed - before.heapUsed);
           expect(grown).toBeLessThan((count * chunk.byteLength) / 2);
           // The stream is still usable: what arrives now is intact, or a loss is reported.
           const outcome = await nextWithin(sub, quiet).catch((error: unknown) => error);
@@ -464,7 +490,9 @@ export function brokerContract(options: BrokerContractOptions): void {
           })();
           const reader = (async () => {
             for (;;) {
-              const outcome = await nextWithin(sub, 60_000).catch(() => ({ kind: 'error' }) as const);
+              const outcome = await nextWithin(sub, 60_000).catch(
+                () => ({ kind: 'error' }) as const,
+              );
               if (outcome.kind !== 'value') {
                 if (outcome.kind === 'error') continue;
                 return;
@@ -478,7 +506,10 @@ export function brokerContract(options: BrokerContractOptions): void {
           await waitFor(() => received.length > sent.length / 2 + 20, 30_000);
           await restart();
           const mark = sent.length;
-          const resumed = await waitFor(() => received.some((item) => Number(item.slice(6)) > mark + 20), 60_000);
+          const resumed = await waitFor(
+            () => received.some((item) => Number(item.slice(6)) > mark + 20),
+            60_000,
+          );
           stop = true;
           await sender;
           await within(reader, 60_000, 'reading the rest of the stream');

@@ -163,7 +163,10 @@ export async function waitFor(condition: () => boolean, ms: number): Promise<boo
 export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`${what} did not finish within ${ms} ms`)), ms);
+    timer = setTimeout(
+      () => reject(new TimeoutError(`${what} did not finish within ${ms} ms`)),
+      ms,
+    );
   });
   try {
     return await Promise.race([promise, limit]);
@@ -174,6 +177,7 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
 
 /** Counts the process's active handles other than timers (sockets, pipes, file handles…). */
 export function activeHandleCount(): number {
-  return process.getActiveResourcesInfo().filter((kind) => kind !== 'Timeout' && kind !== 'Immediate')
-    .length;
+  return process
+    .getActiveResourcesInfo()
+    .filter((kind) => kind !== 'Timeout' && kind !== 'Immediate').length;
 }

@@ -1,6 +1,4 @@
 export { brokerContract } from './broker-contract.js';
-export { storeContract } from './store-contract.js';
-export type { BrokerContractOptions, StoreContractOptions } from './options.js';
 export {
   activeHandleCount,
   assertAllReceived,
@@ -19,3 +17,5 @@ export {
   waitFor,
   within,
 } from './helpers.js';
+export type { BrokerContractOptions, StoreContractOptions } from './options.js';
+export { storeContract } from './store-contract.js';

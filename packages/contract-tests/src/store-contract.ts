@@ -99,7 +99,15 @@ export function storeContract(options: StoreContractOptions): void {
     it('never returns data for a hostile key: it answers nothing or InvalidStoreKeyError', async () => {
       const s = await store();
       await s.put(randomBytes(16));
-      const hostile = ['../../../../etc/passwd', '/etc/passwd', '..', '', 'a/../../b', '\0', 'x'.repeat(5000)];
+      const hostile = [
+        '../../../../etc/passwd',
+        '/etc/passwd',
+        '..',
+        '',
+        'a/../../b',
+        '\0',
+        'x'.repeat(5000),
+      ];
       for (const key of hostile) {
         const got = await s.get(key).catch((error: unknown) => error);
         if (got instanceof Error) expect(got).toBeInstanceOf(InvalidStoreKeyError);

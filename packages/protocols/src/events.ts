@@ -1,5 +1,11 @@
 /** A JSON value: what metadata and store configs may hold so that they cross any wire. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue =
+  | string
+  | number
+  | boolean
+  | null
+  | JsonValue[]
+  | { [key: string]: JsonValue };
 
 /** User metadata attached to an object; filters see it, consumers receive it. */
 export type Metadata = { [key: string]: JsonValue };

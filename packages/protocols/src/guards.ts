@@ -1,4 +1,10 @@
-import type { AcknowledgingSubscriber, EventPublisher, EventSubscriber, Publisher, Subscriber } from './messaging.js';
+import type {
+  AcknowledgingSubscriber,
+  EventPublisher,
+  EventSubscriber,
+  Publisher,
+  Subscriber,
+} from './messaging.js';
 
 function hasMethod(value: unknown, name: string): boolean {
   return (

@@ -1,36 +1,4 @@
-export type {
-  AcknowledgingSubscriber,
-  EventPublisher,
-  EventSubscriber,
-  Publisher,
-  SubscribeOptions,
-  Subscriber,
-} from './messaging.js';
-export type {
-  EndOfStreamEvent,
-  EventBatch,
-  InlineBody,
-  JsonValue,
-  LiveBody,
-  Metadata,
-  NewObjectEvent,
-  ObjectBody,
-  StoreConfig,
-  StoredBody,
-  StreamEvent,
-} from './events.js';
-export type { Store, StoreFactory } from './store.js';
-export type { Serializer } from './serializer.js';
-export type { Filter } from './filter.js';
 export type { Capabilities, SlowConsumerBehaviour } from './capabilities.js';
-export {
-  eventSubscriberBrand,
-  isAcknowledgingSubscriber,
-  isEventPublisher,
-  isEventSubscriber,
-  isPublisher,
-  isSubscriber,
-} from './guards.js';
 export {
   AbortedError,
   BrokerError,
@@ -51,5 +19,37 @@ export {
   TimeoutError,
   TopicClosedError,
 } from './errors.js';
-export { MessageQueue, type MessageQueueOptions, throwIfAborted } from './message-queue.js';
+export type {
+  EndOfStreamEvent,
+  EventBatch,
+  InlineBody,
+  JsonValue,
+  LiveBody,
+  Metadata,
+  NewObjectEvent,
+  ObjectBody,
+  StoreConfig,
+  StoredBody,
+  StreamEvent,
+} from './events.js';
+export type { Filter } from './filter.js';
+export {
+  eventSubscriberBrand,
+  isAcknowledgingSubscriber,
+  isEventPublisher,
+  isEventSubscriber,
+  isPublisher,
+  isSubscriber,
+} from './guards.js';
 export { assertMessageSize, InFlightWindow, type InFlightWindowOptions } from './limits.js';
+export { MessageQueue, type MessageQueueOptions, throwIfAborted } from './message-queue.js';
+export type {
+  AcknowledgingSubscriber,
+  EventPublisher,
+  EventSubscriber,
+  Publisher,
+  SubscribeOptions,
+  Subscriber,
+} from './messaging.js';
+export type { Serializer } from './serializer.js';
+export type { Store, StoreFactory } from './store.js';

@@ -122,7 +122,9 @@ export class MessageQueue<T> implements AsyncIterableIterator<T> {
       return Promise.resolve({ value: undefined, done: true });
     }
     if (this.#waiter) {
-      return Promise.reject(new Error('MessageQueue.next() called while another next() is pending'));
+      return Promise.reject(
+        new Error('MessageQueue.next() called while another next() is pending'),
+      );
     }
     return new Promise((resolve, reject) => {
       this.#waiter = { resolve, reject };

@@ -1,5 +1,49 @@
+export { defaultSerializer, SERIALIZER_MARKER, SERIALIZER_VERSION } from './default-serializer.js';
+export {
+  FileStore,
+  FileStoreFactory,
+  type FileStoreFactoryOptions,
+  type FileStoreOptions,
+} from './file-store.js';
+export {
+  allOf,
+  anyOf,
+  type MetadataPattern,
+  type MetadataPredicate,
+  metadataMatches,
+  not,
+  nullFilter,
+  type SamplingFilterOptions,
+  samplingFilter,
+} from './filters.js';
 export {
   InProcessBroker,
   type InProcessBrokerOptions,
   inProcessCapabilities,
 } from './in-process-broker.js';
+export { MemoryStore, MemoryStoreFactory, type MemoryStoreOptions } from './memory-store.js';
+export {
+  isProxyReference,
+  ProxyReference,
+  type ProxyReferenceJSON,
+  type ProxyReferenceOptions,
+  type ReviveReferenceOptions,
+} from './proxy-reference.js';
+export { StoreCache } from './store-cache.js';
+export {
+  type ConsumerCloseOptions,
+  type DecodeErrorHandling,
+  type GapHandling,
+  type ItemWithMetadata,
+  type ObjectWithMetadata,
+  StreamConsumer,
+  type StreamConsumerOptions,
+  type StreamItem,
+} from './stream-consumer.js';
+export {
+  type ProducerCloseOptions,
+  type SendOptions,
+  StreamProducer,
+  type StreamProducerOptions,
+} from './stream-producer.js';
+export { decodeBatch, encodeBatch, WIRE_FORMAT_VERSION, WIRE_MAGIC } from './wire-codec.js';

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: set-up, then the dispatcher demo on the embedded in-process broker and a file
+# store. Arguments go to the demo (try --help).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh
+exec node examples/demo.mjs "$@"
