@@ -93,7 +93,9 @@ export class BinaryReader {
   }
 
   fail(reason: string, cause?: unknown): never {
-    throw new DecodeError(`malformed ${this.#what}: ${reason} at byte ${this.#position}`, { cause });
+    throw new DecodeError(`malformed ${this.#what}: ${reason} at byte ${this.#position}`, {
+      cause,
+    });
   }
 
   #need(length: number): void {

@@ -9,7 +9,11 @@ export class BinaryWriter {
 
   constructor(initialSize = 256) {
     this.#buffer = Buffer.allocUnsafeSlow(Math.max(16, initialSize));
-    this.#view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset, this.#buffer.byteLength);
+    this.#view = new DataView(
+      this.#buffer.buffer,
+      this.#buffer.byteOffset,
+      this.#buffer.byteLength,
+    );
   }
 
   /** Bytes written so far. */

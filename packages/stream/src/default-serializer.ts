@@ -11,7 +11,7 @@ export const SERIALIZER_MARKER: Uint8Array = Uint8Array.of(0xf9, 0x70, 0x78, 0x7
 /** Version of the structured encoding, written after {@link SERIALIZER_MARKER}. */
 export const SERIALIZER_VERSION = 1;
 
-const enum Tag {
+enum Tag {
   Undefined = 0x00,
   Null = 0x01,
   False = 0x02,
@@ -98,7 +98,12 @@ function writeValue(writer: BinaryWriter, value: unknown, seen: Set<object>): vo
       writer.u8(value ? Tag.True : Tag.False);
       return;
     case 'number':
-      if (Number.isInteger(value) && value >= -0x8000_0000 && value <= 0x7fff_ffff && !Object.is(value, -0)) {
+      if (
+        Number.isInteger(value) &&
+        value >= -0x8000_0000 &&
+        value <= 0x7fff_ffff &&
+        !Object.is(value, -0)
+      ) {
         writer.u8(Tag.Int32);
         writer.i32(value);
       } else {
@@ -171,7 +176,9 @@ function writeValue(writer: BinaryWriter, value: unknown, seen: Set<object>): vo
       writeValue(writer, (value as Record<string, unknown>)[key], seen);
     }
   } else {
-    fail(`an instance of ${value.constructor?.name ?? 'a class'} (only plain objects, arrays, Map, Set, Date, typed arrays)`);
+    fail(
+      `an instance of ${value.constructor?.name ?? 'a class'} (only plain objects, arrays, Map, Set, Date, typed arrays)`,
+    );
   }
   seen.delete(value);
 }
@@ -211,7 +218,8 @@ function readValue(reader: BinaryReader, depth: number): unknown {
       const negative = reader.u8();
       if (negative > 1) reader.fail('invalid bigint sign');
       const magnitude = reader.bytes(reader.u32());
-      const value = magnitude.byteLength === 0 ? 0n : BigInt(`0x${Buffer.from(magnitude).toString('hex')}`);
+      const value =
+        magnitude.byteLength === 0 ? 0n : BigInt(`0x${Buffer.from(magnitude).toString('hex')}`);
       return negative === 1 ? -value : value;
     }
     case Tag.String:
@@ -219,20 +227,24 @@ function readValue(reader: BinaryReader, depth: number): unknown {
     case Tag.Date:
       return new Date(reader.f64());
     case Tag.Bytes:
-      return Uint8Array.prototype.slice.call(reader.bytes(reader.u32()));
+      return new Uint8Array(reader.bytes(reader.u32()));
     case Tag.Buffer:
       return Buffer.from(reader.bytes(reader.u32()));
     case Tag.ArrayBuffer: {
       const bytes = reader.bytes(reader.u32());
-      return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+      const buffer = new ArrayBuffer(bytes.byteLength);
+      new Uint8Array(buffer).set(bytes);
+      return buffer;
     }
     case Tag.TypedArray: {
       const ctor = TYPED_ARRAYS[reader.u8()];
       if (ctor === undefined) reader.fail('unknown typed array kind');
       const bytes = reader.bytes(reader.u32());
-      if (bytes.byteLength % ctor.BYTES_PER_ELEMENT !== 0) reader.fail('typed array length not a multiple of its element size');
+      if (bytes.byteLength % ctor.BYTES_PER_ELEMENT !== 0)
+        reader.fail('typed array length not a multiple of its element size');
       // Copy into a fresh, aligned buffer: the source offset may not be a multiple of the element size.
-      const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+      const buffer = new ArrayBuffer(bytes.byteLength);
+      new Uint8Array(buffer).set(bytes);
       return new ctor(buffer);
     }
     default:
@@ -256,7 +268,12 @@ function readValue(reader: BinaryReader, depth: number): unknown {
         const item = readValue(reader, depth + 1);
         // Assignment to "__proto__" would change the prototype; define it as an own property instead.
         if (key === '__proto__') {
-          Object.defineProperty(object, key, { value: item, enumerable: true, writable: true, configurable: true });
+          Object.defineProperty(object, key, {
+            value: item,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
         } else {
           object[key] = item;
         }
@@ -318,7 +335,9 @@ export const defaultSerializer: Serializer<unknown> = {
     reader.bytes(4);
     const version = reader.u8();
     if (version !== SERIALIZER_VERSION) {
-      reader.fail(`unsupported serializer version ${version}; this build reads version ${SERIALIZER_VERSION}`);
+      reader.fail(
+        `unsupported serializer version ${version}; this build reads version ${SERIALIZER_VERSION}`,
+      );
     }
     const value = readValue(reader, 0);
     reader.end();

@@ -2,11 +2,11 @@ import { mkdir, open, readFile, realpath, rename, stat, unlink } from 'node:fs/p
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import {
   ClosedError,
-  StoreError,
-  StoreNotAllowedError,
   type Store,
   type StoreConfig,
+  StoreError,
   type StoreFactory,
+  StoreNotAllowedError,
 } from '@proxystream/protocols';
 import { assertStoreKey, newStoreKey } from './store-keys.js';
 
@@ -24,7 +24,9 @@ export interface FileStoreOptions {
 }
 
 function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null ? (error as { code?: string }).code : undefined;
+  return typeof error === 'object' && error !== null
+    ? (error as { code?: string }).code
+    : undefined;
 }
 
 /**
@@ -171,7 +173,9 @@ export class FileStoreFactory implements StoreFactory {
 
   async open(config: StoreConfig): Promise<Store> {
     if (config.kind !== 'file') {
-      throw new StoreNotAllowedError(`FileStoreFactory cannot open a store of kind "${config.kind}"`);
+      throw new StoreNotAllowedError(
+        `FileStoreFactory cannot open a store of kind "${config.kind}"`,
+      );
     }
     const directory = config.directory;
     if (typeof directory !== 'string' || !isAbsolute(directory)) {
@@ -184,9 +188,10 @@ export class FileStoreFactory implements StoreFactory {
       throw new StoreError(`file store directory ${directory} cannot be opened`, { cause: error });
     }
     if (this.#allowedRoots !== 'any') {
-      const roots = await (this.#realRoots ??= Promise.all(
+      this.#realRoots ??= Promise.all(
         this.#allowedRoots.map((root) => realpath(root).catch(() => resolve(root))),
-      ));
+      );
+      const roots = await this.#realRoots;
       if (!roots.some((root) => isInside(root, real))) {
         throw new StoreNotAllowedError(
           `file store directory ${directory} is outside the allowed roots; add its parent to FileStoreFactory's allowedRoots`,

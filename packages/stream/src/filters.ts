@@ -1,4 +1,9 @@
-import { type Filter, InvalidArgumentError, type JsonValue, type Metadata } from '@proxystream/protocols';
+import {
+  type Filter,
+  InvalidArgumentError,
+  type JsonValue,
+  type Metadata,
+} from '@proxystream/protocols';
 
 // Every filter here returns `true` to DROP an event (the ProxyStore convention, see `Filter`).
 

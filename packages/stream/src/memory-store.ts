@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import {
   ClosedError,
-  StoreNotAllowedError,
   type Store,
   type StoreConfig,
   type StoreFactory,
+  StoreNotAllowedError,
 } from '@proxystream/protocols';
 import { assertStoreKey, newStoreKey } from './store-keys.js';
 
@@ -111,7 +111,9 @@ export class MemoryStoreFactory implements StoreFactory {
 
   async open(config: StoreConfig): Promise<Store> {
     if (config.kind !== 'memory' || typeof config.name !== 'string') {
-      throw new StoreNotAllowedError(`MemoryStoreFactory cannot open a store of kind "${config.kind}"`);
+      throw new StoreNotAllowedError(
+        `MemoryStoreFactory cannot open a store of kind "${config.kind}"`,
+      );
     }
     return new MemoryStore({ name: config.name });
   }

@@ -137,7 +137,10 @@ export class ProxyReference<T = unknown> {
    * Revives a reference from {@link toJSON}'s output (an object, or its JSON text).
    * @throws {@link DecodeError} when `json` is not a reference.
    */
-  static fromJSON<T = unknown>(json: unknown, options: ReviveReferenceOptions<T>): ProxyReference<T> {
+  static fromJSON<T = unknown>(
+    json: unknown,
+    options: ReviveReferenceOptions<T>,
+  ): ProxyReference<T> {
     let value = json;
     if (typeof value === 'string') {
       try {
@@ -160,7 +163,9 @@ export class ProxyReference<T = unknown> {
       typeof candidate.store.kind !== 'string' ||
       typeof candidate.store.name !== 'string'
     ) {
-      throw new DecodeError('not a proxystream reference (expected the output of ProxyReference.toJSON())');
+      throw new DecodeError(
+        'not a proxystream reference (expected the output of ProxyReference.toJSON())',
+      );
     }
     return new ProxyReference<T>({
       key: candidate.key,

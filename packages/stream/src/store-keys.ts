@@ -11,6 +11,9 @@ export function newStoreKey(): string {
 /** Throws {@link InvalidStoreKeyError} unless `key` has the form {@link newStoreKey} produces. Internal. */
 export function assertStoreKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
-    throw new InvalidStoreKeyError(String(key), 'keys of this store are 32 lowercase hex characters');
+    throw new InvalidStoreKeyError(
+      String(key),
+      'keys of this store are 32 lowercase hex characters',
+    );
   }
 }

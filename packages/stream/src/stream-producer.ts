@@ -160,7 +160,12 @@ export class StreamProducer<T = unknown> {
     else if (isPublisher(publisher)) this.#publisher = publisher;
     else throw new InvalidArgumentError('StreamProducer needs a Publisher or an EventPublisher');
     const stores = options.stores;
-    this.#stores = stores === undefined ? new Map() : stores instanceof Map ? stores : new Map(Object.entries(stores));
+    this.#stores =
+      stores === undefined
+        ? new Map()
+        : stores instanceof Map
+          ? stores
+          : new Map(Object.entries(stores));
     this.#defaultStore = options.defaultStore;
     this.#serializer = options.serializer ?? (defaultSerializer as Serializer<T>);
     this.#filter = options.filter;
@@ -255,7 +260,9 @@ export class StreamProducer<T = unknown> {
     let failure: unknown;
     try {
       if (options.topics !== undefined) await this.closeTopics(...options.topics);
-      await Promise.all(Array.from(this.#topics.values(), (state) => this.#flushState(state, false)));
+      await Promise.all(
+        Array.from(this.#topics.values(), (state) => this.#flushState(state, false)),
+      );
     } catch (error) {
       failure = error;
     }
@@ -357,7 +364,13 @@ export class StreamProducer<T = unknown> {
     let batch: EventBatch;
     if (keys !== undefined && keys.length > 0) {
       state.storeConfig ??= store!.config();
-      batch = { topic: state.topic, producerId: this.producerId, sequence: state.sequence, store: state.storeConfig, events };
+      batch = {
+        topic: state.topic,
+        producerId: this.producerId,
+        sequence: state.sequence,
+        store: state.storeConfig,
+        events,
+      };
     } else {
       batch = { topic: state.topic, producerId: this.producerId, sequence: state.sequence, events };
     }

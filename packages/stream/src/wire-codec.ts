@@ -33,7 +33,8 @@ function isEmpty(metadata: Metadata): boolean {
 
 function byteLength16(value: string, what: string): number {
   const length = Buffer.byteLength(value, 'utf8');
-  if (length > 0xffff) throw new InvalidArgumentError(`${what} is ${length} bytes long; the wire format allows 65535`);
+  if (length > 0xffff)
+    throw new InvalidArgumentError(`${what} is ${length} bytes long; the wire format allows 65535`);
   return length;
 }
 
@@ -110,7 +111,11 @@ export function encodeBatch(batch: EventBatch): Uint8Array {
   return writer.finish();
 }
 
-function parseJsonObject(reader: BinaryReader, text: string, what: string): Record<string, unknown> {
+function parseJsonObject(
+  reader: BinaryReader,
+  text: string,
+  what: string,
+): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -166,7 +171,8 @@ export function decodeBatch(message: Uint8Array): EventBatch {
     }
     if (type !== EVENT_NEW_OBJECT) reader.fail(`unknown event type 0x${type.toString(16)}`);
     const objectFlags = reader.u8();
-    if ((objectFlags & ~OBJECT_FLAG_EVICT) !== 0) reader.fail(`unknown object flags 0x${objectFlags.toString(16)}`);
+    if ((objectFlags & ~OBJECT_FLAG_EVICT) !== 0)
+      reader.fail(`unknown object flags 0x${objectFlags.toString(16)}`);
     const bodyKind = reader.u8();
     const metadataLength = reader.u32();
     const metadata =
@@ -175,14 +181,26 @@ export function decodeBatch(message: Uint8Array): EventBatch {
         : (parseJsonObject(reader, reader.string(metadataLength), 'metadata') as Metadata);
     const evict = (objectFlags & OBJECT_FLAG_EVICT) !== 0;
     if (bodyKind === BODY_INLINE) {
-      events[i] = { type: 'new-object', metadata, evict, body: { kind: 'inline', data: reader.bytes(reader.u32()) } };
+      events[i] = {
+        type: 'new-object',
+        metadata,
+        evict,
+        body: { kind: 'inline', data: reader.bytes(reader.u32()) },
+      };
     } else if (bodyKind === BODY_STORED) {
       if (store === undefined) reader.fail('a stored object in a batch without a store config');
-      events[i] = { type: 'new-object', metadata, evict, body: { kind: 'stored', key: reader.string(reader.u16()) } };
+      events[i] = {
+        type: 'new-object',
+        metadata,
+        evict,
+        body: { kind: 'stored', key: reader.string(reader.u16()) },
+      };
     } else {
       reader.fail(`unknown body kind 0x${bodyKind.toString(16)}`);
     }
   }
   reader.end();
-  return store === undefined ? { topic, producerId, sequence, events } : { topic, producerId, sequence, store, events };
+  return store === undefined
+    ? { topic, producerId, sequence, events }
+    : { topic, producerId, sequence, store, events };
 }
