@@ -3,7 +3,8 @@
 #
 #   bash scripts/brokers.sh start [redis] [nats] [kafka]    # default: all three
 #   bash scripts/brokers.sh stop [redis] [nats] [kafka]
-#   bash scripts/brokers.sh restart redis|nats|kafka         # data survives (used by fault tests)
+#   bash scripts/brokers.sh restart redis|nats               # data survives (used by fault tests)
+#   bash scripts/brokers.sh start redis_auth nats_auth       # servers that demand credentials
 #
 # A broker whose URL variable (REDIS_URL, NATS_URL, KAFKA_BROKERS) is already set is left alone:
 # the tests use it as given. redis-server and nats-server come from Debian's packages and are
@@ -100,6 +101,62 @@ nats_stop() {
   stop_pidfile "$CACHE/nats/nats.pid" nats
 }
 
+# --- brokers that demand credentials (security tests) -----------------------------------------
+# Redis with a password for the default user and an ACL user; NATS once with a token and once with
+# a user and password. The secrets are fixed test values, known to the tests through the same
+# variables; they protect nothing but loopback test servers.
+REDIS_AUTH_PORT="${REDIS_AUTH_PORT:-6380}"
+NATS_TOKEN_PORT="${NATS_TOKEN_PORT:-4223}"
+NATS_USER_PORT="${NATS_USER_PORT:-4224}"
+TEST_SECRET="${PROXYSTREAM_TEST_SECRET:-s3cret-for-tests}"
+
+redis_auth_ping() {
+  [ "$(REDISCLI_AUTH="$TEST_SECRET" redis-cli -h 127.0.0.1 -p "$REDIS_AUTH_PORT" ping 2>/dev/null)" = PONG ]
+}
+
+redis_auth_start() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  if redis_auth_ping; then return 0; fi
+  local dir="$CACHE/redis-auth"
+  rm -rf "$dir" && mkdir -p "$dir"
+  redis-server --bind 127.0.0.1 --port "$REDIS_AUTH_PORT" --daemonize yes --dir "$dir" \
+    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save '' --appendonly no \
+    --requirepass "$TEST_SECRET" >/dev/null
+  wait_until 30 "redis (auth)" redis_auth_ping
+  REDISCLI_AUTH="$TEST_SECRET" redis-cli -h 127.0.0.1 -p "$REDIS_AUTH_PORT" \
+    ACL SETUSER streamer on ">$TEST_SECRET" '~*' '&*' '+@all' >/dev/null
+  log "redis with credentials ready on $REDIS_AUTH_PORT"
+}
+
+redis_auth_stop() {
+  redis_auth_ping && REDISCLI_AUTH="$TEST_SECRET" redis-cli -h 127.0.0.1 -p "$REDIS_AUTH_PORT" shutdown >/dev/null 2>&1 || true
+  rm -f "$CACHE/redis-auth/redis.pid"
+}
+
+nats_auth_port_ready() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+nats_auth_start() {
+  command -v nats-server >/dev/null || apt_install nats-server
+  local dir="$CACHE/nats-auth"
+  mkdir -p "$dir"
+  if ! nats_auth_port_ready "$NATS_TOKEN_PORT"; then
+    setsid nats-server -a 127.0.0.1 -p "$NATS_TOKEN_PORT" --auth "$TEST_SECRET" \
+      -P "$dir/token.pid" -l "$dir/token.log" </dev/null >/dev/null 2>&1 &
+    wait_until 30 "nats (token)" nats_auth_port_ready "$NATS_TOKEN_PORT"
+  fi
+  if ! nats_auth_port_ready "$NATS_USER_PORT"; then
+    setsid nats-server -a 127.0.0.1 -p "$NATS_USER_PORT" --user streamer --pass "$TEST_SECRET" \
+      -P "$dir/user.pid" -l "$dir/user.log" </dev/null >/dev/null 2>&1 &
+    wait_until 30 "nats (user)" nats_auth_port_ready "$NATS_USER_PORT"
+  fi
+  log "nats with credentials ready on $NATS_TOKEN_PORT (token) and $NATS_USER_PORT (user/password)"
+}
+
+nats_auth_stop() {
+  stop_pidfile "$CACHE/nats-auth/token.pid" "nats (token)"
+  stop_pidfile "$CACHE/nats-auth/user.pid" "nats (user)"
+}
+
 # --- kafka ---------------------------------------------------------------------------------
 kafka_start() {
   [ -n "${KAFKA_BROKERS:-}" ] && { log "KAFKA_BROKERS is set; using $KAFKA_BROKERS"; return 0; }
@@ -125,5 +182,5 @@ case "$command" in
       "${b}_start" keep
     done
     ;;
-  *) die "usage: brokers.sh start|stop|restart [redis] [nats] [kafka]" ;;
+  *) die "usage: brokers.sh start|stop|restart [redis] [nats] [kafka] [redis_auth] [nats_auth]" ;;
 esac
