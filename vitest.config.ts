@@ -25,7 +25,9 @@ export default defineConfig({
         root: `${packagesDir}${name}`,
         include: ['test/**/*.test.ts'],
         // A shim's fault cases restart its broker: the shim's other files must not run meanwhile.
-        fileParallelism: !name.startsWith('shim-'),
+        ...(name.startsWith('shim-')
+          ? { fileParallelism: false, poolOptions: { forks: { singleFork: true } } }
+          : {}),
       },
     })),
   },

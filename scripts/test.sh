@@ -24,6 +24,10 @@ rm -f "$report"
 status=0
 pnpm exec vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
 
+# Stop the brokers now, so that the counts line below is the last thing printed.
+cleanup >&2
+started=()
+
 if [ ! -s "$report" ]; then
   echo "vitest wrote no report (exit $status)" >&2
   echo "0 passed, 1 failed"

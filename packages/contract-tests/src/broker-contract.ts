@@ -13,6 +13,7 @@ import {
   assertAllReceived,
   assertNoneLost,
   collect,
+  collectGarbage,
   drain,
   iteratorOf,
   label,
@@ -263,8 +264,7 @@ export function brokerContract(options: BrokerContractOptions): void {
           for (let round = 0; round < 3; round++) {
             const sub = await subscriber(name, group);
             received.push(...texts(await collect(sub, 30, { inactivityMs: quiet })));
-            // Asking for one more is what acknowledges the 30th on acknowledging shims.
-            await nextWithin(sub, 1).catch(() => undefined);
+            // The 30th was not moved past: an acknowledging shim may deliver it again, none may lose it.
             await sub.close();
           }
           const last = await subscriber(name, group);
@@ -443,17 +443,22 @@ export function brokerContract(options: BrokerContractOptions): void {
           const sub = await subscriber(name);
           const pub = await publisher();
           const chunk = new Uint8Array(64 * 1024);
-          const count = 1024; // 64 MiB in all
+          const count = 2048; // 128 MiB in all
+          collectGarbage();
           const before = process.memoryUsage();
           for (let i = 0; i < count; i++) {
             chunk[0] = i & 0xff;
             await pub.send(name, chunk);
           }
           await new Promise((resolve) => setTimeout(resolve, 500));
+          // Without a collection the sender's own garbage (copies made by the client while
+          // encoding) would count as the subscriber's memory.
+          collectGarbage();
           const after = process.memoryUsage();
           const grown =
             after.arrayBuffers - before.arrayBuffers + (after.heapUsed - before.heapUsed);
-          expect(grown).toBeLessThan((count * chunk.byteLength) / 2);
+          // Bounded: a fixed allowance for client buffers, well below what was sent.
+          expect(grown).toBeLessThan(48 * 1024 * 1024);
           // The stream is still usable: what arrives now is intact, or a loss is reported.
           const outcome = await nextWithin(sub, quiet).catch((error: unknown) => error);
           if (outcome instanceof Error) {
@@ -493,17 +498,19 @@ export function brokerContract(options: BrokerContractOptions): void {
               const outcome = await nextWithin(sub, 60_000).catch(
                 () => ({ kind: 'error' }) as const,
               );
-              if (outcome.kind !== 'value') {
-                if (outcome.kind === 'error') continue;
-                return;
+              if (outcome.kind === 'error' && !stop) {
+                // A shim may surface the outage as an error; the subscriber must go on after it.
+                await new Promise((resolve) => setTimeout(resolve, 50));
+                continue;
               }
+              if (outcome.kind !== 'value') return;
               received.push(readLabel(outcome.value));
-              if (stop && received.includes(sent[sent.length - 1]!)) return;
             }
           })();
           await waitFor(() => received.length > 20, quiet);
           await restart();
-          await waitFor(() => received.length > sent.length / 2 + 20, 30_000);
+          const afterFirst = received.length;
+          await waitFor(() => received.length > afterFirst + 20, 30_000);
           await restart();
           const mark = sent.length;
           const resumed = await waitFor(
@@ -512,7 +519,10 @@ export function brokerContract(options: BrokerContractOptions): void {
           );
           stop = true;
           await sender;
-          await within(reader, 60_000, 'reading the rest of the stream');
+          const lastSent = sent[sent.length - 1]!;
+          await waitFor(() => received.includes(lastSent), quiet);
+          await sub.close();
+          await within(reader, 10_000, 'reading the rest of the stream');
           expect(resumed).toBe(true);
           if (caps.persistent) assertNoneLost(received, sent);
         });

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { TimeoutError } from '@proxystream/protocols';
 
 let topicCounter = 0;
@@ -180,4 +182,18 @@ export function activeHandleCount(): number {
   return process
     .getActiveResourcesInfo()
     .filter((kind) => kind !== 'Timeout' && kind !== 'Immediate').length;
+}
+
+let gc: (() => void) | undefined;
+
+/**
+ * Runs a full garbage collection, so that a memory reading counts live data only. Exposes V8's
+ * `gc` on first use when the process was not started with `--expose-gc`.
+ */
+export function collectGarbage(): void {
+  if (gc === undefined) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
 }

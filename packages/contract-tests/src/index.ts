@@ -5,6 +5,7 @@ export {
   assertNoneLost,
   type CollectOptions,
   collect,
+  collectGarbage,
   drain,
   iteratorOf,
   label,

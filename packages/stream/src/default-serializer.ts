@@ -307,7 +307,8 @@ function readValue(reader: BinaryReader, depth: number): unknown {
  *
  * - A `Uint8Array` (or `Buffer`) is stored as its own bytes, **without a copy** in either
  *   direction, unless it happens to start with {@link SERIALIZER_MARKER}; deserialising returns
- *   a `Uint8Array` view of the stored bytes (a `Buffer` when the store returned one).
+ *   a plain `Uint8Array` view of the received bytes (also when a `Buffer` was sent: wrap it
+ *   with `Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength)` if you need one, still without a copy).
  * - Everything else is written after the marker and a version byte: `undefined`, `null`,
  *   booleans, numbers (including `NaN`, `-0`, infinities), `BigInt`, strings, arrays, plain
  *   objects, `Map`, `Set`, `Date`, `ArrayBuffer`, `Buffer` and every typed array round-trip.
@@ -330,7 +331,12 @@ export const defaultSerializer: Serializer<unknown> = {
   },
 
   deserialize(data: Uint8Array): unknown {
-    if (!startsWithMarker(data)) return data;
+    if (!startsWithMarker(data)) {
+      // A plain Uint8Array whatever the transport produced (Buffer, subclass): a view, not a copy.
+      return data.constructor === Uint8Array
+        ? data
+        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    }
     const reader = new BinaryReader(data, 'serialized value');
     reader.bytes(4);
     const version = reader.u8();

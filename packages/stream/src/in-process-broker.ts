@@ -172,7 +172,7 @@ export class InProcessBroker {
         if (pending.closed || this.#closed) throw new ClosedError('in-process publisher');
         checkTopic(topic);
         assertMessageSize(message, limit);
-        const delivery = this.#bytes.deliver(topic, message.slice());
+        const delivery = this.#bytes.deliver(topic, Uint8Array.prototype.slice.call(message));
         if (delivery) await pending.track(delivery);
       },
       close: () => pending.settle(),

@@ -124,7 +124,8 @@ function nonNegative(value: number | undefined, name: string): number | undefine
  * in the event. The TypeScript counterpart of ProxyStore's `StreamProducer`.
  *
  * Give it a byte {@link Publisher} (batches are encoded with the wire codec) or an
- * {@link EventPublisher} (batches pass as objects; inline objects are not even serialised).
+ * {@link EventPublisher} (batches pass as objects; inline objects are not even serialised, so
+ * consumers in the same process receive the very object sent: do not mutate it afterwards).
  *
  * `send` resolves when the object is buffered, or — for the send that completes a batch — when
  * the publisher accepted the batch, so awaiting `send` gives backpressure. Batches of one topic
@@ -358,7 +359,8 @@ export class StreamProducer<T = unknown> {
         };
       }
     } else {
-      keys = await this.#store(store, objects, metadata, evict, events, live);
+      const bound = this.#placeInline(objects, metadata, evict, events, live);
+      if (bound !== undefined) keys = await this.#putStored(store, bound, metadata, evict, events);
     }
     if (endOfStream) events[count] = END_OF_STREAM;
     let batch: EventBatch;
@@ -385,19 +387,19 @@ export class StreamProducer<T = unknown> {
     state.sequence++;
   }
 
-  /** Serialises the batch, puts the large objects in `store` (one `putBatch`), fills `events`; returns the keys. */
-  async #store(
-    store: Store,
+  /**
+   * Serialises the batch and fills `events` with the objects below `inlineBelow`; returns the
+   * positions and bytes of the others (which go to the store), or `undefined` when there are none.
+   */
+  #placeInline(
     objects: T[],
     metadata: Metadata[],
     evict: boolean[],
     events: StreamEvent[],
     live: boolean,
-  ): Promise<string[]> {
-    const count = objects.length;
-    const bound: Uint8Array[] = [];
-    const positions: number[] = [];
-    for (let i = 0; i < count; i++) {
+  ): { positions: number[]; data: Uint8Array[] } | undefined {
+    let bound: { positions: number[]; data: Uint8Array[] } | undefined;
+    for (let i = 0; i < objects.length; i++) {
       const data = this.#serializer.serialize(objects[i]!);
       if (data.byteLength < this.#inlineBelow) {
         events[i] = {
@@ -407,14 +409,28 @@ export class StreamProducer<T = unknown> {
           body: live ? { kind: 'live', value: objects[i] } : { kind: 'inline', data },
         };
       } else {
-        bound.push(data);
-        positions.push(i);
+        bound ??= { positions: [], data: [] };
+        bound.positions.push(i);
+        bound.data.push(data);
       }
     }
-    if (bound.length === 0) return [];
-    const keys = bound.length === 1 ? [await store.put(bound[0]!)] : await store.putBatch(bound);
-    for (let j = 0; j < positions.length; j++) {
-      const i = positions[j]!;
+    return bound;
+  }
+
+  /** Puts the store-bound objects in one `put` or `putBatch` and fills their events; returns the keys. */
+  async #putStored(
+    store: Store,
+    bound: { positions: number[]; data: Uint8Array[] },
+    metadata: Metadata[],
+    evict: boolean[],
+    events: StreamEvent[],
+  ): Promise<string[]> {
+    const keys =
+      bound.data.length === 1
+        ? [await store.put(bound.data[0]!)]
+        : await store.putBatch(bound.data);
+    for (let j = 0; j < bound.positions.length; j++) {
+      const i = bound.positions[j]!;
       const event: NewObjectEvent = {
         type: 'new-object',
         metadata: metadata[i]!,

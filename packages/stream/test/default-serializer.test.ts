@@ -2,7 +2,8 @@ import { DecodeError, InvalidArgumentError } from '@proxystream/protocols';
 import { describe, expect, it } from 'vitest';
 import { defaultSerializer, SERIALIZER_MARKER } from '../src/default-serializer.js';
 
-const roundTrip = (value: unknown) => defaultSerializer.deserialize(defaultSerializer.serialize(value));
+const roundTrip = (value: unknown) =>
+  defaultSerializer.deserialize(defaultSerializer.serialize(value));
 
 describe('defaultSerializer', () => {
   it('passes a Uint8Array through without copying in either direction', () => {
@@ -122,7 +123,8 @@ describe('defaultSerializer', () => {
       good.subarray(0, good.byteLength - 1),
       Uint8Array.of(...good, 0),
     ];
-    for (const data of cases) expect(() => defaultSerializer.deserialize(data)).toThrow(DecodeError);
+    for (const data of cases)
+      expect(() => defaultSerializer.deserialize(data)).toThrow(DecodeError);
   });
 
   it('throws DecodeError rather than overflowing the stack on deep nesting', () => {

@@ -115,10 +115,10 @@ export function countingStore(inner: Store): CountingStore {
 /** A promise with its resolve and reject functions. */
 export function deferred<T = void>(): {
   promise: Promise<T>;
-  resolve: (value: T) => void;
+  resolve: (value: T | PromiseLike<T>) => void;
   reject: (error: unknown) => void;
 } {
-  let resolve!: (value: T) => void;
+  let resolve!: (value: T | PromiseLike<T>) => void;
   let reject!: (error: unknown) => void;
   const promise = new Promise<T>((res, rej) => {
     resolve = res;

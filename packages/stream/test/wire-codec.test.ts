@@ -18,7 +18,10 @@ function printable(batch: EventBatch): unknown {
     ...batch,
     events: batch.events.map((event) =>
       event.type === 'new-object' && event.body.kind === 'inline'
-        ? { ...event, body: { kind: 'inline', dataHex: Buffer.from(event.body.data).toString('hex') } }
+        ? {
+            ...event,
+            body: { kind: 'inline', dataHex: Buffer.from(event.body.data).toString('hex') },
+          }
         : event,
     ),
   };
@@ -30,8 +33,18 @@ const sample: EventBatch = {
   sequence: 2 ** 40 + 3,
   store: { kind: 'memory', name: 'm1', extra: [1, { deep: true }] },
   events: [
-    { type: 'new-object', metadata: {}, evict: true, body: { kind: 'inline', data: Uint8Array.of(0, 255, 7) } },
-    { type: 'new-object', metadata: { camera: 'left', n: 3 }, evict: false, body: { kind: 'stored', key: 'k'.repeat(32) } },
+    {
+      type: 'new-object',
+      metadata: {},
+      evict: true,
+      body: { kind: 'inline', data: Uint8Array.of(0, 255, 7) },
+    },
+    {
+      type: 'new-object',
+      metadata: { camera: 'left', n: 3 },
+      evict: false,
+      body: { kind: 'stored', key: 'k'.repeat(32) },
+    },
     { type: 'end-of-stream' },
   ],
 };
@@ -46,7 +59,10 @@ describe('wire codec', () => {
       const bytes = fromHex(hex[i]!);
       const decoded = decodeBatch(bytes);
       expect(printable(decoded), `vector ${i + 1}`).toEqual(JSON.parse(json[i]!));
-      expect(Buffer.from(encodeBatch(decoded)).equals(Buffer.from(bytes)), `vector ${i + 1} re-encodes`).toBe(true);
+      expect(
+        Buffer.from(encodeBatch(decoded)).equals(Buffer.from(bytes)),
+        `vector ${i + 1} re-encodes`,
+      ).toBe(true);
     }
   });
 
@@ -67,7 +83,9 @@ describe('wire codec', () => {
       topic: 't',
       producerId: 'p',
       sequence: 0,
-      events: [{ type: 'new-object', metadata: {}, evict: true, body: { kind: 'inline', data: payload } }],
+      events: [
+        { type: 'new-object', metadata: {}, evict: true, body: { kind: 'inline', data: payload } },
+      ],
     });
     expect(Buffer.from(bytes).includes(payload)).toBe(true);
     expect(bytes.byteLength - payload.byteLength).toBeLessThan(40);
@@ -76,7 +94,8 @@ describe('wire codec', () => {
   it('hands out inline payloads as views of the message, without copying', () => {
     const message = encodeBatch(sample);
     const event = decodeBatch(message).events[0]!;
-    if (event.type !== 'new-object' || event.body.kind !== 'inline') throw new Error('expected inline');
+    if (event.type !== 'new-object' || event.body.kind !== 'inline')
+      throw new Error('expected inline');
     expect(event.body.data.buffer).toBe(message.buffer);
   });
 
@@ -88,14 +107,18 @@ describe('wire codec', () => {
       events: [{ type: 'new-object', metadata: {}, evict: true, body: { kind: 'live', value: 1 } }],
     };
     expect(() => encodeBatch(live)).toThrow(InvalidArgumentError);
-    expect(() => encodeBatch({ ...live, events: [], topic: 'x'.repeat(70_000) })).toThrow(InvalidArgumentError);
+    expect(() => encodeBatch({ ...live, events: [], topic: 'x'.repeat(70_000) })).toThrow(
+      InvalidArgumentError,
+    );
     expect(() => encodeBatch({ ...live, events: [], sequence: -1 })).toThrow(InvalidArgumentError);
   });
 
   it('rejects every truncation of a valid envelope with DecodeError', () => {
     const message = encodeBatch(sample);
     for (let length = 0; length < message.byteLength; length++) {
-      expect(() => decodeBatch(message.subarray(0, length)), `length ${length}`).toThrow(DecodeError);
+      expect(() => decodeBatch(message.subarray(0, length)), `length ${length}`).toThrow(
+        DecodeError,
+      );
     }
   });
 
@@ -119,7 +142,14 @@ describe('wire codec', () => {
         topic: 't',
         producerId: 'p',
         sequence: 0,
-        events: [{ type: 'new-object', metadata: { a: 1 }, evict: false, body: { kind: 'inline', data: new Uint8Array() } }],
+        events: [
+          {
+            type: 'new-object',
+            metadata: { a: 1 },
+            evict: false,
+            body: { kind: 'inline', data: new Uint8Array() },
+          },
+        ],
       }),
     );
     arrayMetadata.write('[1,2,3]', arrayMetadata.indexOf('{"a":1}'));

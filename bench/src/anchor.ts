@@ -1,0 +1,211 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Publisher, Subscriber } from '@proxystream/protocols';
+import { FileStore, FileStoreFactory, StreamConsumer, StreamProducer } from '@proxystream/stream';
+import type { BenchConfig } from './config.js';
+import { fixed, si, sizeLabel, spread, table } from './format.js';
+import { freshTopic } from './pipe.js';
+import { progress, type SectionResult } from './report.js';
+import { loadShim } from './shims.js';
+import { ratio, type Summary, summarize } from './stats.js';
+import { KiB, MiB, now, payload } from './timing.js';
+
+const run = promisify(execFile);
+
+interface Case {
+  readonly mode: 'inline' | 'file';
+  readonly size: number;
+  readonly count: number;
+}
+
+/** ProxyStore's StreamProducer → Redis pub/sub → StreamConsumer (child process), seconds. */
+async function proxystoreRun(config: BenchConfig, python: string, c: Case, dir: string) {
+  const url = new URL(config.redisUrl);
+  const { stdout } = await run(
+    python,
+    [
+      join(config.root, 'bench', 'python', 'proxystore_anchor.py'),
+      '--mode',
+      c.mode,
+      '--size',
+      String(c.size),
+      '--count',
+      String(c.count),
+      '--redis',
+      `${url.hostname}:${url.port || 6379}`,
+      '--dir',
+      dir,
+    ],
+    { timeout: 600_000, maxBuffer: 1 << 20 },
+  );
+  const result = JSON.parse(stdout.trim().split('\n').pop()!) as {
+    seconds: number;
+    received: number;
+  };
+  if (result.received !== c.count)
+    throw new Error(`ProxyStore received ${result.received} of ${c.count}`);
+  return result.seconds;
+}
+
+type PubSubShim = {
+  RedisPubSubPublisher: new (options: object) => Publisher;
+  RedisPubSubSubscriber: { create(topic: string, options: object): Promise<Subscriber> };
+};
+
+/** The same with proxystream: awaited sends, consumer in this process. */
+async function proxystreamRun(config: BenchConfig, shim: PubSubShim, c: Case, dir: string) {
+  const topic = freshTopic('anchor');
+  const connection = { connection: config.redisUrl };
+  const subscriber = await shim.RedisPubSubSubscriber.create(topic, connection);
+  const producer = new StreamProducer<Uint8Array>(new shim.RedisPubSubPublisher(connection), {
+    ...(c.mode === 'file' ? { defaultStore: new FileStore({ directory: dir }) } : {}),
+  });
+  const consumer = new StreamConsumer<Uint8Array>(subscriber, {
+    topics: [topic],
+    stores: [new FileStoreFactory({ allowedRoots: [dir] })],
+  });
+  const data = payload(c.size, 3);
+  let received = 0;
+  let end = 0;
+  const loop = (async () => {
+    // Stops at the last object rather than at end-of-stream, so the figure does not depend on it.
+    for await (const object of consumer.iterObjects()) {
+      if (object.byteLength === c.size) received++;
+      if (received === c.count) break;
+    }
+    end = now();
+  })();
+  const start = now();
+  for (let i = 0; i < c.count; i++) await producer.send(topic, data, { evict: true });
+  await loop;
+  await producer.closeTopics(topic).catch(() => undefined);
+  await producer.close({ stores: true });
+  await consumer.close({ stores: true });
+  if (received !== c.count) throw new Error(`proxystream received ${received} of ${c.count}`);
+  return (end - start) / 1000;
+}
+
+/** Section 6: ProxyStore itself on the same Redis, same sizes, vs proxystream. */
+export async function anchor(config: BenchConfig): Promise<SectionResult> {
+  const python = join(config.root, '.cache', 'bench-venv', 'bin', 'python');
+  const title = 'The anchor: ProxyStore (Python) vs proxystream';
+  if (!existsSync(python)) {
+    return {
+      title,
+      body: 'not available: .cache/bench-venv is missing (scripts/bench.sh creates it with `pip install proxystore[redis]`).',
+      highlights: ['anchor: not available (no venv)'],
+    };
+  }
+  const module = await loadShim('@proxystream/shim-redis');
+  if ('reason' in module) {
+    return {
+      title,
+      body: `not available: ${module.reason}`,
+      highlights: [`anchor: not available: ${module.reason}`],
+    };
+  }
+  const shim = module.exports as unknown as PubSubShim;
+  const { stdout: version } = await run(python, [
+    '-c',
+    'import proxystore; print(proxystore.__version__)',
+  ]);
+  const dir = join(config.root, '.cache', 'bench', 'anchor-files');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const cases: Case[] = config.quick
+    ? [
+        { mode: 'inline', size: KiB, count: 2000 },
+        { mode: 'file', size: 16 * MiB, count: 4 },
+      ]
+    : [
+        { mode: 'inline', size: 100, count: 5000 },
+        { mode: 'inline', size: KiB, count: 5000 },
+        { mode: 'file', size: MiB, count: 32 },
+        { mode: 'file', size: 16 * MiB, count: 8 },
+      ];
+  const rounds = config.quick ? 2 : 3;
+  const rows: string[][] = [];
+  const highlights: string[] = [];
+  for (const c of cases) {
+    const samples = { proxystore: [] as number[], proxystream: [] as number[] };
+    const errors: { proxystore?: string; proxystream?: string } = {};
+    for (let round = 0; round < rounds; round++) {
+      progress(`anchor ${c.mode} ${sizeLabel(c.size)} round ${round + 1}`);
+      const order =
+        round % 2 === 0
+          ? (['proxystore', 'proxystream'] as const)
+          : (['proxystream', 'proxystore'] as const);
+      for (const who of order) {
+        if (errors[who] !== undefined) continue;
+        try {
+          const seconds =
+            who === 'proxystore'
+              ? await proxystoreRun(config, python, c, dir)
+              : await proxystreamRun(config, shim, c, dir);
+          samples[who].push(c.count / seconds);
+        } catch (error) {
+          errors[who] = `failed: ${(error as Error).message.split('\n')[0]!.slice(0, 160)}`;
+        }
+      }
+    }
+    const ps: Summary | undefined = samples.proxystore.length
+      ? summarize(samples.proxystore)
+      : undefined;
+    const px: Summary | undefined = samples.proxystream.length
+      ? summarize(samples.proxystream)
+      : undefined;
+    const r = ratio(px, ps);
+    const how = c.mode === 'inline' ? 'inline over Redis pub/sub' : 'FileStore + Redis pub/sub';
+    const mbps = (s: Summary | undefined) =>
+      s === undefined ? '–' : si((s.median * c.size) / 1e6);
+    rows.push([
+      sizeLabel(c.size),
+      how,
+      String(c.count),
+      'ProxyStore',
+      errors.proxystore ?? spread(ps),
+      mbps(ps),
+      '',
+    ]);
+    rows.push([
+      sizeLabel(c.size),
+      how,
+      String(c.count),
+      'proxystream',
+      errors.proxystream ?? spread(px),
+      mbps(px),
+      fixed(r),
+    ]);
+    if (!Number.isNaN(r)) {
+      highlights.push(
+        `anchor ${sizeLabel(c.size)} ${how}: proxystream ${fixed(r)} × ProxyStore ${version.trim()} (${mbps(px)} vs ${mbps(ps)} MB/s)`,
+      );
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const body = [
+    `ProxyStore ${version.trim()} from PyPI (\`proxystore[redis]\` in .cache/bench-venv): its \`StreamProducer\` with ` +
+      '`RedisPublisher` in one process and its `StreamConsumer` with `RedisSubscriber` in a forked child ' +
+      '(its API is synchronous; a child avoids the GIL), `iter_objects()` resolving every object; large objects ' +
+      'through a `Store` on a `FileConnector`. proxystream does the same in one Node process: ' +
+      '`await producer.send(...)` one object at a time over `RedisPubSubPublisher`/`RedisPubSubSubscriber`, ' +
+      '`iterObjects()`, `FileStore` for large objects; one-shot (evict) everywhere. Same Redis server, same sizes, ' +
+      `alternating, ${rounds} rounds; time from the first send to the last object received.`,
+    '',
+    table(
+      [
+        'size',
+        'path',
+        'objects',
+        'who',
+        'objects/s median (min–max)',
+        'MB/s',
+        'proxystream ÷ ProxyStore',
+      ],
+      rows,
+    ),
+  ].join('\n');
+  return { title, body, highlights, versions: [['ProxyStore (Python)', version.trim()]] };
+}

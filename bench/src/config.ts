@@ -1,0 +1,79 @@
+import { resolve } from 'node:path';
+
+/** Sections in the order they run. */
+export const SECTIONS = ['overhead', 'latency', 'bulk', 'scaling', 'memory', 'anchor'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+/** Settings of one benchmark run, from the command line and the environment. */
+export interface BenchConfig {
+  readonly quick: boolean;
+  readonly sections: readonly Section[];
+  /** Transports of the overhead and latency sections to run (ids as in transports.ts); all when undefined. */
+  readonly transports: readonly string[] | undefined;
+  /** Alternating repetitions of every contender pair. */
+  readonly repeats: number;
+  /** Seconds one timed run aims at (message counts are calibrated to it). */
+  readonly targetSeconds: number;
+  /** Sends kept in flight by the sending loop of the throughput runs. */
+  readonly window: number;
+  /** Markdown file written at the end. */
+  readonly out: string;
+  /** Repository root. */
+  readonly root: string;
+  /** The command line as the user typed it (for the report). */
+  readonly command: string;
+  readonly redisUrl: string;
+  readonly natsUrl: string;
+  readonly kafkaBrokers: readonly string[];
+}
+
+const USAGE = `usage: node bench/dist/main.js [--quick] [--only overhead,latency,...] [--transports inproc,redis-pubsub,...] [--repeats N] [--out FILE]
+sections: ${SECTIONS.join(', ')}`;
+
+/** Parses `argv` (without node and script). */
+export function parseConfig(argv: readonly string[], root: string): BenchConfig {
+  let quick = false;
+  let only: Section[] | undefined;
+  let repeats: number | undefined;
+  let transports: string[] | undefined;
+  let out = resolve(root, 'BENCHMARKS.md');
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = (): string => {
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
+      return next;
+    };
+    if (arg === '--quick') quick = true;
+    else if (arg === '--only') {
+      only = value()
+        .split(',')
+        .map((name) => {
+          if (!(SECTIONS as readonly string[]).includes(name))
+            throw new Error(`unknown section ${name}\n${USAGE}`);
+          return name as Section;
+        });
+    } else if (arg === '--transports') transports = value().split(',');
+    else if (arg === '--repeats') repeats = Number.parseInt(value(), 10);
+    else if (arg === '--out') out = resolve(value());
+    else if (arg === '--help' || arg === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${arg}\n${USAGE}`);
+  }
+  const sections = only === undefined ? [...SECTIONS] : SECTIONS.filter((s) => only.includes(s));
+  return {
+    quick,
+    sections,
+    transports,
+    repeats: repeats ?? (quick ? 3 : 5),
+    targetSeconds: quick ? 0.15 : 0.4,
+    window: 16,
+    out,
+    root,
+    command: process.env.BENCH_COMMAND ?? `pnpm bench ${argv.join(' ')}`.trim(),
+    redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    natsUrl: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+    kafkaBrokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+  };
+}

@@ -1,0 +1,119 @@
+import type { BenchConfig } from './config.js';
+import { fixed, table } from './format.js';
+import type { Pipe } from './pipe.js';
+import { progress, type SectionResult } from './report.js';
+import { isUnavailable } from './runner.js';
+import { quantile, summarize } from './stats.js';
+import { KiB, now, payload, sleep, waitFor } from './timing.js';
+import { transports } from './transports.js';
+
+const SIZE = KiB;
+
+/** Sends `count` timestamped payloads, one every `intervalMs`, and returns the one-way latencies in µs. */
+async function pacedRun(pipe: Pipe, latencies: number[], count: number, intervalMs: number) {
+  const base = payload(SIZE);
+  const start = now();
+  for (let i = 0; i < count; i++) {
+    const due = start + i * intervalMs;
+    const wait = due - now();
+    if (wait > 0.5) await sleep(wait);
+    const data = base.slice();
+    new DataView(data.buffer).setFloat64(0, now(), true);
+    await pipe.send(data);
+    await pipe.finish();
+  }
+  await waitFor(
+    () => latencies.length >= count,
+    () => latencies.length,
+    5000,
+    `latency: received ${latencies.length} of ${count}`,
+  );
+}
+
+/** Section 2: p50 / p99 end to end at a paced rate, 1 KiB, batch 1, stream vs raw. */
+export async function latency(config: BenchConfig): Promise<SectionResult> {
+  const count = config.quick ? 300 : 2000;
+  const rate = 1000;
+  const rounds = config.quick ? 2 : 3;
+  const rows: string[][] = [];
+  const highlights: string[] = [];
+  for (const transport of await transports(config)) {
+    progress(`latency ${transport.title}`);
+    const perContender = new Map<string, { p50: number[]; p99: number[]; error?: string }>();
+    for (const entry of transport.entries) {
+      perContender.set(entry.name, {
+        p50: [],
+        p99: [],
+        ...(isUnavailable(entry) ? { error: `not available: ${entry.unavailable}` } : {}),
+      });
+    }
+    const live = transport.entries.filter((e) => !isUnavailable(e));
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? live : [...live].reverse();
+      for (const entry of order) {
+        if (isUnavailable(entry)) continue;
+        const result = perContender.get(entry.name)!;
+        if (result.error !== undefined) continue;
+        const latencies: number[] = [];
+        try {
+          const pipe = await entry.open({
+            size: SIZE,
+            batch: 1,
+            onItem: (item) => {
+              const sent = new DataView(item.buffer, item.byteOffset, 8).getFloat64(0, true);
+              latencies.push((now() - sent) * 1000);
+            },
+          });
+          try {
+            // Warm-up: connections, JIT, consumer groups.
+            await pacedRun(pipe, latencies, 50, 1);
+            latencies.length = 0;
+            await pacedRun(pipe, latencies, count, 1000 / rate);
+          } finally {
+            await pipe.close().catch(() => undefined);
+          }
+          const sorted = latencies.sort((a, b) => a - b);
+          result.p50.push(quantile(sorted, 0.5));
+          result.p99.push(quantile(sorted, 0.99));
+        } catch (error) {
+          result.error = `failed: ${(error as Error).message.split('\n')[0]}`;
+        }
+      }
+    }
+    const raw = transport.entries.find((e) => e.kind === 'raw');
+    const rawResult = raw === undefined ? undefined : perContender.get(raw.name);
+    const rawP99 = rawResult && rawResult.p99.length > 0 ? summarize(rawResult.p99).median : NaN;
+    for (const entry of transport.entries) {
+      const r = perContender.get(entry.name)!;
+      if (r.p50.length === 0) {
+        rows.push([transport.title, entry.name, r.error ?? '–', '', '', '']);
+        continue;
+      }
+      const p50 = summarize(r.p50);
+      const p99 = summarize(r.p99);
+      const added = entry.kind === 'stream' ? p99.median - rawP99 : NaN;
+      rows.push([
+        transport.title,
+        entry.name,
+        `${fixed(p50.median, 0)} (${fixed(p50.min, 0)}–${fixed(p50.max, 0)})`,
+        `${fixed(p99.median, 0)} (${fixed(p99.min, 0)}–${fixed(p99.max, 0)})`,
+        Number.isNaN(added) ? '' : fixed(added, 0),
+        r.error ?? '',
+      ]);
+      if (entry.kind === 'stream' && !Number.isNaN(added)) {
+        highlights.push(
+          `latency ${entry.name}: p50 ${fixed(p50.median, 0)} µs, p99 ${fixed(p99.median, 0)} µs (${added >= 0 ? '+' : ''}${fixed(added, 0)} µs p99 over ${raw!.name})`,
+        );
+      }
+    }
+  }
+  const body = [
+    `One-way latency of 1 KiB payloads, batch 1, paced at ${rate} msg/s, ${count} messages per run after a ` +
+      `50-message warm-up, ${rounds} alternating rounds; producer and consumer in this process, so one clock. ` +
+      'p50 / p99 in µs: median over the rounds (min–max). "+p99" = stream p99 − raw p99 (target ≤ 100 µs). ' +
+      'The stream producer is flushed after each send (batch 1 sends at once anyway).',
+    '',
+    table(['broker', 'contender', 'p50 µs', 'p99 µs', '+p99 µs vs raw', 'note'], rows),
+  ].join('\n');
+  return { title: 'Latency at a paced rate', body, highlights };
+}

@@ -1,0 +1,61 @@
+import { Kafka, logLevel } from 'kafkajs';
+import { type Contender, freshTopic, type Pipe, type PipeOptions, RawBatcher } from './pipe.js';
+
+/** kafkajs idempotent producer (acks -1) and a consumer group reading with eachBatch. */
+export function rawKafka(brokers: readonly string[]): Contender {
+  return {
+    name: 'kafkajs',
+    kind: 'raw',
+    async open(options: PipeOptions): Promise<Pipe> {
+      const counter = new RawBatcher(options.size, options.batch, options.onItem);
+      const topic = freshTopic('kafka');
+      const kafka = new Kafka({ brokers: [...brokers], logLevel: logLevel.NOTHING });
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      const consumer = kafka.consumer({ groupId: `${topic}.group`, maxBytes: 64 * 1024 * 1024 });
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      const joined = new Promise<void>((resolve) => {
+        consumer.on(consumer.events.GROUP_JOIN, () => resolve());
+      });
+      await consumer.run({
+        eachBatch: async ({ batch }) => {
+          for (const message of batch.messages) if (message.value) counter.message(message.value);
+        },
+      });
+      await joined;
+      const publish = (message: Uint8Array) =>
+        producer
+          .send({
+            topic,
+            acks: -1,
+            messages: [
+              { value: Buffer.from(message.buffer, message.byteOffset, message.byteLength) },
+            ],
+          })
+          .then(() => undefined);
+      return {
+        send(data) {
+          const message = counter.add(data);
+          return message === undefined ? undefined : publish(message);
+        },
+        async finish() {
+          const rest = counter.take();
+          if (rest !== undefined) await publish(rest);
+        },
+        get received() {
+          return counter.received;
+        },
+        async close() {
+          await consumer.disconnect();
+          await producer.disconnect();
+          await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+          await admin.disconnect();
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+/** A shim package's exports, or why it cannot be loaded. */
+export type ShimModule =
+  | { readonly exports: Record<string, unknown> }
+  | { readonly reason: string };
+
+const cache = new Map<string, Promise<ShimModule>>();
+const require = createRequire(import.meta.url);
+
+/**
+ * Imports a shim package by name at run time, so that the bench compiles and runs while a shim
+ * is not built yet; a shim that cannot load becomes a "not available" line in the report.
+ */
+export function loadShim(name: string): Promise<ShimModule> {
+  let loaded = cache.get(name);
+  if (loaded === undefined) {
+    loaded = (async (): Promise<ShimModule> => {
+      let manifest: string;
+      try {
+        manifest = require.resolve(`${name}/package.json`);
+      } catch {
+        return { reason: `${name} is not installed` };
+      }
+      if (!existsSync(join(dirname(manifest), 'dist', 'index.js'))) {
+        return { reason: `${name} has no build (dist/index.js missing)` };
+      }
+      try {
+        const specifier: string = name;
+        const module = (await import(specifier)) as Record<string, unknown>;
+        return { exports: module };
+      } catch (error) {
+        return { reason: `${name} fails to load: ${(error as Error).message.split('\n')[0]}` };
+      }
+    })();
+    cache.set(name, loaded);
+  }
+  return loaded;
+}
+
+/** A class exported by a shim, by its name. */
+export type Constructor = new (...args: unknown[]) => unknown;
+
+/** The export `name` of `module` if it is a class (function), else undefined. */
+export function exported(module: ShimModule, name: string): Constructor | undefined {
+  if (!('exports' in module)) return undefined;
+  const value = module.exports[name];
+  return typeof value === 'function' ? (value as Constructor) : undefined;
+}

@@ -1,0 +1,312 @@
+import {
+  assertMessageSize,
+  type Capabilities,
+  ClosedError,
+  InFlightWindow,
+  type Publisher,
+} from '@proxystream/protocols';
+import {
+  CompressionTypes,
+  type Message,
+  Partitioners,
+  type Producer,
+  type ProducerConfig,
+} from 'kafkajs';
+import { DEFAULT_MAX_MESSAGE_SIZE, kafkaCapabilities } from './capabilities.js';
+import { brokerError, isTooLarge, tooLargeError } from './kafka-errors.js';
+import {
+  checkPositiveInteger,
+  type KafkaConnectionOptions,
+  kafkaClientOf,
+  type TopicSettings,
+} from './options.js';
+import { assertKafkaTopic, TopicCreator } from './topic.js';
+
+/** Compression codecs; `'gzip'` is built into kafkajs, the others need a codec registered in `CompressionCodecs`. */
+export type KafkaCompression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+
+const COMPRESSION: Record<KafkaCompression, CompressionTypes> = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
+  zstd: CompressionTypes.ZSTD,
+};
+
+/** Bytes a record adds to its key and value inside a record batch, estimated generously. */
+const RECORD_OVERHEAD = 32;
+
+/** Options of {@link KafkaPublisher.connect}. */
+export interface KafkaPublisherOptions extends KafkaConnectionOptions {
+  /**
+   * Replicas that must have a message before `send` resolves: -1 (all in-sync), 1 (leader) or 0.
+   * Default -1. The producer is idempotent (no duplicates from its own retries) only with -1.
+   */
+  acks?: -1 | 0 | 1;
+  /** Compression of each request's record batches. Default `'none'`. */
+  compression?: KafkaCompression;
+  /**
+   * Key of each message, which picks its partition (same key, same partition, same order).
+   * Default: no key, so kafkajs's default partitioner spreads messages over partitions.
+   */
+  key?: (topic: string, message: Uint8Array) => string | Uint8Array | undefined;
+  /** Create a topic through the admin API on its first `send` (`true`, or the settings of new topics). Default `false`. */
+  createTopics?: boolean | TopicSettings;
+  /** Largest message accepted, in bytes; must fit the broker's `message.max.bytes`. Default 1 000 000. */
+  maxMessageSize?: number;
+  /** Most message bytes of one topic coalesced into one request. Default: `maxMessageSize`. */
+  maxRequestBytes?: number;
+  /** Extra time to wait for more messages before sending a request, in ms. Default 0 (the next event-loop turn). */
+  lingerMs?: number;
+  /** Most messages accepted but not yet acknowledged; `send` waits beyond it. Default 10 000. */
+  maxInFlightMessages?: number;
+  /** Most bytes accepted but not yet acknowledged; `send` waits beyond it. Default 64 MiB. */
+  maxInFlightBytes?: number;
+  /** How long the broker may wait for `acks` replicas, in ms. Default 30 000. */
+  ackTimeoutMs?: number;
+  /** kafkajs producer settings (`retry`, `createPartitioner`, `idempotent`…). Default: idempotent, default partitioner. */
+  producer?: ProducerConfig;
+}
+
+/** Per-message options of {@link KafkaPublisher.send}. */
+export interface KafkaSendOptions {
+  /** Key of this message; overrides the publisher's `key` option. */
+  key?: string | Uint8Array;
+  /** Partition to write to, bypassing the partitioner. */
+  partition?: number;
+}
+
+interface PendingMessage {
+  readonly topic: string;
+  readonly message: Message;
+  readonly bytes: number;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Publishes byte messages to Kafka topics through one idempotent kafkajs producer.
+ *
+ * Sends from concurrent callers are coalesced: whatever arrives while a request is in flight (or
+ * in the same event-loop turn) goes out as the next single `sendBatch` request, at most
+ * `maxRequestBytes` per topic. Each `send` resolves once the broker acknowledged its request
+ * (`acks: -1` by default), so requests never reorder a topic's messages.
+ *
+ * @example
+ * ```ts
+ * const publisher = await KafkaPublisher.connect({ brokers: ['127.0.0.1:9092'], createTopics: true });
+ * await publisher.send('frames', new TextEncoder().encode('hello'));
+ * await publisher.close();
+ * ```
+ */
+export class KafkaPublisher implements Publisher {
+  /** What this publisher and the Kafka subscriber guarantee; `maxMessageSize` is this publisher's. */
+  readonly capabilities: Capabilities;
+  readonly #producer: Producer;
+  readonly #topics: TopicCreator | undefined;
+  readonly #readyTopics = new Set<string>();
+  readonly #window: InFlightWindow;
+  readonly #maxMessageSize: number;
+  readonly #maxRequestBytes: number;
+  readonly #lingerMs: number;
+  readonly #acks: -1 | 0 | 1;
+  readonly #ackTimeoutMs: number;
+  readonly #compression: CompressionTypes;
+  readonly #key: KafkaPublisherOptions['key'];
+  #pending: PendingMessage[] = [];
+  #scheduled = false;
+  #inFlight = false;
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    options: KafkaPublisherOptions,
+    producer: Producer,
+    topics: TopicCreator | undefined,
+  ) {
+    this.#producer = producer;
+    this.#topics = topics;
+    this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.#maxRequestBytes = options.maxRequestBytes ?? this.#maxMessageSize;
+    this.#lingerMs = options.lingerMs ?? 0;
+    this.#acks = options.acks ?? -1;
+    this.#ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
+    this.#compression = COMPRESSION[options.compression ?? 'none'];
+    this.#key = options.key;
+    this.#window = new InFlightWindow({
+      maxCount: options.maxInFlightMessages ?? 10_000,
+      maxBytes: options.maxInFlightBytes ?? 64 * 1024 * 1024,
+    });
+    this.capabilities = kafkaCapabilities(this.#maxMessageSize);
+  }
+
+  /**
+   * Connects a producer and returns the publisher.
+   * @throws {@link BrokerError} when no broker answers.
+   */
+  static async connect(options: KafkaPublisherOptions = {}): Promise<KafkaPublisher> {
+    checkPositiveInteger('maxMessageSize', options.maxMessageSize);
+    checkPositiveInteger('maxRequestBytes', options.maxRequestBytes);
+    checkPositiveInteger('maxInFlightMessages', options.maxInFlightMessages);
+    checkPositiveInteger('maxInFlightBytes', options.maxInFlightBytes);
+    const kafka = kafkaClientOf(options);
+    const producer = kafka.producer({
+      // kafkajs refuses an idempotent send without acks from all in-sync replicas.
+      idempotent: (options.acks ?? -1) === -1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      ...options.producer,
+    });
+    try {
+      await producer.connect();
+    } catch (error) {
+      await producer.disconnect().catch(() => undefined);
+      throw brokerError('connecting the Kafka producer failed', error);
+    }
+    const settings = options.createTopics;
+    const topics = settings
+      ? new TopicCreator(kafka, settings === true ? {} : settings)
+      : undefined;
+    return new KafkaPublisher(options, producer, topics);
+  }
+
+  /**
+   * Sends one message and resolves once the broker acknowledged it.
+   * @throws {@link InvalidTopicError} for a name Kafka rejects.
+   * @throws {@link MessageTooLargeError} above `maxMessageSize`, or when the broker refuses the size.
+   * @throws {@link ClosedError} after {@link close}.
+   * @throws {@link BrokerError} for other broker failures.
+   */
+  send(topic: string, message: Uint8Array, options?: KafkaSendOptions): Promise<void> {
+    if (this.#closing) return Promise.reject(new ClosedError('Kafka publisher'));
+    try {
+      assertKafkaTopic(topic);
+      assertMessageSize(message, this.#maxMessageSize);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const key = options?.key ?? this.#key?.(topic, message);
+    const kafkaMessage: Message = { value: Buffer.from(message) };
+    if (key !== undefined) kafkaMessage.key = typeof key === 'string' ? key : Buffer.from(key);
+    if (options?.partition !== undefined) kafkaMessage.partition = options.partition;
+    const bytes = message.byteLength + (key?.length ?? 0) + RECORD_OVERHEAD;
+    return new Promise<void>((resolve, reject) => {
+      const pending: PendingMessage = { topic, message: kafkaMessage, bytes, resolve, reject };
+      const admitted = this.#window.acquire(bytes);
+      if (admitted === undefined && this.#readyTopics.has(topic)) this.#enqueue(pending);
+      else void this.#admit(pending, admitted);
+    });
+  }
+
+  /** Waits for every accepted message to be acknowledged, then disconnects the producer. Safe to call twice. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#window.drained();
+      await this.#topics?.close();
+      await this.#producer.disconnect().catch(() => undefined);
+    })();
+    return this.#closing;
+  }
+
+  async #admit(pending: PendingMessage, admitted: Promise<void> | undefined): Promise<void> {
+    if (admitted) await admitted;
+    if (!this.#readyTopics.has(pending.topic)) {
+      try {
+        await this.#topics?.ensure(pending.topic);
+        this.#readyTopics.add(pending.topic);
+      } catch (error) {
+        this.#window.release(pending.bytes);
+        pending.reject(error);
+        return;
+      }
+    }
+    this.#enqueue(pending);
+  }
+
+  #enqueue(pending: PendingMessage): void {
+    this.#pending.push(pending);
+    if (this.#inFlight || this.#scheduled) return;
+    this.#scheduled = true;
+    const flush = () => {
+      this.#scheduled = false;
+      void this.#flush();
+    };
+    if (this.#lingerMs > 0) setTimeout(flush, this.#lingerMs);
+    else setImmediate(flush);
+  }
+
+  /** Sends pending messages, one request at a time, until none are left. */
+  async #flush(): Promise<void> {
+    if (this.#inFlight) return;
+    this.#inFlight = true;
+    try {
+      while (this.#pending.length > 0) {
+        const batch = this.#take();
+        await this.#sendBatch(batch);
+      }
+    } finally {
+      this.#inFlight = false;
+    }
+  }
+
+  /** Takes the oldest pending messages that fit one request, keeping each topic's order. */
+  #take(): PendingMessage[] {
+    const bytesByTopic = new Map<string, number>();
+    const full = new Set<string>();
+    const taken: PendingMessage[] = [];
+    const left: PendingMessage[] = [];
+    for (const pending of this.#pending) {
+      if (full.has(pending.topic)) {
+        left.push(pending);
+        continue;
+      }
+      const bytes = bytesByTopic.get(pending.topic) ?? 0;
+      if (bytes > 0 && bytes + pending.bytes > this.#maxRequestBytes) {
+        full.add(pending.topic);
+        left.push(pending);
+        continue;
+      }
+      bytesByTopic.set(pending.topic, bytes + pending.bytes);
+      taken.push(pending);
+    }
+    this.#pending = left;
+    return taken;
+  }
+
+  async #sendBatch(batch: PendingMessage[]): Promise<void> {
+    const byTopic = new Map<string, Message[]>();
+    for (const pending of batch) {
+      let messages = byTopic.get(pending.topic);
+      if (messages === undefined) {
+        messages = [];
+        byTopic.set(pending.topic, messages);
+      }
+      messages.push(pending.message);
+    }
+    let failure: unknown;
+    try {
+      await this.#producer.sendBatch({
+        acks: this.#acks,
+        timeout: this.#ackTimeoutMs,
+        compression: this.#compression,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
+    } catch (error) {
+      failure = error;
+    }
+    if (failure !== undefined && batch.length > 1 && isTooLarge(failure)) {
+      // The broker's limit is below what this publisher assumed: retry one message per request so
+      // only the messages that are really too large fail.
+      for (const pending of batch) await this.#sendBatch([pending]);
+      return;
+    }
+    for (const pending of batch) {
+      this.#window.release(pending.bytes);
+      if (failure === undefined) pending.resolve();
+      else {
+        pending.reject(
+          tooLargeError(failure, pending.bytes - RECORD_OVERHEAD, this.#maxMessageSize) ??
+            brokerError(`sending to topic "${pending.topic}" failed`, failure, pending.topic),
+        );
+      }
+    }
+  }
+}

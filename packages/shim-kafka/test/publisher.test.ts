@@ -1,0 +1,96 @@
+import {
+  collect,
+  label,
+  labels,
+  readLabel,
+  uniqueTopic,
+  within,
+} from '@proxystream/contract-tests';
+import { ClosedError, MessageTooLargeError } from '@proxystream/protocols';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_MESSAGE_SIZE, KafkaPublisher, KafkaSubscriber } from '../src/index.js';
+import { assertKafkaRunning, publisherOptions, subscriberOptions } from './kafka-env.js';
+
+beforeAll(assertKafkaRunning);
+
+const open: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  await within(
+    Promise.all(open.splice(0).map((item) => item.close().catch(() => {}))),
+    30_000,
+    'cleanup',
+  );
+});
+
+function track<T extends { close(): Promise<void> }>(item: T): T {
+  open.push(item);
+  return item;
+}
+
+describe('kafka publisher', () => {
+  it('rejects a message above maxMessageSize before contacting the broker', async () => {
+    const pub = track(await KafkaPublisher.connect(publisherOptions));
+    const error = await pub
+      .send(uniqueTopic('kafka-big'), new Uint8Array(DEFAULT_MAX_MESSAGE_SIZE + 1))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MessageTooLargeError);
+    expect((error as MessageTooLargeError).limit).toBe(DEFAULT_MAX_MESSAGE_SIZE);
+    expect((error as MessageTooLargeError).cause).toBeUndefined();
+  });
+
+  it("maps the broker's MESSAGE_TOO_LARGE to MessageTooLargeError and keeps sending", async () => {
+    const topic = uniqueTopic('kafka-broker-big');
+    const sub = track(await KafkaSubscriber.subscribe(topic, subscriberOptions));
+    // A publisher that believes in a larger limit than the broker's message.max.bytes (1 048 588).
+    const pub = track(
+      await KafkaPublisher.connect({ ...publisherOptions, maxMessageSize: 2_000_000 }),
+    );
+    const error = await pub.send(topic, new Uint8Array(1_500_000)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MessageTooLargeError);
+    expect((error as MessageTooLargeError).size).toBe(1_500_000);
+    expect((error as MessageTooLargeError).cause).toBeDefined();
+    await pub.send(topic, label('after'));
+    expect((await collect(sub, 1)).map(readLabel)).toEqual(['after']);
+  });
+
+  it('coalesces concurrent sends into few requests that fit the broker limit', async () => {
+    const topic = uniqueTopic('kafka-coalesce');
+    const sub = track(await KafkaSubscriber.subscribe(topic, subscriberOptions));
+    const pub = track(await KafkaPublisher.connect(publisherOptions));
+    // 40 messages of 100 kB: 4 MB in all, more than one broker batch may hold.
+    const payloads = Array.from({ length: 40 }, (_, i) => new Uint8Array(100_000).fill(i));
+    await Promise.all(payloads.map((payload) => pub.send(topic, payload)));
+    const received = await collect(sub, payloads.length);
+    expect(received.map((message) => message[0])).toEqual(payloads.map((_, i) => i));
+    expect(received.every((message) => message.byteLength === 100_000)).toBe(true);
+  });
+
+  it('round-trips gzip-compressed messages', async () => {
+    const topic = uniqueTopic('kafka-gzip');
+    const sub = track(await KafkaSubscriber.subscribe(topic, subscriberOptions));
+    const pub = track(await KafkaPublisher.connect({ ...publisherOptions, compression: 'gzip' }));
+    const sent = labels('zipped'.repeat(500), 50);
+    await Promise.all(sent.map((item) => pub.send(topic, label(item))));
+    expect((await collect(sub, sent.length)).map(readLabel)).toEqual(sent);
+  });
+
+  it('sends with acks: 1 (a producer that is then not idempotent)', async () => {
+    const topic = uniqueTopic('kafka-acks1');
+    const sub = track(await KafkaSubscriber.subscribe(topic, subscriberOptions));
+    const pub = track(await KafkaPublisher.connect({ ...publisherOptions, acks: 1 }));
+    await pub.send(topic, label('leader-only'));
+    expect((await collect(sub, 1)).map(readLabel)).toEqual(['leader-only']);
+  });
+
+  it('close() waits for accepted sends and later sends reject with ClosedError', async () => {
+    const topic = uniqueTopic('kafka-close-pub');
+    const sub = track(await KafkaSubscriber.subscribe(topic, subscriberOptions));
+    const pub = await KafkaPublisher.connect(publisherOptions);
+    const sent = labels('last', 300);
+    const sends = sent.map((item) => pub.send(topic, label(item)));
+    await pub.close();
+    await Promise.all(sends);
+    await expect(pub.send(topic, label('late'))).rejects.toBeInstanceOf(ClosedError);
+    expect((await collect(sub, sent.length)).map(readLabel)).toEqual(sent);
+  });
+});

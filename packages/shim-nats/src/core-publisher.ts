@@ -1,0 +1,133 @@
+import {
+  assertMessageSize,
+  ClosedError,
+  InFlightWindow,
+  InvalidArgumentError,
+  type Publisher,
+} from '@proxystream/protocols';
+import {
+  type HeldConnection,
+  maxPayloadOf,
+  type NatsConnectionOptions,
+  openConnection,
+  releaseConnection,
+  toProxyStreamError,
+} from './connection.js';
+import { assertValidTopic } from './topic.js';
+
+/** Options of {@link NatsPublisher.connect}. */
+export interface NatsPublisherOptions extends NatsConnectionOptions {
+  /**
+   * Most messages published but not yet confirmed by a round trip to the server (a flush).
+   * When reached, `send` waits: a fast sender cannot fill the client's memory. Default 4096.
+   */
+  maxUnflushedMessages?: number;
+  /** Most bytes published but not yet confirmed by a round trip. Default 4 MiB. */
+  maxUnflushedBytes?: number;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new InvalidArgumentError(`${name} must be a positive integer, got ${value}`);
+  }
+  return value;
+}
+
+/**
+ * Publishes byte messages with core NATS: fire-and-forget, fan-out to every subscriber of the
+ * subject, one member of each queue group. Messages are written in `send` order on one
+ * connection, so subscribers see them in that order.
+ *
+ * `send` resolves once the message is written to the connection and fits the unflushed window;
+ * a background flush (PING/PONG) confirms batches and frees the window, so a sender never runs
+ * ahead of the server by more than the window. `close()` flushes, so everything sent before it
+ * reached the server.
+ *
+ * @example
+ * ```ts
+ * const publisher = await NatsPublisher.connect({ servers: 'nats://127.0.0.1:4222' });
+ * await publisher.send('frames', bytes);
+ * await publisher.close();
+ * ```
+ */
+export class NatsPublisher implements Publisher {
+  readonly #held: HeldConnection;
+  readonly #window: InFlightWindow;
+  #unflushed: number[] = [];
+  #flushing = false;
+  #closing: Promise<void> | undefined;
+
+  private constructor(held: HeldConnection, options: NatsPublisherOptions) {
+    this.#held = held;
+    this.#window = new InFlightWindow({
+      maxCount: positive('maxUnflushedMessages', options.maxUnflushedMessages, 4096),
+      maxBytes: positive('maxUnflushedBytes', options.maxUnflushedBytes, 4 * 1024 * 1024),
+    });
+  }
+
+  /**
+   * Opens a publisher on the caller's connection or on a connection of its own.
+   * @throws {@link BrokerError} when the server cannot be reached.
+   */
+  static async connect(options: NatsPublisherOptions = {}): Promise<NatsPublisher> {
+    positive('maxUnflushedMessages', options.maxUnflushedMessages, 1);
+    positive('maxUnflushedBytes', options.maxUnflushedBytes, 1);
+    return new NatsPublisher(await openConnection(options), options);
+  }
+
+  /** Largest message `send` accepts: the connected server's `max_payload`. */
+  get maxMessageSize(): number {
+    return maxPayloadOf(this.#held.nc);
+  }
+
+  /**
+   * Publishes `message` to the subject `topic`.
+   * @throws {@link InvalidTopicError} for a topic with wildcards, whitespace or empty tokens.
+   * @throws {@link MessageTooLargeError} above the server's `max_payload`; nothing is sent.
+   * @throws {@link ClosedError} after {@link close}.
+   */
+  async send(topic: string, message: Uint8Array): Promise<void> {
+    if (this.#closing !== undefined) throw new ClosedError('NatsPublisher');
+    assertValidTopic(topic);
+    assertMessageSize(message, this.maxMessageSize);
+    const size = message.byteLength;
+    // The client queues a reference and writes it on a later tick: copy so the caller may reuse
+    // its buffer as soon as send returns.
+    const copy = message.slice();
+    const wait = this.#window.acquire(size);
+    if (wait !== undefined) await wait;
+    try {
+      this.#held.nc.publish(topic, copy);
+    } catch (error) {
+      this.#window.release(size);
+      throw toProxyStreamError(error, `publishing to "${topic}"`);
+    }
+    this.#unflushed.push(size);
+    if (!this.#flushing) void this.#flushLoop();
+  }
+
+  /** Flushes every message sent so far to the server, then closes the connection if the publisher opened it. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#window.drained();
+      await releaseConnection(this.#held);
+    })();
+    return this.#closing;
+  }
+
+  async #flushLoop(): Promise<void> {
+    this.#flushing = true;
+    while (this.#unflushed.length > 0) {
+      const batch = this.#unflushed;
+      this.#unflushed = [];
+      try {
+        await this.#held.nc.flush();
+      } catch {
+        // A closed connection flushes nothing more; the window must still drain so close() ends.
+      }
+      for (const size of batch) this.#window.release(size);
+    }
+    this.#flushing = false;
+  }
+}

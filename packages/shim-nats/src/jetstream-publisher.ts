@@ -1,0 +1,200 @@
+import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
+import { nuid } from '@nats-io/transport-node';
+import {
+  assertMessageSize,
+  BrokerError,
+  ClosedError,
+  InFlightWindow,
+  InvalidArgumentError,
+  type Publisher,
+} from '@proxystream/protocols';
+import { JETSTREAM_HEADER_RESERVE } from './capabilities.js';
+import {
+  type HeldConnection,
+  maxPayloadOf,
+  messageOf,
+  type NatsConnectionOptions,
+  openConnection,
+  releaseConnection,
+  toProxyStreamError,
+} from './connection.js';
+import { type JetStreamStreamOptions, StreamTarget } from './jetstream-stream.js';
+import { assertValidTopic } from './topic.js';
+
+/** Options of {@link JetStreamPublisher.connect}. */
+export interface JetStreamPublisherOptions extends NatsConnectionOptions, JetStreamStreamOptions {
+  /** Most publishes awaiting their acknowledgement at once; more `send` calls wait. Default 256. */
+  maxInFlight?: number;
+  /** Most bytes awaiting acknowledgement at once. Default 16 MiB. */
+  maxInFlightBytes?: number;
+  /** How long one attempt waits for the server's acknowledgement, in ms. Default 5 000. */
+  ackTimeoutMs?: number;
+  /**
+   * How long `send` keeps retrying (with the same message id, so the server stores the message
+   * once) through timeouts and reconnections before it fails, in ms. Default 30 000.
+   */
+  retryForMs?: number;
+}
+
+/** Options of one {@link JetStreamPublisher.send}. */
+export interface JetStreamSendOptions {
+  /**
+   * Deduplication id (`Nats-Msg-Id`): the server stores one message per id within the stream's
+   * duplicate window. Default: a fresh random id. Pass your own to make a retry of your own
+   * idempotent. At most 128 characters, no whitespace.
+   */
+  msgID?: string;
+}
+
+const MAX_ID_LENGTH = 128;
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new InvalidArgumentError(`${name} must be a positive number, got ${value}`);
+  }
+  return value;
+}
+
+/** Timeouts, no responders while JetStream restarts, requests cut by a disconnect. */
+function isTransient(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  return name === 'TimeoutError' || name === 'JetStreamNotEnabled' || name === 'RequestError';
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Publishes byte messages to JetStream: each topic is a subject of one stream (see
+ * {@link JetStreamStreamOptions}), and each message is stored before `send` resolves.
+ *
+ * `send` resolves when the server acknowledged the message. Up to `maxInFlight` sends wait for
+ * their acknowledgements at once, so concurrent senders are pipelined and a burst waits instead
+ * of growing buffers. Every message carries a `Nats-Msg-Id`; a send that times out or is cut by
+ * a reconnection is retried with the same id, and the server keeps one copy.
+ *
+ * @example
+ * ```ts
+ * await ensureStream({ servers });
+ * const publisher = await JetStreamPublisher.connect({ servers });
+ * await publisher.send('frames', bytes);
+ * await publisher.close();
+ * ```
+ */
+export class JetStreamPublisher implements Publisher {
+  readonly #held: HeldConnection;
+  readonly #js: JetStreamClient;
+  readonly #target: StreamTarget;
+  readonly #window: InFlightWindow;
+  readonly #ackTimeout: number;
+  readonly #retryFor: number;
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    held: HeldConnection,
+    target: StreamTarget,
+    options: JetStreamPublisherOptions,
+  ) {
+    this.#held = held;
+    this.#target = target;
+    this.#ackTimeout = positive('ackTimeoutMs', options.ackTimeoutMs, 5_000);
+    this.#retryFor = positive('retryForMs', options.retryForMs, 30_000);
+    this.#js = jetstream(held.nc, { timeout: this.#ackTimeout });
+    this.#window = new InFlightWindow({
+      maxCount: positive('maxInFlight', options.maxInFlight, 256),
+      maxBytes: positive('maxInFlightBytes', options.maxInFlightBytes, 16 * 1024 * 1024),
+    });
+  }
+
+  /**
+   * Opens a publisher; with `createStream` it also creates the stream when missing.
+   * @throws {@link BrokerError} when the server cannot be reached or refuses to create the stream.
+   */
+  static async connect(options: JetStreamPublisherOptions = {}): Promise<JetStreamPublisher> {
+    const target = new StreamTarget(options);
+    for (const name of ['maxInFlight', 'maxInFlightBytes', 'ackTimeoutMs', 'retryForMs'] as const) {
+      positive(name, options[name], 1);
+    }
+    const held = await openConnection(options);
+    try {
+      await target.ensure(held.nc);
+    } catch (error) {
+      await releaseConnection(held);
+      throw error;
+    }
+    return new JetStreamPublisher(held, target, options);
+  }
+
+  /** Largest message `send` accepts: the server's `max_payload` less the header reserve. */
+  get maxMessageSize(): number {
+    return maxPayloadOf(this.#held.nc) - JETSTREAM_HEADER_RESERVE;
+  }
+
+  /**
+   * Stores `message` under `topic` and resolves once the server acknowledged it.
+   * @throws {@link InvalidTopicError} for a topic with wildcards, whitespace or empty tokens.
+   * @throws {@link MessageTooLargeError} above {@link maxMessageSize}; nothing is sent.
+   * @throws {@link ClosedError} after {@link close}.
+   * @throws {@link BrokerError} when no stream captures the topic, or retries ran out.
+   */
+  async send(topic: string, message: Uint8Array, options?: JetStreamSendOptions): Promise<void> {
+    if (this.#closing !== undefined) throw new ClosedError('JetStreamPublisher');
+    assertValidTopic(topic);
+    assertMessageSize(message, this.maxMessageSize);
+    const msgID = options?.msgID ?? nuid.next();
+    if (msgID.length === 0 || msgID.length > MAX_ID_LENGTH || /\s/.test(msgID)) {
+      throw new InvalidArgumentError(
+        `msgID must be 1 to ${MAX_ID_LENGTH} characters without whitespace`,
+      );
+    }
+    const size = message.byteLength;
+    const copy = message.slice();
+    const wait = this.#window.acquire(size);
+    if (wait !== undefined) await wait;
+    try {
+      await this.#publish(this.#target.subject(topic), copy, msgID);
+    } finally {
+      this.#window.release(size);
+    }
+  }
+
+  async #publish(subject: string, data: Uint8Array, msgID: string): Promise<void> {
+    const deadline = Date.now() + this.#retryFor;
+    let delay = 100;
+    let createdStream = false;
+    for (;;) {
+      try {
+        await this.#js.publish(subject, data, { msgID, timeout: this.#ackTimeout });
+        return;
+      } catch (error) {
+        if (this.#held.nc.isClosed()) throw toProxyStreamError(error, `publishing to ${subject}`);
+        const noStream = (error as { name?: unknown }).name === 'JetStreamNotEnabled';
+        if (noStream && this.#target.creates && !createdStream) {
+          createdStream = true;
+          await this.#target.ensure(this.#held.nc).catch(() => undefined);
+          continue;
+        }
+        if (!isTransient(error) || Date.now() + delay > deadline) {
+          throw new BrokerError(
+            noStream
+              ? `no JetStream stream captures ${subject}: create stream ${this.#target.name} with ` +
+                  'ensureStream() or pass createStream, and check that nats-server runs with -js'
+              : `publishing to ${subject} failed: ${messageOf(error)}`,
+            { cause: error },
+          );
+        }
+        await sleep(delay);
+        delay = Math.min(delay * 2, 1_000);
+      }
+    }
+  }
+
+  /** Waits for every send in flight, then closes the connection if the publisher opened it. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#window.drained();
+      await releaseConnection(this.#held);
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,366 @@
+import {
+  AckPolicy,
+  type Consumer,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JetStreamManager,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+} from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import {
+  type AcknowledgingSubscriber,
+  BrokerError,
+  InvalidArgumentError,
+  MessageQueue,
+  type SubscribeOptions,
+  throwIfAborted,
+} from '@proxystream/protocols';
+import {
+  type HeldConnection,
+  maxPayloadOf,
+  messageOf,
+  type NatsConnectionOptions,
+  openConnection,
+  releaseConnection,
+  toProxyStreamError,
+} from './connection.js';
+import { durableName, type JetStreamStreamOptions, StreamTarget } from './jetstream-stream.js';
+import { assertValidName, assertValidTopic } from './topic.js';
+
+/** Options of {@link JetStreamSubscriber.create}. */
+export interface JetStreamSubscriberOptions
+  extends NatsConnectionOptions,
+    JetStreamStreamOptions,
+    SubscribeOptions {
+  /**
+   * How long the server waits for a group member's acknowledgement before it delivers the
+   * message again, in ms. Messages buffered but not yet read count too: keep it well above the
+   * time a buffer's worth of messages takes to process. Default 30 000.
+   */
+  ackWaitMs?: number;
+  /**
+   * Bytes fetched ahead of the reader, approximately: pulls ask for as many messages as fit,
+   * judged by the sizes seen so far (and at least one message). Default 4 MiB.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * How long one pull request waits for messages before it is renewed, in ms (≥ 1 000). A group
+   * member's `close()` waits for its pull to end, so this bounds how long `close()` takes.
+   * Default 2 000.
+   */
+  fetchExpiresMs?: number;
+  /** Most messages delivered but not acknowledged across the whole group. Default: the server's (1 000). */
+  maxAckPending?: number;
+}
+
+/** Bytes counted per message on top of its data (subject, headers, bookkeeping). */
+const MESSAGE_OVERHEAD = 256;
+/** Smallest per-message estimate, so a topic of empty messages does not pull huge batches. */
+const MIN_ESTIMATE = 1024;
+/** Most messages one pull asks for. */
+const MAX_BATCH = 256;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new InvalidArgumentError(`${name} must be a positive number, got ${value}`);
+  }
+  return value;
+}
+
+function isStreamNotFound(error: unknown): boolean {
+  return (
+    (error as { code?: unknown } | null)?.code === 10059 ||
+    /stream not found/i.test(messageOf(error))
+  );
+}
+
+interface Settings {
+  readonly ackWait: number;
+  readonly maxBytes: number;
+  readonly expires: number;
+  readonly maxAckPending: number | undefined;
+}
+
+/**
+ * Reads one topic from JetStream.
+ *
+ * - With `group`: a durable consumer named after the group and topic, shared by every member
+ *   (competing consumers). A new group starts at the oldest message of the topic; a group picks
+ *   up where it stopped. A message counts as processed, and is acknowledged, when the reader asks
+ *   for the next one or calls {@link ack}; one not acknowledged is delivered again — at once to
+ *   another member when this subscriber is closed, after `ackWaitMs` when its process dies.
+ * - Without `group`: an ordered consumer of its own that reads the whole topic from the oldest
+ *   message, for this subscriber alone; nothing to acknowledge, and it is gone after `close()`.
+ *
+ * Messages are pulled only when there is room for them (`maxBufferedBytes`): a slow reader
+ * leaves them in the stream.
+ *
+ * @example
+ * ```ts
+ * const subscriber = await JetStreamSubscriber.create('frames', { servers, group: 'workers' });
+ * for await (const message of subscriber) await handle(message); // acknowledged on the next turn
+ * ```
+ */
+export class JetStreamSubscriber
+  implements AcknowledgingSubscriber, AsyncIterableIterator<Uint8Array>
+{
+  readonly #held: HeldConnection;
+  readonly #queue: MessageQueue<JsMsg>;
+  readonly #settings: Settings;
+  readonly #buffered = new Set<JsMsg>();
+  readonly #durable: boolean;
+  /** Bytes one message is expected to take; starts at `max_payload`, then follows the sizes seen. */
+  #sizeEstimate: number;
+  #consumer: Consumer | undefined;
+  #recreate: (() => Promise<Consumer>) | undefined;
+  #bufferedBytes = 0;
+  #unacked: JsMsg | undefined;
+  #fetch: ConsumerMessages | undefined;
+  #wakePump: (() => void) | undefined;
+  #pump: Promise<void> | undefined;
+
+  private constructor(
+    held: HeldConnection,
+    durable: boolean,
+    settings: Settings,
+    signal?: AbortSignal,
+  ) {
+    this.#held = held;
+    this.#durable = durable;
+    this.#settings = settings;
+    this.#sizeEstimate = maxPayloadOf(held.nc) + MESSAGE_OVERHEAD;
+    this.#queue = new MessageQueue<JsMsg>({
+      capacity: Number.MAX_SAFE_INTEGER,
+      signal,
+      onClose: () => this.#release(),
+    });
+  }
+
+  /**
+   * Creates the consumer (a durable one for a group) and starts pulling.
+   * @throws {@link InvalidTopicError} for a topic with wildcards, whitespace or empty tokens.
+   * @throws {@link BrokerError} when the server cannot be reached or no stream holds the topic.
+   */
+  static async create(
+    topic: string,
+    options: JetStreamSubscriberOptions = {},
+  ): Promise<JetStreamSubscriber> {
+    assertValidTopic(topic);
+    const group = options.group;
+    if (group !== undefined) assertValidName('group', group);
+    const target = new StreamTarget(options);
+    const settings: Settings = {
+      ackWait: positive('ackWaitMs', options.ackWaitMs, 30_000),
+      maxBytes: positive('maxBufferedBytes', options.maxBufferedBytes, 4 * 1024 * 1024),
+      expires: Math.max(1_000, positive('fetchExpiresMs', options.fetchExpiresMs, 2_000)),
+      maxAckPending:
+        options.maxAckPending === undefined
+          ? undefined
+          : positive('maxAckPending', options.maxAckPending, 1),
+    };
+    throwIfAborted(options.signal);
+    const held = await openConnection(options);
+    const subscriber = new JetStreamSubscriber(held, group !== undefined, settings, options.signal);
+    try {
+      await target.ensure(held.nc);
+      const jsm = await jetstreamManager(held.nc);
+      const subject = target.subject(topic);
+      const open =
+        group === undefined
+          ? () =>
+              jetstream(held.nc).consumers.get(target.name, {
+                filter_subjects: subject,
+                deliver_policy: DeliverPolicy.All,
+              })
+          : () => subscriber.#openDurable(jsm, target.name, subject, durableName(topic, group));
+      subscriber.#consumer = await open();
+      subscriber.#recreate = open;
+    } catch (error) {
+      await subscriber.close();
+      if (isStreamNotFound(error)) {
+        throw new BrokerError(
+          `no JetStream stream ${target.name}: create it with ensureStream() or pass createStream`,
+          { cause: error },
+        );
+      }
+      throw toProxyStreamError(error, `subscribing to "${topic}"`);
+    }
+    subscriber.#pump = subscriber.#run();
+    return subscriber;
+  }
+
+  async #openDurable(
+    jsm: JetStreamManager,
+    stream: string,
+    subject: string,
+    durable: string,
+  ): Promise<Consumer> {
+    const info = await jsm.consumers.add(stream, {
+      durable_name: durable,
+      filter_subject: subject,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(this.#settings.ackWait),
+      ...(this.#settings.maxAckPending === undefined
+        ? {}
+        : { max_ack_pending: this.#settings.maxAckPending }),
+    });
+    return jsm.jetstream().consumers.getConsumerFromInfo(info);
+  }
+
+  /** Pulls while there is room, pushes into the queue, and survives reconnections. */
+  async #run(): Promise<void> {
+    let delay = 100;
+    while (!this.#queue.isClosed) {
+      const count = Math.min(
+        MAX_BATCH,
+        Math.floor((this.#settings.maxBytes - this.#bufferedBytes) / this.#sizeEstimate),
+      );
+      if (count < 1 && this.#bufferedBytes > 0) {
+        await new Promise<void>((resolve) => {
+          this.#wakePump = resolve;
+        });
+        continue;
+      }
+      let largest = 0;
+      try {
+        // A count, not max_bytes: the client cannot tell when a byte-bounded pull is complete.
+        // The count follows the sizes seen, so that the bytes buffered stay near maxBufferedBytes.
+        const batch = await this.#consumer!.fetch({
+          max_messages: Math.max(1, count),
+          expires: this.#settings.expires,
+        });
+        this.#fetch = batch;
+        if (this.#queue.isClosed && !this.#durable) batch.stop();
+        for await (const message of batch) {
+          if (this.#queue.isClosed) {
+            if (this.#durable) message.nak();
+            continue;
+          }
+          const size = message.data.byteLength;
+          if (size > largest) largest = size;
+          this.#buffered.add(message);
+          this.#bufferedBytes += size;
+          this.#queue.push(message);
+          delay = 100;
+        }
+      } catch {
+        if (this.#queue.isClosed) break;
+        await sleep(delay);
+        delay = Math.min(delay * 2, 2_000);
+        try {
+          // The consumer may be gone (deleted, or an ephemeral lost in a restart): make it again.
+          if (this.#durable) this.#consumer = await this.#recreate!();
+        } catch (again) {
+          if (isStreamNotFound(again) && !this.#queue.isClosed) {
+            this.#queue.fail(
+              new BrokerError(`the JetStream stream is gone: ${messageOf(again)}`, {
+                cause: again,
+              }),
+            );
+            break;
+          }
+        }
+      } finally {
+        this.#fetch = undefined;
+        // Decay slowly: a topic of mixed sizes keeps counting with its large messages.
+        this.#sizeEstimate = Math.max(
+          largest + MESSAGE_OVERHEAD,
+          this.#sizeEstimate / 2,
+          MIN_ESTIMATE,
+        );
+      }
+    }
+  }
+
+  /** The next message; asking for it acknowledges the previous one. */
+  async next(): Promise<IteratorResult<Uint8Array>> {
+    const previous = this.#unacked;
+    if (previous !== undefined) {
+      this.#unacked = undefined;
+      try {
+        previous.ack();
+      } catch {
+        // The connection is closed: the message will be delivered again, which is the contract.
+      }
+    }
+    const result = await this.#queue.next();
+    if (result.done === true) return result;
+    const message = result.value;
+    this.#buffered.delete(message);
+    this.#bufferedBytes -= message.data.byteLength;
+    const wake = this.#wakePump;
+    if (wake !== undefined && this.#settings.maxBytes - this.#bufferedBytes >= this.#sizeEstimate) {
+      this.#wakePump = undefined;
+      wake();
+    }
+    if (this.#durable) this.#unacked = message;
+    return { done: false, value: message.data };
+  }
+
+  /**
+   * Acknowledges the message yielded last (and so every message yielded so far), waiting for
+   * the server to confirm. Without a group there is nothing to acknowledge.
+   * @throws {@link BrokerError} when the server does not confirm.
+   */
+  async ack(): Promise<void> {
+    const message = this.#unacked;
+    if (message === undefined) return;
+    this.#unacked = undefined;
+    try {
+      await message.ackAck();
+    } catch (error) {
+      throw toProxyStreamError(error, 'acknowledging a message');
+    }
+  }
+
+  /** Called by `break` in `for await`: closes the subscriber. */
+  async return(): Promise<IteratorResult<Uint8Array>> {
+    await this.close();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /**
+   * Ends the iteration at once. Messages of a group that were fetched or yielded but not
+   * acknowledged are handed back (negative acknowledgement) for another member to read; the
+   * promise resolves once the pull in flight has ended (at most `fetchExpiresMs`).
+   */
+  close(): Promise<void> {
+    return this.#queue.close();
+  }
+
+  async #release(): Promise<void> {
+    const wake = this.#wakePump;
+    this.#wakePump = undefined;
+    wake?.();
+    // A durable's pull request stays open on the server until it expires or is filled, even
+    // after the client unsubscribed: a message handed back now could be sent to it and be lost
+    // until ackWaitMs. So let the pull end (handing back what still arrives), then hand back.
+    if (this.#durable) await this.#pump;
+    else this.#fetch?.stop();
+    const unread = [...this.#buffered];
+    if (this.#unacked !== undefined) unread.unshift(this.#unacked);
+    this.#unacked = undefined;
+    this.#buffered.clear();
+    this.#bufferedBytes = 0;
+    if (this.#durable && !this.#held.nc.isClosed()) {
+      for (const message of unread) {
+        try {
+          message.nak();
+        } catch {
+          // Not handed back: the server delivers it again after ackWaitMs.
+        }
+      }
+    }
+    await this.#pump;
+    await releaseConnection(this.#held);
+  }
+}

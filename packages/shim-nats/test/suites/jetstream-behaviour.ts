@@ -1,0 +1,221 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import {
+  collect,
+  drain,
+  label,
+  labels,
+  nextWithin,
+  readLabel,
+  uniqueTopic,
+} from '@proxystream/contract-tests';
+import { BrokerError, MessageTooLargeError } from '@proxystream/protocols';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureStream, JetStreamPublisher, JetStreamSubscriber } from '../../src/index.js';
+import { NATS_URL } from '../support.js';
+import { ensureTestStream, TEST_STREAM } from './jetstream-contract.js';
+
+const options = { servers: NATS_URL, ...TEST_STREAM };
+
+/** JetStream cases beyond the contract: deduplication, redelivery, acknowledgement, streams. */
+export function jetStreamBehaviour(): void {
+  describe('JetStream', () => {
+    beforeAll(ensureTestStream);
+
+    it('stores a retried publish with the same message id once', async () => {
+      const topic = uniqueTopic('js');
+      const publisher = await JetStreamPublisher.connect(options);
+      const subscriber = await JetStreamSubscriber.create(topic, options);
+      try {
+        await publisher.send(topic, label('once'), { msgID: `${topic}-1` });
+        await publisher.send(topic, label('once'), { msgID: `${topic}-1` });
+        await publisher.send(topic, label('next'), { msgID: `${topic}-2` });
+        expect((await drain(subscriber, 1_000)).map(readLabel)).toEqual(['once', 'next']);
+      } finally {
+        await Promise.all([publisher.close(), subscriber.close()]);
+      }
+    });
+
+    it('delivers an unacknowledged message again after its subscriber dies, but not an acknowledged one', async () => {
+      const topic = uniqueTopic('js');
+      const group = { group: 'workers', ackWaitMs: 1_000 };
+      const publisher = await JetStreamPublisher.connect(options);
+      const doomed = await connect({ servers: NATS_URL });
+      const first = await JetStreamSubscriber.create(topic, {
+        ...options,
+        ...group,
+        connection: doomed,
+      });
+      for (const item of labels('job', 3)) await publisher.send(topic, label(item));
+      // job-0 is acknowledged by asking for job-1; job-1 is yielded and never acknowledged.
+      expect((await collect(first, 2)).map(readLabel)).toEqual(['job-0', 'job-1']);
+      await doomed.close(); // the process "dies": no close(), no negative acknowledgement
+      const second = await JetStreamSubscriber.create(topic, { ...options, ...group });
+      try {
+        const started = Date.now();
+        const got = (await collect(second, 2)).map(readLabel).sort();
+        expect(got).toEqual(['job-1', 'job-2']);
+        expect(Date.now() - started).toBeLessThan(10_000);
+        expect(await drain(second, 1_500)).toEqual([]);
+      } finally {
+        await Promise.all([publisher.close(), first.close(), second.close()]);
+      }
+    });
+
+    it('ack() acknowledges the message yielded last', async () => {
+      const topic = uniqueTopic('js');
+      const group = { group: 'workers', ackWaitMs: 1_000 };
+      const publisher = await JetStreamPublisher.connect(options);
+      const doomed = await connect({ servers: NATS_URL });
+      const first = await JetStreamSubscriber.create(topic, {
+        ...options,
+        ...group,
+        connection: doomed,
+      });
+      await publisher.send(topic, label('only'));
+      expect((await collect(first, 1)).map(readLabel)).toEqual(['only']);
+      await first.ack();
+      await doomed.close();
+      const second = await JetStreamSubscriber.create(topic, { ...options, ...group });
+      try {
+        expect(await drain(second, 2_500)).toEqual([]);
+      } finally {
+        await Promise.all([publisher.close(), first.close(), second.close()]);
+      }
+    });
+
+    it('close() hands unacknowledged messages back to the group at once', async () => {
+      const topic = uniqueTopic('js');
+      const group = { group: 'workers' }; // default ackWait of 30 s: only the nak can be this fast
+      const publisher = await JetStreamPublisher.connect(options);
+      const first = await JetStreamSubscriber.create(topic, { ...options, ...group });
+      for (const item of labels('job', 5)) await publisher.send(topic, label(item));
+      expect((await collect(first, 1)).map(readLabel)).toEqual(['job-0']);
+      await first.close();
+      const second = await JetStreamSubscriber.create(topic, { ...options, ...group });
+      try {
+        expect((await collect(second, 5, { inactivityMs: 3_000 })).map(readLabel).sort()).toEqual(
+          labels('job', 5),
+        );
+      } finally {
+        await Promise.all([publisher.close(), second.close()]);
+      }
+    });
+
+    it('a new group starts from the oldest message of the topic', async () => {
+      const topic = uniqueTopic('js');
+      const publisher = await JetStreamPublisher.connect(options);
+      for (const item of labels('old', 5)) await publisher.send(topic, label(item));
+      const late = await JetStreamSubscriber.create(topic, { ...options, group: 'late' });
+      try {
+        expect((await collect(late, 5)).map(readLabel)).toEqual(labels('old', 5));
+      } finally {
+        await Promise.all([publisher.close(), late.close()]);
+      }
+    });
+
+    it('rejects a message above max_payload less the header reserve before sending it', async () => {
+      const publisher = await JetStreamPublisher.connect(options);
+      try {
+        const error = await publisher
+          .send(uniqueTopic('js'), new Uint8Array(publisher.maxMessageSize + 1))
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(MessageTooLargeError);
+      } finally {
+        await publisher.close();
+      }
+    });
+
+    it('fails with BrokerError when no stream captures the topic, and creates it when asked', async () => {
+      const stream = `PSMISSING_${Date.now()}`;
+      const prefix = `psmissing-${Date.now()}`;
+      const topic = uniqueTopic('js');
+      const missing = await JetStreamPublisher.connect({
+        servers: NATS_URL,
+        stream,
+        subjectPrefix: prefix,
+        retryForMs: 500,
+      });
+      await expect(missing.send(topic, label('x'))).rejects.toBeInstanceOf(BrokerError);
+      await expect(
+        JetStreamSubscriber.create(topic, { servers: NATS_URL, stream, subjectPrefix: prefix }),
+      ).rejects.toBeInstanceOf(BrokerError);
+      await missing.close();
+      const creating = await JetStreamPublisher.connect({
+        servers: NATS_URL,
+        stream,
+        subjectPrefix: prefix,
+        createStream: { storage: 'memory', retention: 'limits', maxAgeMs: 60_000 },
+      });
+      const nc = await connect({ servers: NATS_URL });
+      try {
+        await creating.send(topic, label('stored'));
+        const subscriber = await JetStreamSubscriber.create(topic, {
+          connection: nc,
+          stream,
+          subjectPrefix: prefix,
+        });
+        expect((await collect(subscriber, 1)).map(readLabel)).toEqual(['stored']);
+        await subscriber.close();
+        const info = await (await jetstreamManager(nc)).streams.info(stream);
+        expect(info.config.storage).toBe('memory');
+        expect(info.config.subjects).toEqual([`${prefix}.>`]);
+      } finally {
+        await creating.close();
+        await (await jetstreamManager(nc)).streams.delete(stream).catch(() => undefined);
+        await nc.close();
+      }
+    });
+
+    it('ensureStream creates with retention and storage, then leaves the stream as it is', async () => {
+      const name = `PSENSURE_${Date.now()}`;
+      const nc = await connect({ servers: NATS_URL });
+      try {
+        const made = await ensureStream({
+          connection: nc,
+          name,
+          subjectPrefix: name.toLowerCase(),
+          retention: 'workqueue',
+          storage: 'memory',
+          maxBytes: 1 << 20,
+        });
+        expect(made.created).toBe(true);
+        const again = await ensureStream({
+          connection: nc,
+          name,
+          subjectPrefix: name.toLowerCase(),
+        });
+        expect(again.created).toBe(false);
+        const info = await (await jetstreamManager(nc)).streams.info(name);
+        expect([info.config.retention, info.config.storage, info.config.max_bytes]).toEqual([
+          'workqueue',
+          'memory',
+          1 << 20,
+        ]);
+        await expect(
+          ensureStream({ connection: nc, name, subjectPrefix: 'elsewhere' }),
+        ).rejects.toBeInstanceOf(BrokerError);
+        expect(nc.isClosed()).toBe(false);
+      } finally {
+        await (await jetstreamManager(nc)).streams.delete(name).catch(() => undefined);
+        await nc.close();
+      }
+    });
+
+    it('a subscriber without a group reads the whole topic and acknowledges nothing', async () => {
+      const topic = uniqueTopic('js');
+      const publisher = await JetStreamPublisher.connect(options);
+      for (const item of labels('all', 3)) await publisher.send(topic, label(item));
+      const a = await JetStreamSubscriber.create(topic, options);
+      const b = await JetStreamSubscriber.create(topic, options);
+      try {
+        expect((await collect(a, 3)).map(readLabel)).toEqual(labels('all', 3));
+        await a.ack();
+        expect((await collect(b, 3)).map(readLabel)).toEqual(labels('all', 3));
+        expect((await nextWithin(a, 300)).kind).toBe('timeout');
+      } finally {
+        await Promise.all([publisher.close(), a.close(), b.close()]);
+      }
+    });
+  });
+}

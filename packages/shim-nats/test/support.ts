@@ -1,0 +1,14 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+/** The server the tests use: `NATS_URL`, or the one `scripts/brokers.sh start nats` runs. */
+export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const run = promisify(execFile);
+
+/** Restarts the local nats-server, keeping its JetStream data (the contract's fault hook). */
+export async function restartNats(): Promise<void> {
+  await run('bash', ['scripts/brokers.sh', 'restart', 'nats'], { cwd: root, timeout: 60_000 });
+}

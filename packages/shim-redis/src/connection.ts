@@ -1,0 +1,98 @@
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
+
+/** An ioredis client: a single server (`Redis`, also through Sentinel) or a `Cluster`. */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * Where a shim connects: a `redis://` URL, ioredis options, or a client the caller made. A shim
+ * never closes a client it was given; when it needs a connection of its own (a subscriber in
+ * subscribe mode, a blocking pop) it `duplicate()`s the caller's client and closes the duplicate.
+ */
+export type RedisConnection = string | RedisOptions | RedisClient;
+
+/** Address used when no connection is given. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** A client and whether the shim opened it (and so must close it). */
+export interface ClientHandle {
+  readonly client: RedisClient;
+  readonly owned: boolean;
+}
+
+/** True when `value` is an ioredis client rather than connection options. */
+export function isRedisClient(value: unknown): value is RedisClient {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { duplicate?: unknown }).duplicate === 'function' &&
+    typeof (value as { sendCommand?: unknown }).sendCommand === 'function'
+  );
+}
+
+function isCluster(client: RedisClient): client is Cluster {
+  return (client as { isCluster?: boolean }).isCluster === true;
+}
+
+function create(connection: string | RedisOptions, overrides: RedisOptions): Redis {
+  const client =
+    typeof connection === 'string'
+      ? new Redis(connection, overrides)
+      : new Redis({ ...connection, ...overrides });
+  // Without a listener ioredis prints every reconnect error; callers see failures through the
+  // commands that fail, so the event itself carries nothing they need.
+  client.on('error', ignore);
+  return client;
+}
+
+function ignore(): void {}
+
+/** The caller's client as is, or a new client the shim owns. */
+export function sharedClient(connection: RedisConnection | undefined): ClientHandle {
+  const target = connection ?? DEFAULT_REDIS_URL;
+  if (isRedisClient(target)) return { client: target, owned: false };
+  return { client: create(target, {}), owned: true };
+}
+
+/**
+ * A connection of the shim's own: a duplicate of the caller's client (same address, credentials
+ * and options, plus `overrides`) or a new client. The shim always owns it.
+ */
+export function dedicatedClient(
+  connection: RedisConnection | undefined,
+  overrides: RedisOptions = {},
+): ClientHandle {
+  const target = connection ?? DEFAULT_REDIS_URL;
+  if (!isRedisClient(target)) return { client: create(target, overrides), owned: true };
+  const client = isCluster(target)
+    ? target.duplicate(undefined, {
+        redisOptions: { ...target.options.redisOptions, ...overrides },
+      })
+    : target.duplicate(overrides);
+  client.on('error', ignore);
+  return { client, owned: true };
+}
+
+/** Closes `handle`'s client if the shim owns it. Pending commands fail; callers drain first. */
+export function releaseClient(handle: ClientHandle): void {
+  if (handle.owned) handle.client.disconnect();
+}
+
+/** Host, port and db of a single-server client, or the first node of a cluster. */
+export function addressOf(client: RedisClient): { host: string; port: number; db: number } {
+  if (isCluster(client)) {
+    const node = (client as unknown as { startupNodes: Array<{ host?: string; port?: number }> })
+      .startupNodes[0];
+    return { host: node?.host ?? '127.0.0.1', port: Number(node?.port ?? 6379), db: 0 };
+  }
+  const options = client.options;
+  return {
+    host: options.host ?? '127.0.0.1',
+    port: Number(options.port ?? 6379),
+    db: options.db ?? 0,
+  };
+}
+
+/** Whether `error` is a reply from the server (a command error) rather than a connection failure. */
+export function isReplyError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError';
+}

@@ -1,0 +1,39 @@
+import { PUBSUB_MAX_MESSAGE_SIZE } from './capabilities.js';
+import { type RedisPublisherOptions, WindowedPublisher } from './windowed-publisher.js';
+
+/**
+ * 16 publishes / 1 MiB in flight. Measured on 2 cores over loopback with a subscriber in the same
+ * process, 20 000 messages of 64 KiB: 4 / 256 KiB ran at 450–900 MiB/s, 16 / 1 MiB at 590–1270 MiB/s,
+ * 32 / 2 MiB at 760–1000 MiB/s, and 64 / 4 MiB made Redis disconnect the subscriber (output
+ * buffer over 32 MB) within seconds. The default is half of the largest window that worked.
+ */
+const PUBSUB_WINDOW = { count: 16, bytes: 1024 * 1024 };
+
+/** Options of {@link RedisPubSubPublisher}. */
+export type RedisPubSubPublisherOptions = RedisPublisherOptions;
+
+/**
+ * Publishes to Redis pub/sub channels (`PUBLISH`), one channel per topic.
+ *
+ * `send` resolves once the message is inside the in-flight window (16 publishes / 1 MiB by
+ * default), so a sequence of awaited sends is pipelined; a publish Redis refused makes the next
+ * `send` (or `close`) reject with `BrokerError`. The window keeps the publisher from running so far
+ * ahead that Redis cuts off subscribers at `client-output-buffer-limit pubsub 32mb 8mb 60`.
+ * Default largest message: 16 MiB ({@link PUBSUB_MAX_MESSAGE_SIZE}).
+ *
+ * @example
+ * ```ts
+ * const publisher = new RedisPubSubPublisher({ connection: 'redis://127.0.0.1:6379' });
+ * await publisher.send('frames', bytes);
+ * await publisher.close();
+ * ```
+ */
+export class RedisPubSubPublisher extends WindowedPublisher {
+  constructor(options: RedisPubSubPublisherOptions = {}) {
+    super('Redis pub/sub publisher', options, PUBSUB_MAX_MESSAGE_SIZE, false, PUBSUB_WINDOW);
+  }
+
+  protected dispatch(topic: string, data: Buffer): Promise<unknown> {
+    return this.client.publish(topic, data);
+  }
+}

@@ -1,0 +1,241 @@
+import {
+  type AcknowledgingSubscriber,
+  BrokerError,
+  InvalidArgumentError,
+  MessageQueue,
+  type SubscribeOptions,
+} from '@proxystream/protocols';
+import {
+  type ClientHandle,
+  dedicatedClient,
+  isReplyError,
+  type RedisClient,
+  type RedisConnection,
+  releaseClient,
+} from './connection.js';
+
+/** Options shared by the subscribers that pull from a persistent Redis structure. */
+export interface RedisPullSubscriberOptions extends SubscribeOptions {
+  /**
+   * Where to connect, or a client whose settings to copy: the subscriber always opens a
+   * connection of its own (`duplicate()`) for its blocking reads, and closes it.
+   * Default `redis://127.0.0.1:6379`.
+   */
+  connection?: RedisConnection;
+  /**
+   * Longest time one blocking read waits on the server, in ms. `close()` ends a pending iteration
+   * at once, then waits for the read in flight (at most this long) so that a message it returns is
+   * handed back rather than lost. Default 100.
+   */
+  blockMs?: number;
+}
+
+/** One message read from Redis, with the id under which it is acknowledged. */
+export interface PulledMessage {
+  readonly id: string;
+  readonly data: Buffer;
+}
+
+// Server replies that mean "try again shortly" rather than "this can never work".
+const TRANSIENT = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|MOVED|ASK)\b/;
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** `promise`, or nothing once `ms` passed: shutdown must not hang on a server that is gone. */
+function bounded(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([promise.catch(() => undefined), limit]).finally(() => clearTimeout(timer));
+}
+
+function ignore(): void {}
+
+/**
+ * The read loop of the list-queue and Streams subscribers: reads on demand (only when the caller
+ * waits for a message and none is buffered), acknowledges the messages yielded so far when the
+ * next one is asked for or {@link ack} is called, and on close hands back every message read but
+ * not acknowledged. Subclasses supply the three Redis operations.
+ */
+export abstract class PullSubscriber
+  implements AcknowledgingSubscriber, AsyncIterableIterator<Uint8Array>
+{
+  /** The topic read. */
+  protected readonly topic: string;
+  /** Longest blocking read, in ms. */
+  protected readonly blockMs: number;
+  readonly #what: string;
+  readonly #handle: ClientHandle;
+  readonly #queue: MessageQueue<PulledMessage>;
+  /** Read and not acknowledged, in read order; the first `#yielded` were handed to the caller. */
+  readonly #held: PulledMessage[] = [];
+  readonly #heldIds = new Set<string>();
+  #yielded = 0;
+  #wanted = false;
+  #pump: Promise<void> | undefined;
+  #acks: Promise<void> = Promise.resolve();
+  #ackFailure: unknown;
+
+  protected constructor(what: string, topic: string, options: RedisPullSubscriberOptions) {
+    this.#what = what;
+    this.topic = topic;
+    this.blockMs = options.blockMs ?? 100;
+    if (!(this.blockMs >= 1))
+      throw new InvalidArgumentError(`blockMs must be at least 1, got ${this.blockMs}`);
+    this.#handle = dedicatedClient(options.connection);
+    this.#queue = new MessageQueue<PulledMessage>({
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      onClose: () => this.#shutdown(),
+    });
+  }
+
+  /** The subscriber's own connection. */
+  protected get client(): RedisClient {
+    return this.#handle.client;
+  }
+
+  /** True once closed (by `close`, the signal, or `break`). */
+  protected get closed(): boolean {
+    return this.#queue.isClosed;
+  }
+
+  /** Whether the message `id` was read and is not acknowledged yet. */
+  protected isHeld(id: string): boolean {
+    return this.#heldIds.has(id);
+  }
+
+  /** Reads the next messages, waiting at most {@link blockMs}; `[]` when none came. */
+  protected abstract fetch(): Promise<PulledMessage[]>;
+  /** Marks `messages` (the oldest held) as processed. */
+  protected abstract acknowledge(
+    messages: readonly PulledMessage[],
+    allHeld: boolean,
+  ): Promise<unknown>;
+  /** Hands `messages` back so that another subscriber gets them. */
+  protected abstract release(messages: readonly PulledMessage[]): Promise<unknown>;
+  /** Runs after the release, before the connection closes. */
+  protected async finish(): Promise<void> {}
+
+  /** Closes the subscriber after a failed start and rethrows as {@link BrokerError}. */
+  protected async failStart(error: unknown): Promise<never> {
+    await this.close();
+    if (error instanceof BrokerError) throw error;
+    throw new BrokerError(`${this.#what} for "${this.topic}" could not start: ${String(error)}`, {
+      cause: error,
+    });
+  }
+
+  /** The next message, or `done` once closed. Asking for it acknowledges the ones yielded before. */
+  next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.#yielded > 0) this.#acknowledgeYielded();
+    if (this.#queue.size === 0 && !this.#queue.isClosed) {
+      this.#wanted = true;
+      this.#pump ??= this.#run();
+    }
+    return this.#queue.next().then(this.#onYield);
+  }
+
+  /** {@inheritDoc @proxystream/protocols#AcknowledgingSubscriber.ack} */
+  async ack(): Promise<void> {
+    if (this.#yielded > 0) this.#acknowledgeYielded();
+    await this.#acks;
+    const failure = this.#ackFailure;
+    if (failure === undefined) return;
+    this.#ackFailure = undefined;
+    throw new BrokerError(
+      `${this.#what}: acknowledging messages of "${this.topic}" failed; they will be delivered again: ${String(failure)}`,
+      { cause: failure },
+    );
+  }
+
+  /** Called by `break` in `for await`: closes the subscriber. */
+  async return(): Promise<IteratorResult<Uint8Array>> {
+    await this.close();
+    return { value: undefined, done: true };
+  }
+
+  /**
+   * Ends a pending iteration at once, then hands back the messages read but not acknowledged
+   * and closes the connection. Safe to call twice.
+   */
+  close(): Promise<void> {
+    return this.#queue.close();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  readonly #onYield = (result: IteratorResult<PulledMessage>): IteratorResult<Uint8Array> => {
+    if (result.done === true) return result;
+    this.#yielded++;
+    return { done: false, value: result.value.data };
+  };
+
+  #acknowledgeYielded(): void {
+    const done = this.#held.splice(0, this.#yielded);
+    this.#yielded = 0;
+    for (const message of done) this.#heldIds.delete(message.id);
+    const settled = this.acknowledge(done, this.#held.length === 0).then(
+      ignore,
+      (error: unknown) => {
+        this.#ackFailure ??= error;
+      },
+    );
+    this.#acks = this.#acks.then(() => settled);
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    try {
+      while (this.#wanted && !this.#queue.isClosed) {
+        let got: PulledMessage[];
+        try {
+          got = await this.fetch();
+          failures = 0;
+        } catch (error) {
+          if (this.#queue.isClosed) return;
+          if (isReplyError(error) && !TRANSIENT.test((error as Error).message)) {
+            this.#queue.fail(
+              new BrokerError(
+                `${this.#what}: Redis refused to read "${this.topic}": ${String(error)}`,
+                {
+                  cause: error,
+                },
+              ),
+            );
+            return;
+          }
+          failures++;
+          await pause(Math.min(50 * 2 ** failures, 1000));
+          continue;
+        }
+        for (const message of got) {
+          this.#held.push(message);
+          this.#heldIds.add(message.id);
+        }
+        if (got.length === 0 || this.#queue.isClosed) continue;
+        this.#wanted = false;
+        for (const message of got) this.#queue.push(message);
+      }
+    } finally {
+      this.#pump = undefined;
+    }
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#wanted = false;
+    const pump = this.#pump;
+    if (pump !== undefined) await bounded(pump, this.blockMs + 5_000);
+    await bounded(this.#acks, 5_000);
+    const held = this.#held.splice(0);
+    this.#heldIds.clear();
+    this.#yielded = 0;
+    if (held.length > 0) await bounded(this.release(held), 5_000);
+    await bounded(this.finish(), 5_000);
+    releaseClient(this.#handle);
+  }
+}

@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ClosedError,
+  InvalidArgumentError,
+  InvalidStoreKeyError,
+  type JsonValue,
+  type Store,
+  type StoreConfig,
+  StoreError,
+} from '@proxystream/protocols';
+import type { RedisOptions } from 'ioredis';
+import {
+  addressOf,
+  type ClientHandle,
+  type RedisConnection,
+  releaseClient,
+  sharedClient,
+} from './connection.js';
+
+/** Options of {@link RedisStore}. */
+export interface RedisStoreOptions {
+  /** Where to connect, or a client to use (never closed by the store). Default `redis://127.0.0.1:6379`. */
+  connection?: RedisConnection;
+  /** Close the client given as `connection` when the store closes. Default `false`. */
+  closeClient?: boolean;
+  /** Prefix of every Redis key the store writes. Default `'proxystream:'`. */
+  prefix?: string;
+  /** Name that tells this store apart from other Redis stores. Default `redis://host:port/db/prefix`. */
+  name?: string;
+  /** Expire stored values after this many seconds (`SET … EX`). Default: never. */
+  ttlSeconds?: number;
+  /**
+   * Put the connection's password (and username) in {@link RedisStore.config}, so that whoever
+   * receives the config can open the store without credentials of their own. Default `false`:
+   * the receiving side supplies them through `RedisStoreFactory`.
+   */
+  includeCredentialsInConfig?: boolean;
+}
+
+/** Store kind of {@link RedisStore}. */
+export const REDIS_STORE_KIND = 'redis';
+
+// Keys the store makes are UUIDs: anything else did not come from a store and is refused.
+const KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Keeps objects' bytes in Redis strings (`SET`/`GET`/`DEL`/`EXISTS`) under a key prefix, with an
+ * optional time to live; `putBatch` is pipelined. Its {@link config} names host, port, db and
+ * prefix, so that a `RedisStoreFactory` in another process reopens the same store.
+ *
+ * @example
+ * ```ts
+ * const store = new RedisStore({ connection: 'redis://127.0.0.1:6379', prefix: 'frames:', ttlSeconds: 3600 });
+ * const producer = new StreamProducer(publisher, { stores: { frames: store } });
+ * ```
+ */
+export class RedisStore implements Store {
+  /** {@inheritDoc @proxystream/protocols#Store.kind} */
+  readonly kind = REDIS_STORE_KIND;
+  readonly #handle: ClientHandle;
+  readonly #prefix: string;
+  readonly #ttl: readonly (string | number)[];
+  readonly #config: StoreConfig;
+  #closed = false;
+
+  constructor(options: RedisStoreOptions = {}) {
+    this.#prefix = options.prefix ?? 'proxystream:';
+    const ttl = options.ttlSeconds;
+    if (ttl !== undefined && !(Number.isSafeInteger(ttl) && ttl > 0)) {
+      throw new InvalidArgumentError(`ttlSeconds must be a positive integer, got ${ttl}`);
+    }
+    this.#ttl = ttl === undefined ? [] : ['EX', ttl];
+    const shared = sharedClient(options.connection);
+    this.#handle = options.closeClient ? { client: shared.client, owned: true } : shared;
+    const { host, port, db } = addressOf(this.#handle.client);
+    const config: Record<string, JsonValue> = {
+      kind: REDIS_STORE_KIND,
+      name: options.name ?? `redis://${host}:${port}/${db}/${this.#prefix}`,
+      host,
+      port,
+      db,
+      prefix: this.#prefix,
+    };
+    if (ttl !== undefined) config.ttlSeconds = ttl;
+    if ((this.#handle.client as { isCluster?: boolean }).isCluster === true) config.cluster = true;
+    if (options.includeCredentialsInConfig) {
+      const client = this.#handle.client as {
+        options: RedisOptions & { redisOptions?: RedisOptions };
+      };
+      const { username, password } = client.options.redisOptions ?? client.options;
+      if (username) config.username = username;
+      if (password) config.password = password;
+    }
+    this.#config = Object.freeze(config) as StoreConfig;
+  }
+
+  /** {@inheritDoc @proxystream/protocols#Store.put} */
+  async put(data: Uint8Array): Promise<string> {
+    const key = this.#newKey();
+    await this.#run('put', () =>
+      this.#handle.client.call('SET', this.#prefix + key, toBuffer(data), ...this.#ttl),
+    );
+    return key;
+  }
+
+  /** {@inheritDoc @proxystream/protocols#Store.putBatch} */
+  async putBatch(data: readonly Uint8Array[]): Promise<string[]> {
+    if (data.length === 0) return [];
+    const keys = data.map(() => this.#newKey());
+    const pipeline = this.#handle.client.pipeline();
+    for (let i = 0; i < data.length; i++) {
+      pipeline.call('SET', this.#prefix + keys[i]!, toBuffer(data[i]!), ...this.#ttl);
+    }
+    const results = await this.#run('putBatch', () => pipeline.exec());
+    const failed = results?.find(([error]) => error !== null);
+    if (results === null || failed !== undefined) {
+      throw new StoreError(`Redis store: putBatch failed: ${String(failed?.[0] ?? 'no reply')}`, {
+        cause: failed?.[0],
+      });
+    }
+    return keys;
+  }
+
+  /** {@inheritDoc @proxystream/protocols#Store.get} */
+  async get(key: string): Promise<Uint8Array | undefined> {
+    this.#check(key);
+    const value = await this.#run('get', () => this.#handle.client.getBuffer(this.#prefix + key));
+    return value ?? undefined;
+  }
+
+  /** {@inheritDoc @proxystream/protocols#Store.exists} */
+  async exists(key: string): Promise<boolean> {
+    this.#check(key);
+    return (await this.#run('exists', () => this.#handle.client.exists(this.#prefix + key))) === 1;
+  }
+
+  /** {@inheritDoc @proxystream/protocols#Store.evict} */
+  async evict(key: string): Promise<void> {
+    this.#check(key);
+    await this.#run('evict', () => this.#handle.client.del(this.#prefix + key));
+  }
+
+  /** {@inheritDoc @proxystream/protocols#Store.config} */
+  config(): StoreConfig {
+    return this.#config;
+  }
+
+  /** Closes the connection if the store opened it. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    releaseClient(this.#handle);
+  }
+
+  #newKey(): string {
+    if (this.#closed) throw new ClosedError('Redis store');
+    return randomUUID();
+  }
+
+  #check(key: string): void {
+    if (this.#closed) throw new ClosedError('Redis store');
+    if (typeof key !== 'string' || !KEY.test(key)) {
+      throw new InvalidStoreKeyError(String(key).slice(0, 100), 'not a key made by a Redis store');
+    }
+  }
+
+  async #run<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw new StoreError(`Redis store: ${what} failed: ${String(error)}`, { cause: error });
+    }
+  }
+}
+
+function toBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}

@@ -1,0 +1,55 @@
+import type { PulledMessage } from './pull-subscriber.js';
+
+/** Messages of a stream reply, the ids of entries without a message, and the last id seen. */
+export interface ParsedEntries {
+  readonly messages: PulledMessage[];
+  /** Entries that carry no message: deleted by trimming, or without the data field. */
+  readonly skipped: string[];
+  /** Id of the last entry in the reply, if any. */
+  readonly lastId: string | undefined;
+}
+
+function parseEntries(entries: unknown, field: string): ParsedEntries {
+  const messages: PulledMessage[] = [];
+  const skipped: string[] = [];
+  let lastId: string | undefined;
+  if (!Array.isArray(entries)) return { messages, skipped, lastId };
+  for (const entry of entries as unknown[]) {
+    if (!Array.isArray(entry)) continue;
+    const id = String(entry[0]);
+    lastId = id;
+    const fields = entry[1];
+    let data: Buffer | undefined;
+    if (Array.isArray(fields)) {
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        if (String(fields[i]) === field && Buffer.isBuffer(fields[i + 1])) {
+          data = fields[i + 1] as Buffer;
+          break;
+        }
+      }
+    }
+    if (data === undefined) skipped.push(id);
+    else messages.push({ id, data });
+  }
+  return { messages, skipped, lastId };
+}
+
+/**
+ * Parses an `XREADGROUP` reply for one stream. RESP2 nests `[[key, entries]]`; RESP3 sends a map,
+ * which ioredis flattens to `[key, entries]`. `null` means nothing arrived.
+ */
+export function parseReadReply(reply: unknown, field: string): ParsedEntries {
+  if (!Array.isArray(reply) || reply.length === 0) return parseEntries(undefined, field);
+  const first = reply[0] as unknown;
+  const entries = Array.isArray(first) ? (first as unknown[])[1] : reply[1];
+  return parseEntries(entries, field);
+}
+
+/** Parses an `XAUTOCLAIM` reply: `[cursor, entries, deletedIds]`. */
+export function parseClaimReply(reply: unknown, field: string): ParsedEntries & { cursor: string } {
+  if (!Array.isArray(reply)) return { ...parseEntries(undefined, field), cursor: '0-0' };
+  const parsed = parseEntries(reply[1], field);
+  // Redis 6.2 lists deleted entries as [id, null] (skipped above); 7.0 lists their ids apart and
+  // has already removed them from the pending list.
+  return { ...parsed, cursor: String(reply[0]) };
+}

@@ -1,0 +1,258 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { InvalidArgumentError } from '@proxystream/protocols';
+import { isReplyError } from './connection.js';
+import {
+  type PulledMessage,
+  PullSubscriber,
+  type RedisPullSubscriberOptions,
+} from './pull-subscriber.js';
+import { STREAM_DATA_FIELD } from './streams-publisher.js';
+import { parseClaimReply, parseReadReply } from './streams-replies.js';
+import { validateTopic } from './topic.js';
+
+/** Options of {@link RedisStreamsSubscriber.create}. */
+export interface RedisStreamsSubscriberOptions extends RedisPullSubscriberOptions {
+  /**
+   * Consumer group: its members share the messages of the stream. Without it the subscriber makes
+   * a private group (`proxystream-<uuid>`), receives every message (fan-out) and destroys the
+   * group when it closes.
+   */
+  group?: string;
+  /** Consumer name inside the group. Default `<hostname>-<pid>-<uuid>`; give a stable name to a worker that restarts, so it resumes its own pending messages first. */
+  consumer?: string;
+  /**
+   * Where a group that does not exist yet starts: `'beginning'` (every entry still in the stream,
+   * the default, so that nothing sent before the first subscriber is lost) or `'now'` (only
+   * entries added after the group is created). An existing group keeps its position.
+   */
+  start?: 'beginning' | 'now';
+  /**
+   * A message delivered to a member and not acknowledged for this long (ms) is claimed
+   * (`XAUTOCLAIM`) by another member that is reading. Default 30 000.
+   */
+  claimIdleMs?: number;
+  /** How often (ms) a reading subscriber looks for messages to claim. Default `min(claimIdleMs, 5000)`. */
+  claimIntervalMs?: number;
+  /** Entries read per `XREADGROUP`. Default 16. */
+  count?: number;
+}
+
+const DATA_FIELD = STREAM_DATA_FIELD;
+
+/**
+ * Reads a Redis Stream through a consumer group (`XREADGROUP`): members of one group share its
+ * messages; subscribers without a group each get every message.
+ *
+ * Delivery is at least once. A message is acknowledged (`XACK`) when the caller asks for the next
+ * one or calls {@link ack}. Closing the subscriber marks what it read but did not acknowledge as
+ * idle, so that the next member to read claims it at once; messages of a member that died are
+ * claimed by another after `claimIdleMs`. A claimed message may arrive out of order.
+ *
+ * @example
+ * ```ts
+ * const worker = await RedisStreamsSubscriber.create('jobs', { group: 'workers', claimIdleMs: 10_000 });
+ * for await (const job of worker) await run(job);
+ * ```
+ */
+export class RedisStreamsSubscriber extends PullSubscriber {
+  readonly #group: string;
+  readonly #ownGroup: boolean;
+  readonly #consumer: string;
+  readonly #startId: string;
+  readonly #claimIdleMs: number;
+  readonly #claimIntervalMs: number;
+  readonly #count: number;
+  #nextClaim = 0;
+  #claimCursor = '0-0';
+  /** Where re-reading this consumer's own pending entries continues, or undefined when not needed. */
+  #recoverFrom: string | undefined = '0-0';
+
+  private constructor(topic: string, options: RedisStreamsSubscriberOptions) {
+    super('Redis Streams subscriber', topic, options);
+    this.#ownGroup = options.group === undefined;
+    this.#group = options.group ?? `proxystream-${randomUUID()}`;
+    if (this.#group.length === 0) throw new InvalidArgumentError('group must not be empty');
+    this.#consumer = options.consumer ?? `${hostname()}-${process.pid}-${randomUUID()}`;
+    this.#startId = options.start === 'now' ? '$' : '0';
+    this.#claimIdleMs = options.claimIdleMs ?? 30_000;
+    this.#claimIntervalMs = options.claimIntervalMs ?? Math.min(this.#claimIdleMs, 5_000);
+    this.#count = options.count ?? 16;
+    if (!(this.#claimIdleMs >= 0) || !(this.#claimIntervalMs > 0) || !(this.#count >= 1)) {
+      throw new InvalidArgumentError('claimIdleMs, claimIntervalMs and count must be positive');
+    }
+    // After a reconnect a read whose reply was lost may have put entries in our pending list.
+    this.client.on('ready', () => {
+      this.#recoverFrom = '0-0';
+    });
+  }
+
+  /**
+   * Joins (creating if needed) the group on stream `topic`; resolves once the group exists, so a
+   * message sent after that is received.
+   * @throws {@link InvalidTopicError} for a topic the Redis shims do not accept.
+   * @throws {@link BrokerError} when Redis cannot be reached or refuses the group.
+   */
+  static async create(
+    topic: string,
+    options: RedisStreamsSubscriberOptions = {},
+  ): Promise<RedisStreamsSubscriber> {
+    validateTopic(topic);
+    const subscriber = new RedisStreamsSubscriber(topic, options);
+    if (subscriber.closed) {
+      await subscriber.close();
+      return subscriber;
+    }
+    try {
+      await subscriber.#createGroup();
+    } catch (error) {
+      await subscriber.failStart(error);
+    }
+    return subscriber;
+  }
+
+  /** The consumer group read. */
+  get group(): string {
+    return this.#group;
+  }
+
+  /** This subscriber's consumer name in the group. */
+  get consumer(): string {
+    return this.#consumer;
+  }
+
+  async #createGroup(): Promise<void> {
+    try {
+      await this.client.call(
+        'XGROUP',
+        'CREATE',
+        this.topic,
+        this.#group,
+        this.#startId,
+        'MKSTREAM',
+      );
+    } catch (error) {
+      if (!(isReplyError(error) && (error as Error).message.startsWith('BUSYGROUP'))) throw error;
+    }
+  }
+
+  protected async fetch(): Promise<PulledMessage[]> {
+    try {
+      return await this.#fetch();
+    } catch (error) {
+      // The stream or the group was deleted (or lost in a restart without persistence).
+      if (isReplyError(error) && (error as Error).message.startsWith('NOGROUP')) {
+        await this.#createGroup();
+        return [];
+      }
+      throw error;
+    }
+  }
+
+  async #fetch(): Promise<PulledMessage[]> {
+    const count = this.#count;
+    if (this.#recoverFrom !== undefined) {
+      const reply = await this.client.callBuffer(
+        'XREADGROUP',
+        'GROUP',
+        this.#group,
+        this.#consumer,
+        'COUNT',
+        count,
+        'STREAMS',
+        this.topic,
+        this.#recoverFrom,
+      );
+      const { messages, skipped, lastId } = parseReadReply(reply, DATA_FIELD);
+      this.#recoverFrom = lastId;
+      await this.#skip(skipped);
+      const fresh = messages.filter((message) => !this.isHeld(message.id));
+      if (fresh.length > 0 || this.#recoverFrom !== undefined) return fresh;
+    }
+    if (Date.now() >= this.#nextClaim) {
+      const reply = await this.client.callBuffer(
+        'XAUTOCLAIM',
+        this.topic,
+        this.#group,
+        this.#consumer,
+        this.#claimIdleMs,
+        this.#claimCursor,
+        'COUNT',
+        count,
+      );
+      const { cursor, messages, skipped } = parseClaimReply(reply, DATA_FIELD);
+      this.#claimCursor = cursor;
+      // A full sweep done: wait an interval before the next one.
+      if (cursor === '0-0') this.#nextClaim = Date.now() + this.#claimIntervalMs;
+      await this.#skip(skipped);
+      const fresh = messages.filter((message) => !this.isHeld(message.id));
+      if (fresh.length > 0) return fresh;
+    }
+    const reply = await this.client.callBuffer(
+      'XREADGROUP',
+      'GROUP',
+      this.#group,
+      this.#consumer,
+      'COUNT',
+      count,
+      'BLOCK',
+      this.blockMs,
+      'STREAMS',
+      this.topic,
+      '>',
+    );
+    const { messages, skipped } = parseReadReply(reply, DATA_FIELD);
+    await this.#skip(skipped);
+    return messages;
+  }
+
+  /** Entries that carry no message (trimmed away, or written by someone else): acknowledged and dropped. */
+  async #skip(ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.client.call('XACK', this.topic, this.#group, ...ids);
+  }
+
+  protected acknowledge(messages: readonly PulledMessage[]): Promise<unknown> {
+    return this.client.call(
+      'XACK',
+      this.topic,
+      this.#group,
+      ...messages.map((message) => message.id),
+    );
+  }
+
+  protected release(messages: readonly PulledMessage[]): Promise<unknown> {
+    if (this.#ownGroup) return Promise.resolve();
+    // Still ours, but idle since the epoch: the next member to look claims them at once.
+    return this.client.call(
+      'XCLAIM',
+      this.topic,
+      this.#group,
+      this.#consumer,
+      0,
+      ...messages.map((message) => message.id),
+      'IDLE',
+      Date.now(),
+      'JUSTID',
+    );
+  }
+
+  protected override async finish(): Promise<void> {
+    if (this.#ownGroup) {
+      await this.client.call('XGROUP', 'DESTROY', this.topic, this.#group);
+      return;
+    }
+    // A consumer with nothing pending can go; one with released messages must stay until they are claimed.
+    const pending = (await this.client.call(
+      'XPENDING',
+      this.topic,
+      this.#group,
+      '-',
+      '+',
+      1,
+      this.#consumer,
+    )) as unknown[];
+    if (pending.length === 0) {
+      await this.client.call('XGROUP', 'DELCONSUMER', this.topic, this.#group, this.#consumer);
+    }
+  }
+}

@@ -1,0 +1,155 @@
+import {
+  assertMessageSize,
+  BrokerError,
+  ClosedError,
+  InFlightWindow,
+  InvalidArgumentError,
+  type Publisher,
+} from '@proxystream/protocols';
+import {
+  type ClientHandle,
+  type RedisClient,
+  type RedisConnection,
+  releaseClient,
+  sharedClient,
+} from './connection.js';
+import { validateTopic } from './topic.js';
+
+/** Options every Redis publisher accepts. */
+export interface RedisPublisherOptions {
+  /** Where to connect, or a client to use (never closed by the publisher). Default `redis://127.0.0.1:6379`. */
+  connection?: RedisConnection;
+  /** Most commands in flight at once. Default 16 for pub/sub, 64 for the list queue and Streams. */
+  maxInFlight?: number;
+  /**
+   * Most message bytes in flight at once; a larger single message still goes, alone. Default
+   * 1 MiB for pub/sub, 4 MiB for the list queue and Streams.
+   */
+  maxInFlightBytes?: number;
+  /** Largest message accepted; defaults to the shim's documented limit. */
+  maxMessageSize?: number;
+}
+
+/** Default in-flight window of a publisher kind. */
+export interface WindowDefaults {
+  readonly count: number;
+  readonly bytes: number;
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!(value > 0))
+    throw new InvalidArgumentError(`${name} must be a positive number, got ${value}`);
+  return value;
+}
+
+/**
+ * The send path the three Redis publishers share: topic and size checks, a private copy of the
+ * message, and an {@link InFlightWindow} so that a burst of sends turns into backpressure.
+ * Subclasses issue the one command that carries a message.
+ */
+export abstract class WindowedPublisher implements Publisher {
+  readonly #handle: ClientHandle;
+  readonly #window: InFlightWindow;
+  readonly #maxMessageSize: number;
+  readonly #awaitReply: boolean;
+  readonly #what: string;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #failure: unknown;
+
+  /**
+   * @param awaitReply `true`: `send` resolves once Redis replied (the message is stored);
+   * `false`: once the command is written inside the window, a failure surfaces on a later
+   * `send` or on `close`.
+   */
+  protected constructor(
+    what: string,
+    options: RedisPublisherOptions,
+    defaultMaxMessageSize: number,
+    awaitReply: boolean,
+    window: WindowDefaults,
+  ) {
+    this.#what = what;
+    this.#maxMessageSize = positive(
+      options.maxMessageSize,
+      defaultMaxMessageSize,
+      'maxMessageSize',
+    );
+    this.#window = new InFlightWindow({
+      maxCount: positive(options.maxInFlight, window.count, 'maxInFlight'),
+      maxBytes: positive(options.maxInFlightBytes, window.bytes, 'maxInFlightBytes'),
+    });
+    this.#awaitReply = awaitReply;
+    this.#handle = sharedClient(options.connection);
+  }
+
+  /** The client commands go through. */
+  protected get client(): RedisClient {
+    return this.#handle.client;
+  }
+
+  /** Issues the command that carries `data` to `topic`. */
+  protected abstract dispatch(topic: string, data: Buffer): Promise<unknown>;
+
+  /** {@inheritDoc @proxystream/protocols#Publisher.send} */
+  async send(topic: string, message: Uint8Array): Promise<void> {
+    if (this.#closed) throw new ClosedError(this.#what);
+    validateTopic(topic);
+    assertMessageSize(message, this.#maxMessageSize);
+    this.#throwFailure();
+    // A copy: the caller may reuse its buffer once `send` returned, and ioredis may write later.
+    const data = Buffer.from(message);
+    const size = data.byteLength;
+    const waiting = this.#window.acquire(size);
+    if (waiting !== undefined) await waiting;
+    const reply = this.dispatch(topic, data);
+    if (this.#awaitReply) {
+      try {
+        await reply;
+      } catch (error) {
+        throw new BrokerError(
+          `${this.#what}: Redis refused the message for "${topic}": ${String(error)}`,
+          {
+            cause: error,
+          },
+        );
+      } finally {
+        this.#window.release(size);
+      }
+      return;
+    }
+    reply.then(
+      () => this.#window.release(size),
+      (error: unknown) => {
+        this.#failure ??= error;
+        this.#window.release(size);
+      },
+    );
+  }
+
+  /** {@inheritDoc @proxystream/protocols#Publisher.close} */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    await this.#window.drained();
+    releaseClient(this.#handle);
+    this.#throwFailure();
+  }
+
+  #throwFailure(): void {
+    const failure = this.#failure;
+    if (failure === undefined) return;
+    this.#failure = undefined;
+    throw new BrokerError(
+      `${this.#what}: an earlier message was not accepted by Redis: ${String(failure)}`,
+      {
+        cause: failure,
+      },
+    );
+  }
+}

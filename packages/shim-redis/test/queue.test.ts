@@ -1,0 +1,77 @@
+import { collect, label, readLabel, uniqueTopic, within } from '@proxystream/contract-tests';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisQueuePublisher, RedisQueueSubscriber } from '../src/index.js';
+import { adminClient, deleteKeys, eventually, REDIS_URL } from './env.js';
+
+let admin: Redis;
+beforeAll(async () => {
+  admin = await adminClient();
+});
+afterAll(async () => {
+  admin.disconnect();
+  await deleteKeys('queue-test-*');
+});
+
+const topic = () => uniqueTopic('queue-test');
+
+describe('redis list queue', () => {
+  it('closing a subscriber blocked in a pop returns promptly and takes nothing sent afterwards', async () => {
+    const name = topic();
+    const sub = await RedisQueueSubscriber.create(name, { connection: REDIS_URL });
+    const pending = sub.next();
+    const blocked = async () => ((await admin.client('LIST')) as string).includes('cmd=blmove');
+    expect(await eventually(blocked, 5_000)).toBe(true);
+    const started = performance.now();
+    await within(sub.close(), 1_000, 'close while blocked');
+    const elapsed = performance.now() - started;
+    await expect(pending).resolves.toMatchObject({ done: true });
+    expect(elapsed).toBeLessThan(500);
+    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    await pub.send(name, label('kept'));
+    await pub.close();
+    expect(await admin.llen(name)).toBe(1);
+  });
+
+  it('a message held by a closed subscriber goes back to the head of the queue', async () => {
+    const name = topic();
+    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    for (const item of ['a', 'b', 'c']) await pub.send(name, label(item));
+    const first = await RedisQueueSubscriber.create(name, { connection: REDIS_URL });
+    expect((await collect(first, 1)).map(readLabel)).toEqual(['a']);
+    expect(await admin.llen(first.pendingKey)).toBe(1);
+    await first.close();
+    expect(await admin.exists(first.pendingKey)).toBe(0);
+    const second = await RedisQueueSubscriber.create(name, { connection: REDIS_URL });
+    expect((await collect(second, 3)).map(readLabel)).toEqual(['a', 'b', 'c']);
+    await Promise.all([pub.close(), second.close()]);
+  });
+
+  it('ack() and asking for the next message remove the message from the pending list', async () => {
+    const name = topic();
+    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    for (const item of ['a', 'b']) await pub.send(name, label(item));
+    const sub = await RedisQueueSubscriber.create(name, {
+      connection: REDIS_URL,
+      group: 'ignored',
+    });
+    expect((await collect(sub, 1)).map(readLabel)).toEqual(['a']);
+    await sub.ack();
+    expect(await admin.llen(sub.pendingKey)).toBe(0);
+    expect((await collect(sub, 1)).map(readLabel)).toEqual(['b']);
+    expect(await admin.lrange(sub.pendingKey, 0, -1)).toEqual(['b']);
+    await sub.ack();
+    await sub.close();
+    expect(await admin.llen(name)).toBe(0);
+    await pub.close();
+  });
+
+  it('an idle subscriber does not take messages it was not asked for', async () => {
+    const name = topic();
+    const sub = await RedisQueueSubscriber.create(name, { connection: REDIS_URL });
+    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    await pub.send(name, label('x'));
+    expect(await admin.llen(name)).toBe(1);
+    await Promise.all([pub.close(), sub.close()]);
+  });
+});

@@ -1,0 +1,452 @@
+import {
+  DecodeError,
+  type EventBatch,
+  type EventSubscriber,
+  type Filter,
+  InvalidArgumentError,
+  isAcknowledgingSubscriber,
+  isEventSubscriber,
+  isSubscriber,
+  type Metadata,
+  type NewObjectEvent,
+  SequenceGapError,
+  type Serializer,
+  type Store,
+  type StoreFactory,
+  type Subscriber,
+} from '@proxystream/protocols';
+import { defaultSerializer } from './default-serializer.js';
+import { ProxyReference } from './proxy-reference.js';
+import { StoreCache } from './store-cache.js';
+import { decodeBatch } from './wire-codec.js';
+
+/** What the consumer yields: the object itself for inline events, a reference for stored ones. */
+export type StreamItem<T> = T | ProxyReference<T>;
+
+/** An item with the metadata its producer sent. */
+export interface ItemWithMetadata<T> {
+  /** The object (inline) or a reference to it (store-backed). */
+  readonly item: StreamItem<T>;
+  /** The producer's metadata. */
+  readonly metadata: Metadata;
+}
+
+/** A resolved object with the metadata its producer sent. */
+export interface ObjectWithMetadata<T> {
+  /** The object, resolved from its store when it was store-backed. */
+  readonly object: T;
+  /** The producer's metadata. */
+  readonly metadata: Metadata;
+}
+
+/**
+ * What to do when a producer's sequence on a topic jumps (batches lost) or goes back (a
+ * duplicate, which is skipped): `'error'` rejects the pending `next()` with
+ * {@link SequenceGapError} (iteration can go on: after a gap the batch that revealed it is
+ * delivered next), `'ignore'` says nothing, a function is called and iteration goes on.
+ */
+export type GapHandling = 'error' | 'ignore' | ((error: SequenceGapError) => void);
+
+/**
+ * What to do with a message that is not a valid envelope: `'error'` rejects the pending `next()`
+ * with {@link DecodeError} (call `next()` again, or start a new `for await`, to go on), `'skip'`
+ * drops it silently, a function is called and iteration goes on.
+ */
+export type DecodeErrorHandling = 'error' | 'skip' | ((error: DecodeError) => void);
+
+/** Options of the {@link StreamConsumer} constructor. */
+export interface StreamConsumerOptions<T> {
+  /**
+   * Topics the subscriber reads. Iteration ends once each of them has ended. Without this
+   * option the consumer knows only the topics it has seen a batch of, so it may end before a
+   * topic that is still silent has started: pass it when subscribing to several topics.
+   */
+  topics?: readonly string[];
+  /**
+   * Producers each topic waits for: a topic cannot end before this many producers announced
+   * themselves on it (and then each of them ended). Default `1`. Raise it when several producers
+   * write one topic and the first might finish before the others have sent anything.
+   */
+  minProducers?: number;
+  /**
+   * Store factories for the store kinds the consumer may open from the wire (or a shared
+   * {@link StoreCache}). A batch naming any other kind fails with `StoreNotAllowedError`.
+   * Default: none (only inline topics can be read).
+   */
+  stores?: readonly StoreFactory[] | StoreCache;
+  /** Turns bytes into objects. Default {@link defaultSerializer}; must match the producer's. */
+  serializer?: Serializer<T>;
+  /** Applied to each event's metadata; `true` drops it, and evicts its stored data when it was one-shot. */
+  filter?: Filter;
+  /** Aborting closes the consumer (subscriber included); a pending `next()` resolves `done`. */
+  signal?: AbortSignal;
+  /** Sequence gaps and duplicates. Default `'error'`; use `'ignore'` with competing consumers, which see only part of each sequence. */
+  onGap?: GapHandling;
+  /** Malformed messages. Default `'error'`. */
+  onDecodeError?: DecodeErrorHandling;
+}
+
+/** Options of {@link StreamConsumer.close}. */
+export interface ConsumerCloseOptions {
+  /** Close the subscriber. Default `true`. */
+  subscriber?: boolean;
+  /** Close the stores the consumer opened. Default `false`. */
+  stores?: boolean;
+}
+
+interface ProducerProgress {
+  /** Sequence expected next. */
+  next: number;
+  ended: boolean;
+}
+
+interface TopicProgress {
+  readonly producers: Map<string, ProducerProgress>;
+  /** Announced producers that have not ended yet. */
+  open: number;
+}
+
+const MODE_ITEM = 0;
+const MODE_ITEM_METADATA = 1;
+const MODE_OBJECT = 2;
+const MODE_OBJECT_METADATA = 3;
+type Mode = 0 | 1 | 2 | 3;
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+const RESOLVED: Promise<unknown> = Promise.resolve();
+
+/**
+ * Reads a stream: async iteration yields the object itself for inline events and a
+ * {@link ProxyReference} for store-backed ones, in order, until every topic it reads has ended.
+ * The TypeScript counterpart of ProxyStore's `StreamConsumer`.
+ *
+ * **When iteration ends.** A producer *announces* itself on a topic with its first batch there
+ * (any batch, even one that only ends the stream). A topic has ended when at least
+ * `minProducers` (default 1) producers announced themselves on it and every announced producer
+ * sent its end-of-stream. Iteration ends when every topic of the `topics` option (or, without
+ * it, every topic seen so far) has ended and every object received was yielded. A producer that
+ * has not sent anything yet is not waited for beyond `minProducers`. Closing the consumer or
+ * aborting its signal also ends iteration.
+ *
+ * **Gaps.** Sequence numbers are tracked per producer and topic; the first batch of a producer
+ * sets the baseline (a consumer may join a running stream), later jumps are reported as chosen by
+ * `onGap`.
+ *
+ * Breaking out of `for await` closes the consumer with default options. An error thrown by
+ * `next()` (decode error, gap, store not allowed) does not close it: call `next()` again to go on.
+ *
+ * @example
+ * ```ts
+ * await using consumer = new StreamConsumer<Uint8Array>(await broker.subscriber('frames'), {
+ *   stores: [new FileStoreFactory({ allowedRoots: ['/data'] })],
+ * });
+ * for await (const { item, metadata } of consumer.iterWithMetadata()) dispatch(item, metadata);
+ * ```
+ */
+export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>> {
+  readonly #subscriber: Subscriber | EventSubscriber;
+  readonly #source: AsyncIterator<Uint8Array | EventBatch>;
+  readonly #bytes: boolean;
+  readonly #stores: StoreCache;
+  readonly #serializer: Serializer<T>;
+  readonly #filter: Filter | undefined;
+  readonly #onGap: GapHandling;
+  readonly #onDecodeError: DecodeErrorHandling;
+  readonly #expectedTopics: readonly string[] | undefined;
+  readonly #minProducers: number;
+  readonly #progress = new Map<string, TopicProgress>();
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort: (() => void) | undefined;
+  #batch: EventBatch | undefined;
+  #batchStore: Store | undefined;
+  #index = 0;
+  #ended = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #running = 0;
+  #tail: Promise<unknown> = RESOLVED;
+  readonly #settle = (): void => {
+    this.#running--;
+  };
+
+  constructor(subscriber: Subscriber | EventSubscriber, options: StreamConsumerOptions<T> = {}) {
+    if (isEventSubscriber(subscriber)) this.#bytes = false;
+    else if (isSubscriber(subscriber)) this.#bytes = true;
+    else throw new InvalidArgumentError('StreamConsumer needs a Subscriber or an EventSubscriber');
+    this.#subscriber = subscriber;
+    this.#source = (subscriber as AsyncIterable<Uint8Array | EventBatch>)[Symbol.asyncIterator]();
+    const stores = options.stores;
+    this.#stores = stores instanceof StoreCache ? stores : new StoreCache(stores ?? []);
+    this.#serializer = options.serializer ?? (defaultSerializer as Serializer<T>);
+    this.#filter = options.filter;
+    this.#onGap = options.onGap ?? 'error';
+    this.#onDecodeError = options.onDecodeError ?? 'error';
+    this.#expectedTopics = options.topics === undefined ? undefined : [...new Set(options.topics)];
+    if (this.#expectedTopics?.length === 0)
+      throw new InvalidArgumentError('topics must name at least one topic');
+    const minProducers = options.minProducers ?? 1;
+    if (!Number.isInteger(minProducers) || minProducers < 1) {
+      throw new InvalidArgumentError(
+        `minProducers must be a positive integer, got ${minProducers}`,
+      );
+    }
+    this.#minProducers = minProducers;
+    this.#signal = options.signal;
+    if (this.#signal !== undefined) {
+      this.#onAbort = () => void this.close().catch(() => undefined);
+      if (this.#signal.aborted) this.#onAbort();
+      else this.#signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  /** True once every topic has ended and every object was yielded. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** The next object (inline) or reference (store-backed); `done` at the end of the stream. */
+  next(): Promise<IteratorResult<StreamItem<T>, undefined>> {
+    return this.#enqueue(MODE_ITEM) as Promise<IteratorResult<StreamItem<T>, undefined>>;
+  }
+
+  /** Like {@link next}, with the producer's metadata. */
+  nextWithMetadata(): Promise<IteratorResult<ItemWithMetadata<T>, undefined>> {
+    return this.#enqueue(MODE_ITEM_METADATA) as Promise<
+      IteratorResult<ItemWithMetadata<T>, undefined>
+    >;
+  }
+
+  /** The next object, resolved from its store if it was store-backed. */
+  nextObject(): Promise<IteratorResult<T, undefined>> {
+    return this.#enqueue(MODE_OBJECT) as Promise<IteratorResult<T, undefined>>;
+  }
+
+  /** Like {@link nextObject}, with the producer's metadata. */
+  nextObjectWithMetadata(): Promise<IteratorResult<ObjectWithMetadata<T>, undefined>> {
+    return this.#enqueue(MODE_OBJECT_METADATA) as Promise<
+      IteratorResult<ObjectWithMetadata<T>, undefined>
+    >;
+  }
+
+  /** Iterates objects and references (the default iteration). */
+  [Symbol.asyncIterator](): AsyncIterableIterator<StreamItem<T>> {
+    return this.#iterator(MODE_ITEM);
+  }
+
+  /** Iterates objects and references with their metadata. */
+  iterWithMetadata(): AsyncIterableIterator<ItemWithMetadata<T>> {
+    return this.#iterator(MODE_ITEM_METADATA);
+  }
+
+  /** Iterates objects, resolving references. */
+  iterObjects(): AsyncIterableIterator<T> {
+    return this.#iterator(MODE_OBJECT);
+  }
+
+  /** Iterates objects with their metadata, resolving references. */
+  iterObjectsWithMetadata(): AsyncIterableIterator<ObjectWithMetadata<T>> {
+    return this.#iterator(MODE_OBJECT_METADATA);
+  }
+
+  /**
+   * Ends iteration (a pending `next()` resolves `done`), acknowledges what was consumed when the
+   * subscriber acknowledges and the last batch was read to its end, then closes the subscriber
+   * and, if asked, the stores opened (references yielded earlier then can no longer resolve
+   * through them; their JSON form still revives elsewhere). Safe to call twice.
+   *
+   * With `subscriber: false`, a `next()` pending at close time resolves `done` only when the
+   * subscriber yields its next message (which is dropped) or closes: to hand a subscriber on
+   * intact, close the consumer while no `next()` is pending.
+   */
+  close(options: ConsumerCloseOptions = {}): Promise<void> {
+    this.#closing ??= this.#close(options);
+    return this.#closing;
+  }
+
+  /** Same as {@link close} with default options; lets `await using` close the consumer. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #close(options: ConsumerCloseOptions): Promise<void> {
+    this.#closed = true;
+    if (this.#signal !== undefined && this.#onAbort !== undefined) {
+      this.#signal.removeEventListener('abort', this.#onAbort);
+    }
+    const consumedAll = this.#batch === undefined || this.#index >= this.#batch.events.length;
+    this.#batch = undefined;
+    this.#batchStore = undefined;
+    if (consumedAll && isAcknowledgingSubscriber(this.#subscriber)) await this.#subscriber.ack();
+    if (options.subscriber ?? true) await this.#subscriber.close();
+    if (options.stores ?? false) await this.#stores.close();
+  }
+
+  #iterator<V>(mode: Mode): AsyncIterableIterator<V> {
+    const iterator: AsyncIterableIterator<V> = {
+      next: () => this.#enqueue(mode) as Promise<IteratorResult<V>>,
+      return: async () => {
+        await this.close();
+        return DONE;
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  /** Runs one `next`-like call after those already pending, so concurrent callers each get their own item. */
+  #enqueue(mode: Mode): Promise<IteratorResult<unknown, undefined>> {
+    this.#running++;
+    const result =
+      this.#running === 1 ? this.#produce(mode) : this.#tail.then(() => this.#produce(mode));
+    this.#tail = result.then(this.#settle, this.#settle);
+    return result;
+  }
+
+  async #produce(mode: Mode): Promise<IteratorResult<unknown, undefined>> {
+    const event = await this.#advance();
+    if (event === undefined) return DONE;
+    const body = event.body;
+    let value: unknown;
+    if (body.kind === 'live') {
+      value = body.value;
+    } else if (body.kind === 'inline') {
+      value = this.#serializer.deserialize(body.data);
+    } else {
+      const reference = new ProxyReference<T>({
+        key: body.key,
+        store: this.#batchStore!,
+        storeConfig: this.#batch!.store!,
+        evict: event.evict,
+        serializer: this.#serializer,
+      });
+      value = mode >= MODE_OBJECT ? await reference.resolve() : reference;
+    }
+    if (mode === MODE_ITEM || mode === MODE_OBJECT) return { done: false, value };
+    if (mode === MODE_ITEM_METADATA)
+      return { done: false, value: { item: value, metadata: event.metadata } };
+    return { done: false, value: { object: value, metadata: event.metadata } };
+  }
+
+  /** The next event that passes the filter, or `undefined` at the end. */
+  async #advance(): Promise<NewObjectEvent | undefined> {
+    for (;;) {
+      if (this.#closed) return undefined;
+      const batch = this.#batch;
+      if (batch !== undefined) {
+        const events = batch.events;
+        while (this.#index < events.length) {
+          const event = events[this.#index++]!;
+          if (event.type !== 'new-object') continue;
+          if (this.#filter?.(event.metadata)) {
+            if (event.evict && event.body.kind === 'stored')
+              await this.#batchStore!.evict(event.body.key);
+            continue;
+          }
+          return event;
+        }
+        this.#batch = undefined;
+        this.#batchStore = undefined;
+      }
+      if (this.#ended || this.#allEnded()) {
+        if (!this.#ended) {
+          this.#ended = true;
+          if (isAcknowledgingSubscriber(this.#subscriber)) await this.#subscriber.ack();
+        }
+        return undefined;
+      }
+      const result = await this.#source.next();
+      if (result.done === true || this.#closed) return undefined;
+      let next: EventBatch;
+      if (this.#bytes) {
+        try {
+          next = decodeBatch(result.value as Uint8Array);
+        } catch (error) {
+          if (!(error instanceof DecodeError)) throw error;
+          const handling = this.#onDecodeError;
+          if (handling === 'error') throw error;
+          if (handling !== 'skip') handling(error);
+          continue;
+        }
+      } else {
+        next = result.value as EventBatch;
+      }
+      const gap = this.#track(next);
+      if (gap === null) continue;
+      let stored = false;
+      for (const event of next.events) {
+        if (event.type === 'new-object' && event.body.kind === 'stored') {
+          stored = true;
+          break;
+        }
+      }
+      // Open (or fetch from the cache) before installing the batch: a refused store drops it.
+      const store =
+        stored && next.store !== undefined ? await this.#stores.open(next.store) : undefined;
+      this.#batch = next;
+      this.#batchStore = store;
+      this.#index = 0;
+      if (gap !== undefined) throw gap;
+    }
+  }
+
+  /**
+   * Updates the sequence and end-of-stream state for `batch`. Returns `null` to skip it (a
+   * duplicate), a gap error to throw after installing it, or `undefined`.
+   */
+  #track(batch: EventBatch): SequenceGapError | null | undefined {
+    let topic = this.#progress.get(batch.topic);
+    if (topic === undefined) {
+      topic = { producers: new Map(), open: 0 };
+      this.#progress.set(batch.topic, topic);
+    }
+    let producer = topic.producers.get(batch.producerId);
+    if (producer === undefined) {
+      producer = { next: batch.sequence, ended: false };
+      topic.producers.set(batch.producerId, producer);
+      topic.open++;
+    }
+    let pending: SequenceGapError | undefined;
+    if (batch.sequence !== producer.next) {
+      const error = new SequenceGapError(
+        batch.topic,
+        batch.producerId,
+        producer.next,
+        batch.sequence,
+      );
+      const handling = this.#onGap;
+      if (batch.sequence < producer.next) {
+        if (handling === 'error') throw error;
+        if (handling !== 'ignore') handling(error);
+        return null;
+      }
+      if (handling === 'error') pending = error;
+      else if (handling !== 'ignore') handling(error);
+    }
+    producer.next = batch.sequence + 1;
+    if (!producer.ended) {
+      for (const event of batch.events) {
+        if (event.type === 'end-of-stream') {
+          producer.ended = true;
+          topic.open--;
+          break;
+        }
+      }
+    }
+    return pending;
+  }
+
+  #allEnded(): boolean {
+    const expected = this.#expectedTopics;
+    if (expected !== undefined) {
+      for (const name of expected) if (!this.#topicEnded(this.#progress.get(name))) return false;
+      return true;
+    }
+    if (this.#progress.size === 0) return false;
+    for (const topic of this.#progress.values()) if (!this.#topicEnded(topic)) return false;
+    return true;
+  }
+
+  #topicEnded(topic: TopicProgress | undefined): boolean {
+    return topic !== undefined && topic.open === 0 && topic.producers.size >= this.#minProducers;
+  }
+}

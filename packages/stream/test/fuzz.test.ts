@@ -1,0 +1,122 @@
+import { DecodeError, type EventBatch, type StreamEvent } from '@proxystream/protocols';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { defaultSerializer, SERIALIZER_MARKER } from '../src/default-serializer.js';
+import { decodeBatch, encodeBatch } from '../src/wire-codec.js';
+
+const json = fc.jsonValue() as fc.Arbitrary<never>;
+const metadata = fc.dictionary(fc.string(), json);
+
+const event: fc.Arbitrary<StreamEvent> = fc.oneof(
+  fc.constant({ type: 'end-of-stream' } as const),
+  fc.record({
+    type: fc.constant('new-object' as const),
+    metadata,
+    evict: fc.boolean(),
+    body: fc.oneof(
+      fc.record({ kind: fc.constant('inline' as const), data: fc.uint8Array({ maxLength: 64 }) }),
+      fc.record({ kind: fc.constant('stored' as const), key: fc.string({ maxLength: 40 }) }),
+    ),
+  }),
+);
+
+const batch: fc.Arbitrary<EventBatch> = fc
+  .record({
+    topic: fc.string({ maxLength: 30 }),
+    producerId: fc.string({ maxLength: 20 }),
+    sequence: fc.maxSafeNat(),
+    events: fc.array(event, { maxLength: 6 }),
+    storeName: fc.string(),
+  })
+  .map(({ storeName, ...rest }) =>
+    rest.events.some((e) => e.type === 'new-object' && e.body.kind === 'stored')
+      ? { ...rest, store: { kind: 'memory', name: storeName } }
+      : rest,
+  );
+
+/** Compares bytes by value whatever their class (Buffer views versus Uint8Array). */
+function plain(value: unknown): unknown {
+  if (value instanceof Uint8Array) return { bytes: Array.from(value) };
+  if (Array.isArray(value)) return value.map(plain);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  }
+  return value;
+}
+
+describe('fuzzing', () => {
+  it('decodeBatch(encodeBatch(batch)) gives the batch back for arbitrary batches', () => {
+    fc.assert(
+      fc.property(batch, (original) => {
+        expect(plain(decodeBatch(encodeBatch(original)))).toEqual(plain(original));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('decodeBatch throws only DecodeError on arbitrary bytes and on corrupted envelopes', () => {
+    const corrupted = fc
+      .tuple(batch, fc.nat(), fc.integer({ min: 0, max: 255 }))
+      .map(([b, position, value]) => {
+        const bytes = Uint8Array.from(encodeBatch(b));
+        bytes[position % bytes.byteLength] = value;
+        return bytes;
+      });
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), corrupted), (bytes) => {
+        try {
+          decodeBatch(bytes);
+        } catch (error) {
+          expect(error).toBeInstanceOf(DecodeError);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('the default serializer round-trips arbitrary JSON-like values, bigints and byte arrays', () => {
+    const value = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.jsonValue(),
+        fc.bigInt(),
+        fc.uint8Array({ maxLength: 16 }),
+        fc.date({ noInvalidDate: true }),
+        fc.array(tie('value'), { maxLength: 4 }),
+        fc.dictionary(fc.string(), tie('value'), { maxKeys: 4 }),
+      ),
+    })).value;
+    fc.assert(
+      fc.property(value, (original) => {
+        expect(defaultSerializer.deserialize(defaultSerializer.serialize(original))).toEqual(
+          original,
+        );
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('the default serializer throws only DecodeError on corrupted structured data', () => {
+    const corrupted = fc
+      .tuple(fc.jsonValue(), fc.nat(), fc.integer({ min: 0, max: 255 }))
+      .map(([original, position, value]) => {
+        const bytes = Uint8Array.from(defaultSerializer.serialize(original));
+        // Keep the marker so the bytes are read as structured data.
+        bytes[
+          SERIALIZER_MARKER.byteLength +
+            (position % (bytes.byteLength - SERIALIZER_MARKER.byteLength))
+        ] = value;
+        return bytes;
+      });
+    fc.assert(
+      fc.property(corrupted, (bytes) => {
+        try {
+          defaultSerializer.deserialize(bytes);
+        } catch (error) {
+          expect(error).toBeInstanceOf(DecodeError);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
