@@ -3,7 +3,7 @@
 #
 #   bash scripts/brokers.sh start [redis] [nats] [kafka]    # default: all three
 #   bash scripts/brokers.sh stop [redis] [nats] [kafka]
-#   bash scripts/brokers.sh restart redis|nats               # data survives (used by fault tests)
+#   bash scripts/brokers.sh restart redis|nats|kafka         # data survives (used by fault tests)
 #   bash scripts/brokers.sh start redis_auth nats_auth       # servers that demand credentials
 #
 # A broker whose URL variable (REDIS_URL, NATS_URL, KAFKA_BROKERS) is already set is left alone:
@@ -162,6 +162,10 @@ kafka_start() {
   [ -n "${KAFKA_BROKERS:-}" ] && { log "KAFKA_BROKERS is set; using $KAFKA_BROKERS"; return 0; }
   bash "$ROOT/scripts/kafka.sh" start >/dev/null
 }
+kafka_restart() {
+  [ -n "${KAFKA_BROKERS:-}" ] && die "KAFKA_BROKERS is set: restart that broker yourself"
+  bash "$ROOT/scripts/kafka.sh" restart >/dev/null
+}
 kafka_stop() {
   [ -n "${KAFKA_BROKERS:-}" ] && return 0
   bash "$ROOT/scripts/kafka.sh" stop
@@ -177,8 +181,8 @@ case "$command" in
   stop) for b in "${brokers[@]}"; do "${b}_stop"; done ;;
   restart)
     for b in "${brokers[@]}"; do
+      if [ "$b" = kafka ]; then kafka_restart; continue; fi
       "${b}_stop"
-      if [ "$b" = kafka ]; then die "restarting kafka with its data is not supported yet"; fi
       "${b}_start" keep
     done
     ;;

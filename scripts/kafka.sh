@@ -5,6 +5,8 @@
 #
 #   bash scripts/kafka.sh start    # resolve jars (first time), fresh data dir, start, wait until ready
 #   bash scripts/kafka.sh stop     # SIGTERM, then SIGKILL after a timeout
+#   bash scripts/kafka.sh restart  # stop, then start again on the same data dir (topics, offsets
+#                                  # and committed group positions survive; used by fault tests)
 #   bash scripts/kafka.sh status   # exit 0 if a broker answers metadata on the port
 #
 # Env: KAFKA_PORT (default 9092), KAFKA_CONTROLLER_PORT (default 9093),
@@ -182,7 +184,8 @@ EOF
 JAVA_OPTS=(-Djava.awt.headless=true "-Dlog4j.configuration=file:$RUN/log4j.properties"
   "-Dkafka.logs.dir=$RUN")
 
-start() {
+start() { # [keep]: reuse the existing data dir instead of a fresh one
+  local keep=${1:-}
   if probe; then
     log "a broker already answers on 127.0.0.1:$PORT; nothing to do"
     echo "KAFKA_BROKERS=127.0.0.1:$PORT"
@@ -200,17 +203,22 @@ start() {
   command -v java >/dev/null || die "java not found"
   resolve
 
-  # Fresh runtime dir each start: no stale locks, no leftover topics/offsets between runs.
-  rm -rf "$RUN"
-  write_config
+  if [ "$keep" = keep ] && [ -f "$RUN/data/meta.properties" ]; then
+    # Restart: same data dir, same cluster id (in meta.properties), so the log survives.
+    write_config
+  else
+    # Fresh runtime dir each start: no stale locks, no leftover topics/offsets between runs.
+    rm -rf "$RUN"
+    write_config
 
-  # Cluster id: 16 random bytes as base64url (what StorageTool random-uuid prints), made here to
-  # save a JVM start. Passed as --cluster-id=... so an id starting with '-' is not read as a flag.
-  local cluster_id
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
-  java "${JAVA_OPTS[@]}" -cp "$LIB/*" kafka.tools.StorageTool format \
-    "--cluster-id=$cluster_id" -c "$RUN/server.properties" --ignore-formatted >"$RUN/format.log" 2>&1 \
-    || { cat "$RUN/format.log" >&2; die "storage format failed"; }
+    # Cluster id: 16 random bytes as base64url (what StorageTool random-uuid prints), made here to
+    # save a JVM start. Passed as --cluster-id=... so an id starting with '-' is not read as a flag.
+    local cluster_id
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    java "${JAVA_OPTS[@]}" -cp "$LIB/*" kafka.tools.StorageTool format \
+      "--cluster-id=$cluster_id" -c "$RUN/server.properties" --ignore-formatted >"$RUN/format.log" 2>&1 \
+      || { cat "$RUN/format.log" >&2; die "storage format failed"; }
+  fi
 
   log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$PORT (controller $CONTROLLER_PORT)"
   # setsid: detach from the caller's process group so a Ctrl-C in the calling shell or a test
@@ -245,8 +253,8 @@ stop() {
     return 0
   fi
   kill -TERM "$pid" 2>/dev/null || true
-  # A clean KRaft shutdown takes a few seconds; after 30 s just kill it, the data dir is
-  # throwaway anyway.
+  # A clean KRaft shutdown takes a few seconds; after 30 s just kill it (a restart then recovers
+  # the log from the data dir).
   for _ in $(seq 1 150); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.2
@@ -278,6 +286,10 @@ status() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  restart)
+    stop
+    start keep
+    ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|restart|status" >&2; exit 2 ;;
 esac

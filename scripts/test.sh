@@ -13,7 +13,7 @@ for dir in packages/*/; do (cd "$dir" && pnpm exec publint --strict >&2); done
 started=()
 cleanup() { [ ${#started[@]} -eq 0 ] || bash scripts/brokers.sh stop "${started[@]}" || true; }
 trap cleanup EXIT
-for broker in redis nats kafka; do
+for broker in redis nats kafka redis_auth nats_auth; do
   bash scripts/brokers.sh start "$broker"
   started+=("$broker")
 done

@@ -67,7 +67,7 @@ export function parseConfig(argv: readonly string[], root: string): BenchConfig 
     sections,
     transports,
     repeats: repeats ?? (quick ? 3 : 5),
-    targetSeconds: quick ? 0.15 : 0.4,
+    targetSeconds: quick ? 0.15 : 0.3,
     window: 16,
     out,
     root,

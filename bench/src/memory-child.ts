@@ -23,7 +23,13 @@ async function main(): Promise<void> {
   const module = await loadShim('@proxystream/shim-redis');
   if ('reason' in module) throw new Error(module.reason);
   const shim = module.exports as Shim;
-  const prefix = transport === 'redis-list' ? 'RedisQueue' : 'RedisStreams';
+  const prefix =
+    transport === 'redis-list'
+      ? 'RedisQueue'
+      : transport === 'redis-pubsub'
+        ? 'RedisPubSub'
+        : 'RedisStreams';
+  const lossy = transport === 'redis-pubsub';
   const connection = {
     connection: redisUrl,
     ...(transport === 'redis-streams' ? { start: 'beginning' } : {}),
@@ -33,15 +39,25 @@ async function main(): Promise<void> {
   if (role === 'consumer') {
     const consumer = new StreamConsumer<Uint8Array>(
       await shim[`${prefix}Subscriber`]!.create(topic!, connection),
-      { topics: [topic!] },
+      // Pub/sub drops what the subscriber cannot buffer: count what arrives, end on the
+      // end-of-stream event or after 3 s without a message.
+      { topics: [topic!], ...(lossy ? { onGap: 'ignore' as const } : {}) },
     );
     console.log('ready');
     let received = 0;
+    let idle: NodeJS.Timeout | undefined;
+    const arm = () => {
+      if (!lossy) return;
+      clearTimeout(idle);
+      idle = setTimeout(() => void consumer.close(), 3000);
+    };
     for await (const _ of consumer) {
       received++;
+      arm();
       if (slowMs > 0) await sleep(slowMs);
       if (received === count) break;
     }
+    clearTimeout(idle);
     await consumer.close().catch(() => undefined);
     console.log(
       JSON.stringify({

@@ -68,6 +68,15 @@ export async function overhead(config: BenchConfig): Promise<SectionResult> {
       `${config.repeats} alternating rounds (Kafka: at most 3). Rate = payloads per second from the first send to the last ` +
       'payload received, median (min–max). MB/s = 10^6 bytes of payload per second. For a raw client, batch 64 ' +
       'means 64 payloads concatenated into one broker message; for the stream, `batchSize: 64`. ' +
+      `The stream producer keeps as many batches in flight as the raw client keeps sends (\`maxBatchesInFlight: ${config.window}\`; ` +
+      'the default, 1, waits for each batch to be accepted before the next goes out, one round trip per batch). ' +
+      'Raw contenders give the same delivery guarantee as the shim they face: Redis list = RPUSH, then an atomic move ' +
+      'of up to 16 messages to a pending list (Lua LMOVE loop; BLMOVE when empty) and an LPOP acknowledgement, as the ' +
+      'list shim with `count: 16`; Redis Streams = XREADGROUP COUNT 16 + XACK, as the Streams shim with `count: 16`; ' +
+      'pub/sub, core NATS = fire and forget on both sides; JetStream = acknowledged publishes and explicit acks; ' +
+      'Kafka = kafkajs producer and consumer group. The in-process byte broker copies each message (the caller may ' +
+      'reuse its buffer), which the bare async queue does not; MessageChannel copies too (structured clone). ' +
+      'Core NATS: the shim copies each message as well (the client writes later) and confirms batches with a flush. ' +
       '"÷ raw" divides by the first raw contender of the same broker, size and batch; "÷ raw b1" by the raw ' +
       'client unbatched.',
     '',

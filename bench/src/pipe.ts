@@ -20,6 +20,8 @@ export interface PipeOptions {
   size: number;
   /** Payloads per broker message: the stream's `batchSize`, or payloads concatenated by a raw pipe. */
   batch: number;
+  /** Batches a stream producer keeps in flight (`maxBatchesInFlight`); default 1. */
+  inFlight?: number;
   /** Called with each received payload (batch 1 only for raw pipes). */
   onItem?: (item: Uint8Array) => void;
 }

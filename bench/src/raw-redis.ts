@@ -51,26 +51,64 @@ export function rawRedisPubSub(url: string): Contender {
   };
 }
 
-/** ioredis RPUSH and a popping loop (LPOP with a count, BLPOP when empty). */
+/**
+ * Messages moved per read by the list and Streams contenders, raw and shim alike
+ * (the shims' `count` option is set to the same value by shim-adapters.ts).
+ */
+export const REDIS_READ_COUNT = 16;
+
+// As the list shim: moves up to ARGV[1] messages from the queue to a pending list atomically.
+const TAKE_SCRIPT = `local out = {}
+for i = 1, tonumber(ARGV[1]) do
+  local m = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+  if not m then break end
+  out[i] = m
+end
+return out`;
+
+/**
+ * ioredis RPUSH, and a reader with the list shim's guarantee (at least once): messages are moved
+ * atomically to a pending list (a script of LMOVEs, up to {@link REDIS_READ_COUNT}; BLMOVE when the
+ * queue is empty) and removed from it (LPOP with a count) once counted.
+ */
 export function rawRedisList(url: string): Contender {
   return {
-    name: 'ioredis list (RPUSH/LPOP)',
+    name: 'ioredis list (RPUSH, LMOVE to pending, LPOP ack)',
     kind: 'raw',
     async open(options: PipeOptions): Promise<Pipe> {
       const counter = new RawBatcher(options.size, options.batch, options.onItem);
       const key = freshTopic('redis-list');
+      const pending = `{${key}}:pending`;
       const publisher = new Redis(url);
       const consumer = new Redis(url);
       let closed = false;
       const loop = (async () => {
         while (!closed) {
-          const items = (await consumer.lpopBuffer(key, 256)) as Buffer[] | null;
-          if (items !== null && items.length > 0) {
+          const items = (await consumer.callBuffer(
+            'EVAL',
+            TAKE_SCRIPT,
+            2,
+            key,
+            pending,
+            REDIS_READ_COUNT,
+          )) as Buffer[];
+          if (items.length > 0) {
             for (const item of items) counter.message(item);
+            void consumer.lpop(pending, items.length);
             continue;
           }
-          const popped = await consumer.blpopBuffer(key, 0.05);
-          if (popped !== null) counter.message(popped[1]);
+          const moved = (await consumer.callBuffer(
+            'BLMOVE',
+            key,
+            pending,
+            'LEFT',
+            'RIGHT',
+            '0.05',
+          )) as Buffer | null;
+          if (moved !== null) {
+            counter.message(moved);
+            void consumer.lpop(pending, 1);
+          }
         }
       })().catch(() => undefined);
       return pipeOf(
@@ -79,7 +117,7 @@ export function rawRedisList(url: string): Contender {
         async () => {
           closed = true;
           await loop;
-          await publisher.del(key);
+          await publisher.del(key, pending);
           consumer.disconnect();
           publisher.disconnect();
         },
@@ -88,35 +126,43 @@ export function rawRedisList(url: string): Contender {
   };
 }
 
-/** ioredis XADD and an XREAD loop (COUNT 256, BLOCK). */
+/**
+ * ioredis XADD, and a reader with the Streams shim's guarantee (at least once, consumer group):
+ * XREADGROUP (COUNT {@link REDIS_READ_COUNT}, BLOCK) and XACK of what was counted.
+ */
 export function rawRedisStreams(url: string): Contender {
   return {
-    name: 'ioredis streams (XADD/XREAD)',
+    name: 'ioredis streams (XADD, XREADGROUP, XACK)',
     kind: 'raw',
     async open(options: PipeOptions): Promise<Pipe> {
       const counter = new RawBatcher(options.size, options.batch, options.onItem);
       const key = freshTopic('redis-stream');
       const publisher = new Redis(url);
       const consumer = new Redis(url);
+      await consumer.xgroup('CREATE', key, 'g', '0', 'MKSTREAM');
       let closed = false;
-      let last = '0-0';
       const loop = (async () => {
         while (!closed) {
-          const reply = (await consumer.xreadBuffer(
+          const reply = (await consumer.xreadgroupBuffer(
+            'GROUP',
+            'g',
+            'c',
             'COUNT',
-            256,
+            REDIS_READ_COUNT,
             'BLOCK',
             50,
             'STREAMS',
             key,
-            last,
+            '>',
           )) as [Buffer, [Buffer, Buffer[]][]][] | null;
           if (reply === null) continue;
           for (const [, entries] of reply) {
+            const ids: Buffer[] = [];
             for (const [id, fields] of entries) {
-              last = id.toString();
+              ids.push(id);
               counter.message(fields[1]!);
             }
+            if (ids.length > 0) void consumer.xack(key, 'g', ...ids);
           }
         }
       })().catch(() => undefined);

@@ -31,7 +31,7 @@ export async function timeThroughput(
   options: PipeOptions & { count: number; window: number },
 ): Promise<ThroughputSample> {
   const data = payload(options.size);
-  const pipe = await contender.open(options);
+  const pipe = await contender.open({ ...options, inFlight: options.inFlight ?? options.window });
   try {
     const batch = options.batch;
     const warm = Math.max(batch, Math.ceil(Math.min(200, options.count / 5) / batch) * batch);

@@ -1,5 +1,6 @@
 import type { Publisher, Subscriber } from '@proxystream/protocols';
 import type { BenchConfig } from './config.js';
+import { REDIS_READ_COUNT } from './raw-redis.js';
 import type { Entry } from './runner.js';
 import { loadShim, type ShimModule } from './shims.js';
 import { type EndpointFactory, streamContender } from './stream-pipe.js';
@@ -66,8 +67,13 @@ function endpointFactory(
             : 'RedisStreams';
       const Pub = member<PublisherClass>(module, `${prefix}Publisher`);
       const Sub = member<SubscriberFactory>(module, `${prefix}Subscriber`);
+      // Same read count as the raw contenders (raw-redis.ts); pub/sub has none.
       const subscriberOptions =
-        transport === 'redis-streams' ? { ...redis, start: 'beginning' } : redis;
+        transport === 'redis-streams'
+          ? { ...redis, start: 'beginning', count: REDIS_READ_COUNT }
+          : transport === 'redis-list'
+            ? { ...redis, count: REDIS_READ_COUNT }
+            : redis;
       return async (topic) => ({
         subscriber: await Sub.create!(topic, subscriberOptions),
         publisher: new Pub(redis),

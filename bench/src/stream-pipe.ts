@@ -32,8 +32,10 @@ export function streamContender(name: string, prefix: string, open: EndpointFact
     async open(options: PipeOptions): Promise<Pipe> {
       const topic = freshTopic(prefix);
       const endpoints = await open(topic);
+      // As many batches in flight as the raw contenders keep sends in flight (runner window).
       const producer = new StreamProducer<Uint8Array>(endpoints.publisher, {
         batchSize: options.batch,
+        maxBatchesInFlight: options.inFlight ?? 1,
       });
       const consumer = new StreamConsumer<Uint8Array>(endpoints.subscriber, { topics: [topic] });
       let received = 0;

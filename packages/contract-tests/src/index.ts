@@ -20,3 +20,8 @@ export {
 } from './helpers.js';
 export type { BrokerContractOptions, StoreContractOptions } from './options.js';
 export { storeContract } from './store-contract.js';
+export {
+  type DecodingConsumer,
+  type MalformedMessagesCaseOptions,
+  malformedMessagesCase,
+} from './stream-bad-input.js';

@@ -51,7 +51,7 @@ export async function openConnection(options: NatsConnectionOptions): Promise<He
     return { nc, owned: true };
   } catch (error) {
     throw new BrokerError(
-      `could not connect to NATS at ${String(servers)}: ${messageOf(error)}; is nats-server running?`,
+      `could not connect to NATS at ${withoutUserInfo(servers).join(',')}: ${messageOf(error)}; is nats-server running?`,
       { cause: error },
     );
   }
@@ -71,6 +71,16 @@ export async function releaseConnection(held: HeldConnection): Promise<void> {
 /** The largest payload (headers included) the connected server accepts. */
 export function maxPayloadOf(nc: NatsConnection): number {
   return nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+}
+
+/**
+ * `servers` with any `user:password@` (or `token@`) removed from the URLs, for messages and store
+ * configs: a credential in a server URL must not reach a log or the wire.
+ */
+export function withoutUserInfo(servers: string | readonly string[]): string[] {
+  return ([] as string[])
+    .concat(servers)
+    .map((server) => server.replace(/^((?:[a-z][a-z0-9+.-]*:\/\/)?)[^/@]*@/i, '$1'));
 }
 
 /** The message of any thrown value. */

@@ -39,10 +39,12 @@ function positive(name: string, value: number | undefined, fallback: number): nu
  * subject, one member of each queue group. Messages are written in `send` order on one
  * connection, so subscribers see them in that order.
  *
- * `send` resolves once the message is written to the connection and fits the unflushed window;
- * a background flush (PING/PONG) confirms batches and frees the window, so a sender never runs
- * ahead of the server by more than the window. `close()` flushes, so everything sent before it
- * reached the server.
+ * `send` resolves once the message is queued for the connection and fits the unflushed window;
+ * the messages queued during one turn of the event loop are handed to the client together (one
+ * socket write instead of one per message), and a background flush (PING/PONG) confirms batches
+ * and frees the window, so a sender never runs ahead of the server by more than the window.
+ * A connection that closes between `send` and the write fails the next `send` (and `close`).
+ * `close()` flushes, so everything sent before it reached the server.
  *
  * @example
  * ```ts
@@ -56,6 +58,11 @@ export class NatsPublisher implements Publisher {
   readonly #window: InFlightWindow;
   #unflushed: number[] = [];
   #flushing = false;
+  /** Accepted by `send`, not yet handed to the client: written together on the next turn. */
+  #queued: { topic: string; data: Uint8Array }[] = [];
+  #writeScheduled = false;
+  /** A publish of queued messages that failed; reported by the next `send` or `close`. */
+  #writeError: unknown;
   #closing: Promise<void> | undefined;
 
   private constructor(held: HeldConnection, options: NatsPublisherOptions) {
@@ -89,6 +96,7 @@ export class NatsPublisher implements Publisher {
    */
   async send(topic: string, message: Uint8Array): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError('NatsPublisher');
+    this.#throwWriteError();
     assertValidTopic(topic);
     assertMessageSize(message, this.maxMessageSize);
     const size = message.byteLength;
@@ -97,14 +105,22 @@ export class NatsPublisher implements Publisher {
     const copy = message.slice();
     const wait = this.#window.acquire(size);
     if (wait !== undefined) await wait;
-    try {
-      this.#held.nc.publish(topic, copy);
-    } catch (error) {
+    const nc = this.#held.nc;
+    if (nc.isClosed() || nc.isDraining()) {
       this.#window.release(size);
-      throw toProxyStreamError(error, `publishing to "${topic}"`);
+      // The client's own error for a publish on a closed or draining connection.
+      try {
+        nc.publish(topic, copy);
+      } catch (error) {
+        throw toProxyStreamError(error, `publishing to "${topic}"`);
+      }
+      throw new ClosedError(`the NATS connection used for publishing to "${topic}"`);
     }
-    this.#unflushed.push(size);
-    if (!this.#flushing) void this.#flushLoop();
+    this.#queued.push({ topic, data: copy });
+    if (!this.#writeScheduled) {
+      this.#writeScheduled = true;
+      setImmediate(this.#write);
+    }
   }
 
   /** Flushes every message sent so far to the server, then closes the connection if the publisher opened it. */
@@ -112,9 +128,34 @@ export class NatsPublisher implements Publisher {
     this.#closing ??= (async () => {
       await this.#window.drained();
       await releaseConnection(this.#held);
+      this.#throwWriteError();
     })();
     return this.#closing;
   }
+
+  #throwWriteError(): void {
+    const error = this.#writeError;
+    if (error === undefined) return;
+    this.#writeError = undefined;
+    throw toProxyStreamError(error, 'publishing queued messages');
+  }
+
+  /** Hands every queued message to the client in one go, then lets the flush loop confirm them. */
+  readonly #write = (): void => {
+    this.#writeScheduled = false;
+    const queued = this.#queued;
+    this.#queued = [];
+    const nc = this.#held.nc;
+    for (const { topic, data } of queued) {
+      try {
+        if (this.#writeError === undefined) nc.publish(topic, data);
+      } catch (error) {
+        this.#writeError = error;
+      }
+      this.#unflushed.push(data.byteLength);
+    }
+    if (!this.#flushing) void this.#flushLoop();
+  };
 
   async #flushLoop(): Promise<void> {
     this.#flushing = true;

@@ -6,6 +6,7 @@ import {
   type StoreFactory,
   StoreNotAllowedError,
 } from '@proxystream/protocols';
+import { withoutUserInfo } from './connection.js';
 import { assertValidBucket, NATS_OBJECT_STORE_KIND, NatsObjectStore } from './object-store.js';
 
 /** Options of {@link NatsObjectStoreFactory}. */
@@ -34,6 +35,13 @@ function normalizeServer(server: string): string {
   rest = rest.replace(/\/+$/, '');
   if (rest.includes('@')) return `\0${rest}`; // credentials in a URL never match an allowed server
   return /:\d+$/.test(rest) ? rest : `${rest}:4222`;
+}
+
+/** `value` as JSON for a message, with credentials in server URLs removed. */
+function redacted(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) =>
+    typeof item === 'string' ? withoutUserInfo(item)[0] : item,
+  );
 }
 
 /**
@@ -98,8 +106,8 @@ export class NatsObjectStoreFactory implements StoreFactory {
       )
     ) {
       throw new StoreNotAllowedError(
-        `a ${NATS_OBJECT_STORE_KIND} config names servers ${JSON.stringify(servers)}; allowed are ` +
-          `${JSON.stringify([...this.#servers])} (pass them in allowedServers)`,
+        `a ${NATS_OBJECT_STORE_KIND} config names servers ${redacted(servers)}; allowed are ` +
+          `${redacted([...this.#servers])} (pass them in allowedServers)`,
       );
     }
     const list = servers as string[];

@@ -15,6 +15,7 @@ import {
   type NatsConnectionOptions,
   openConnection,
   releaseConnection,
+  withoutUserInfo,
 } from './connection.js';
 
 /** `kind` of {@link NatsObjectStore} configs. */
@@ -139,7 +140,7 @@ export class NatsObjectStore implements Store {
       const given = options.servers === undefined ? [] : ([] as string[]).concat(options.servers);
       const servers =
         options.advertisedServers ?? (given.length > 0 ? given : [held.nc.getServer()]);
-      return new NatsObjectStore(held, bucket, options.bucket, servers, chunkSize);
+      return new NatsObjectStore(held, bucket, options.bucket, withoutUserInfo(servers), chunkSize);
     } catch (error) {
       await releaseConnection(held);
       throw new StoreError(

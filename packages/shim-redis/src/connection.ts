@@ -33,11 +33,15 @@ function isCluster(client: RedisClient): client is Cluster {
   return (client as { isCluster?: boolean }).isCluster === true;
 }
 
-function create(connection: string | RedisOptions, overrides: RedisOptions): Redis {
+function create(
+  connection: string | RedisOptions,
+  overrides: RedisOptions,
+  defaults: RedisOptions = {},
+): Redis {
   const client =
     typeof connection === 'string'
-      ? new Redis(connection, overrides)
-      : new Redis({ ...connection, ...overrides });
+      ? new Redis(connection, { ...defaults, ...overrides })
+      : new Redis({ ...defaults, ...connection, ...overrides });
   // Without a listener ioredis prints every reconnect error; callers see failures through the
   // commands that fail, so the event itself carries nothing they need.
   client.on('error', ignore);
@@ -46,11 +50,14 @@ function create(connection: string | RedisOptions, overrides: RedisOptions): Red
 
 function ignore(): void {}
 
-/** The caller's client as is, or a new client the shim owns. */
-export function sharedClient(connection: RedisConnection | undefined): ClientHandle {
+/** The caller's client as is, or a new client the shim owns, with `defaults` under the caller's options. */
+export function sharedClient(
+  connection: RedisConnection | undefined,
+  defaults: RedisOptions = {},
+): ClientHandle {
   const target = connection ?? DEFAULT_REDIS_URL;
   if (isRedisClient(target)) return { client: target, owned: false };
-  return { client: create(target, {}), owned: true };
+  return { client: create(target, {}, defaults), owned: true };
 }
 
 /**
@@ -90,6 +97,30 @@ export function addressOf(client: RedisClient): { host: string; port: number; db
     port: Number(options.port ?? 6379),
     db: options.db ?? 0,
   };
+}
+
+// Commands whose arguments hold a password: HELLO … AUTH user pass, AUTH, MIGRATE … AUTH, CONFIG SET requirepass, ACL SETUSER.
+const CREDENTIAL_COMMANDS = new Set(['auth', 'hello', 'migrate', 'config', 'acl']);
+
+/**
+ * `error` with the arguments of a command that carries credentials blanked out, changed in place.
+ * ioredis attaches `command: { name, args }` to its errors, so a connection refused for a wrong
+ * password would otherwise put that password in the `cause` of the shim's errors, and from there
+ * in logs. Use on every client error before it becomes a `cause`.
+ */
+export function withoutCredentials<T>(error: T): T {
+  const command = (error as { command?: { name?: unknown; args?: unknown } } | null | undefined)
+    ?.command;
+  if (
+    typeof command === 'object' &&
+    command !== null &&
+    typeof command.name === 'string' &&
+    CREDENTIAL_COMMANDS.has(command.name.toLowerCase()) &&
+    Array.isArray(command.args)
+  ) {
+    command.args = command.args.map(() => '[redacted]');
+  }
+  return error;
 }
 
 /** Whether `error` is a reply from the server (a command error) rather than a connection failure. */

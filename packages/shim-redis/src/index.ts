@@ -15,7 +15,12 @@ export {
   RedisQueueSubscriber,
   type RedisQueueSubscriberOptions,
 } from './queue-subscriber.js';
-export { REDIS_STORE_KIND, RedisStore, type RedisStoreOptions } from './store.js';
+export {
+  REDIS_STORE_KIND,
+  RedisStore,
+  type RedisStoreOptions,
+  STORE_MAX_RETRIES_PER_REQUEST,
+} from './store.js';
 export { RedisStoreFactory, type RedisStoreFactoryOptions } from './store-factory.js';
 export {
   RedisStreamsPublisher,

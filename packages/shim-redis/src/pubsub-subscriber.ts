@@ -11,6 +11,7 @@ import {
   dedicatedClient,
   type RedisConnection,
   releaseClient,
+  withoutCredentials,
 } from './connection.js';
 import { validateTopic } from './topic.js';
 
@@ -118,7 +119,7 @@ export class RedisPubSubSubscriber implements Subscriber, AsyncIterableIterator<
     } catch (error) {
       await subscriber.close();
       throw new BrokerError(`could not subscribe to Redis channel "${topic}": ${String(error)}`, {
-        cause: error,
+        cause: withoutCredentials(error),
       });
     }
     return subscriber;

@@ -5,6 +5,7 @@ import {
   MessageQueue,
   type SubscribeOptions,
 } from '@proxystream/protocols';
+import type { RedisOptions } from 'ioredis';
 import {
   type ClientHandle,
   dedicatedClient,
@@ -12,6 +13,7 @@ import {
   type RedisClient,
   type RedisConnection,
   releaseClient,
+  withoutCredentials,
 } from './connection.js';
 
 /** Options shared by the subscribers that pull from a persistent Redis structure. */
@@ -79,13 +81,18 @@ export abstract class PullSubscriber
   #acks: Promise<void> = Promise.resolve();
   #ackFailure: unknown;
 
-  protected constructor(what: string, topic: string, options: RedisPullSubscriberOptions) {
+  protected constructor(
+    what: string,
+    topic: string,
+    options: RedisPullSubscriberOptions,
+    clientOptions: RedisOptions = {},
+  ) {
     this.#what = what;
     this.topic = topic;
     this.blockMs = options.blockMs ?? 100;
     if (!(this.blockMs >= 1))
       throw new InvalidArgumentError(`blockMs must be at least 1, got ${this.blockMs}`);
-    this.#handle = dedicatedClient(options.connection);
+    this.#handle = dedicatedClient(options.connection, clientOptions);
     this.#queue = new MessageQueue<PulledMessage>({
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       onClose: () => this.#shutdown(),
@@ -124,7 +131,7 @@ export abstract class PullSubscriber
     await this.close();
     if (error instanceof BrokerError) throw error;
     throw new BrokerError(`${this.#what} for "${this.topic}" could not start: ${String(error)}`, {
-      cause: error,
+      cause: withoutCredentials(error),
     });
   }
 
@@ -147,7 +154,7 @@ export abstract class PullSubscriber
     this.#ackFailure = undefined;
     throw new BrokerError(
       `${this.#what}: acknowledging messages of "${this.topic}" failed; they will be delivered again: ${String(failure)}`,
-      { cause: failure },
+      { cause: withoutCredentials(failure) },
     );
   }
 
@@ -203,7 +210,7 @@ export abstract class PullSubscriber
               new BrokerError(
                 `${this.#what}: Redis refused to read "${this.topic}": ${String(error)}`,
                 {
-                  cause: error,
+                  cause: withoutCredentials(error),
                 },
               ),
             );

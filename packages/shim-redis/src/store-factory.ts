@@ -5,7 +5,7 @@ import {
   StoreNotAllowedError,
 } from '@proxystream/protocols';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { REDIS_STORE_KIND, RedisStore } from './store.js';
+import { REDIS_STORE_KIND, RedisStore, STORE_MAX_RETRIES_PER_REQUEST } from './store.js';
 
 /** Options of {@link RedisStoreFactory}. */
 export interface RedisStoreFactoryOptions {
@@ -18,7 +18,8 @@ export interface RedisStoreFactoryOptions {
   /** Databases a config may name. Default: any. */
   allowedDbs?: readonly number[];
   /**
-   * Settings of the connections the factory opens, e.g. `password`, `username`, `tls`: the
+   * Settings of the connections the factory opens, e.g. `password`, `username`, `tls`,
+   * `maxRetriesPerRequest` (default {@link STORE_MAX_RETRIES_PER_REQUEST}): the
    * receiving side's own credentials. Host, port and db come from the config; credentials in a
    * config (when its store was told to include them) are used only when these give none.
    */
@@ -75,6 +76,7 @@ export class RedisStoreFactory implements StoreFactory {
     if (this.#dbs !== undefined && !this.#dbs.has(db as number))
       fail(config, `db ${db} is not allowed`);
     const redisOptions: RedisOptions = {
+      maxRetriesPerRequest: STORE_MAX_RETRIES_PER_REQUEST,
       ...this.#redisOptions,
       host,
       port: port as number,

@@ -15,11 +15,18 @@ import {
   type RedisConnection,
   releaseClient,
   sharedClient,
+  withoutCredentials,
 } from './connection.js';
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
-  /** Where to connect, or a client to use (never closed by the store). Default `redis://127.0.0.1:6379`. */
+  /**
+   * Where to connect, or a client to use (never closed by the store). Default `redis://127.0.0.1:6379`.
+   * A connection the store opens itself defaults to `maxRetriesPerRequest:`
+   * {@link STORE_MAX_RETRIES_PER_REQUEST}, so that with the server gone an operation (and so a
+   * reference's `resolve()`) fails with `StoreError` after a few seconds instead of waiting out
+   * ioredis's 20 reconnection attempts (over a minute); set it in the options to change that.
+   */
   connection?: RedisConnection;
   /** Close the client given as `connection` when the store closes. Default `false`. */
   closeClient?: boolean;
@@ -39,6 +46,13 @@ export interface RedisStoreOptions {
 
 /** Store kind of {@link RedisStore}. */
 export const REDIS_STORE_KIND = 'redis';
+
+/**
+ * Reconnection attempts a command of a store-owned connection waits through before it fails
+ * (about 3–5 s with ioredis's backoff): long enough for a quick server restart, short enough that
+ * a dead server is reported rather than waited for.
+ */
+export const STORE_MAX_RETRIES_PER_REQUEST = 6;
 
 // Keys the store makes are UUIDs: anything else did not come from a store and is refused.
 const KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -70,7 +84,9 @@ export class RedisStore implements Store {
       throw new InvalidArgumentError(`ttlSeconds must be a positive integer, got ${ttl}`);
     }
     this.#ttl = ttl === undefined ? [] : ['EX', ttl];
-    const shared = sharedClient(options.connection);
+    const shared = sharedClient(options.connection, {
+      maxRetriesPerRequest: STORE_MAX_RETRIES_PER_REQUEST,
+    });
     this.#handle = options.closeClient ? { client: shared.client, owned: true } : shared;
     const { host, port, db } = addressOf(this.#handle.client);
     const config: Record<string, JsonValue> = {
@@ -115,7 +131,7 @@ export class RedisStore implements Store {
     const failed = results?.find(([error]) => error !== null);
     if (results === null || failed !== undefined) {
       throw new StoreError(`Redis store: putBatch failed: ${String(failed?.[0] ?? 'no reply')}`, {
-        cause: failed?.[0],
+        cause: withoutCredentials(failed?.[0]),
       });
     }
     return keys;
@@ -168,7 +184,9 @@ export class RedisStore implements Store {
     try {
       return await operation();
     } catch (error) {
-      throw new StoreError(`Redis store: ${what} failed: ${String(error)}`, { cause: error });
+      throw new StoreError(`Redis store: ${what} failed: ${String(error)}`, {
+        cause: withoutCredentials(error),
+      });
     }
   }
 }

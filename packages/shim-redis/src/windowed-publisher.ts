@@ -12,6 +12,7 @@ import {
   type RedisConnection,
   releaseClient,
   sharedClient,
+  withoutCredentials,
 } from './connection.js';
 import { validateTopic } from './topic.js';
 
@@ -111,7 +112,7 @@ export abstract class WindowedPublisher implements Publisher {
         throw new BrokerError(
           `${this.#what}: Redis refused the message for "${topic}": ${String(error)}`,
           {
-            cause: error,
+            cause: withoutCredentials(error),
           },
         );
       } finally {
@@ -148,7 +149,7 @@ export abstract class WindowedPublisher implements Publisher {
     throw new BrokerError(
       `${this.#what}: an earlier message was not accepted by Redis: ${String(failure)}`,
       {
-        cause: failure,
+        cause: withoutCredentials(failure),
       },
     );
   }

@@ -93,7 +93,7 @@ export class FileStore implements Store {
     try {
       return await readFile(join(this.directory, key));
     } catch (error) {
-      if (errorCode(error) === 'ENOENT') return undefined;
+      if (errorCode(error) === 'ENOENT') return this.#missing(error, undefined);
       throw new StoreError(`cannot read key ${key} in ${this.directory}`, { cause: error });
     }
   }
@@ -104,7 +104,7 @@ export class FileStore implements Store {
     try {
       return (await stat(join(this.directory, key))).isFile();
     } catch (error) {
-      if (errorCode(error) === 'ENOENT') return false;
+      if (errorCode(error) === 'ENOENT') return this.#missing(error, false);
       throw new StoreError(`cannot stat key ${key} in ${this.directory}`, { cause: error });
     }
   }
@@ -131,6 +131,22 @@ export class FileStore implements Store {
 
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError(`FileStore ${this.directory}`);
+  }
+
+  /**
+   * `answer` for a missing file, unless the whole directory is gone: that is a broken store
+   * (removed, unmounted), not an evicted object, and `ObjectNotFoundError` would mislead.
+   * Costs one `stat` on a miss only.
+   */
+  async #missing<T>(cause: unknown, answer: T): Promise<T> {
+    const directory = await stat(this.directory).catch((error: unknown) => error);
+    if (directory instanceof Error && errorCode(directory) === 'ENOENT') {
+      throw new StoreError(
+        `file store directory ${this.directory} no longer exists (removed or unmounted?); no object can be read from it`,
+        { cause },
+      );
+    }
+    return answer;
   }
 }
 

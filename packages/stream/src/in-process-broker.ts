@@ -172,7 +172,10 @@ export class InProcessBroker {
         if (pending.closed || this.#closed) throw new ClosedError('in-process publisher');
         checkTopic(topic);
         assertMessageSize(message, limit);
-        const delivery = this.#bytes.deliver(topic, Uint8Array.prototype.slice.call(message));
+        // A plain Uint8Array copy: cheaper to make (and to take views of) than a Buffer's.
+        const copy = new Uint8Array(message.byteLength);
+        copy.set(message);
+        const delivery = this.#bytes.deliver(topic, copy);
         if (delivery) await pending.track(delivery);
       },
       close: () => pending.settle(),

@@ -71,11 +71,22 @@ export interface StreamProducerOptions<T> {
   inlineBelow?: number;
   /** Id of this producer in every batch. Default: 16 random hex characters. */
   producerId?: string;
+  /**
+   * Batches of one topic handed to the publisher before the earlier ones were accepted. Default
+   * `1`: a batch goes out only once the previous one was accepted, so a refused batch does not use
+   * up a sequence number. A larger value pipelines sends — one round trip no longer limits a topic
+   * to one batch per round trip — for a publisher that keeps concurrent sends in call order (every
+   * proxystream shim and the in-process broker do); a refused batch then leaves a gap in the
+   * sequence, which consumers report as lost batches. `send` still resolves only when its batch
+   * was accepted.
+   */
+  maxBatchesInFlight?: number;
 }
 
 const EMPTY_METADATA: Metadata = Object.freeze({}) as Metadata;
 const END_OF_STREAM: EndOfStreamEvent = Object.freeze({ type: 'end-of-stream' });
 const RESOLVED: Promise<void> = Promise.resolve();
+const noop = (): void => undefined;
 
 class TopicState<T> {
   objects: T[] = [];
@@ -86,6 +97,12 @@ class TopicState<T> {
   /** Batches cut but not yet accepted; they are sent one after the other, in order. */
   pending = 0;
   tail: Promise<void> = RESOLVED;
+  /** With pipelining: resolves when the last cut batch was handed to the publisher (or failed before). */
+  handedOver: Promise<void> = RESOLVED;
+  /** With pipelining: batches handed to the publisher and not yet accepted or refused. */
+  inFlight = 0;
+  /** With pipelining: a batch waiting for {@link inFlight} to drop below the limit. */
+  slotWaiter: (() => void) | undefined;
   /** `closeTopics` was called: sends are refused. */
   closed = false;
   /** An end-of-stream event is on its way or was accepted: never send another. */
@@ -151,6 +168,7 @@ export class StreamProducer<T = unknown> {
   readonly #aggregator: ((objects: T[]) => T) | undefined;
   readonly #lingerMs: number | undefined;
   readonly #inlineBelow: number;
+  readonly #maxInFlight: number;
   readonly #topics = new Map<string, TopicState<T>>();
   #closing: Promise<void> | undefined;
   /** Error of a batch sent by the linger timer, reported by the next call. */
@@ -174,6 +192,7 @@ export class StreamProducer<T = unknown> {
     this.#aggregator = options.aggregator;
     this.#lingerMs = nonNegative(options.lingerMs, 'lingerMs');
     this.#inlineBelow = nonNegative(options.inlineBelow, 'inlineBelow') ?? 0;
+    this.#maxInFlight = positiveInteger(options.maxBatchesInFlight, 1, 'maxBatchesInFlight');
     this.producerId = options.producerId ?? randomBytes(8).toString('hex');
   }
 
@@ -322,6 +341,8 @@ export class StreamProducer<T = unknown> {
     state.metadata = [];
     state.evict = [];
     state.pending++;
+    if (this.#maxInFlight > 1)
+      return this.#pipelineBatch(state, objects, metadata, evict, endOfStream);
     const run =
       state.pending === 1
         ? this.#sendBatch(state, objects, metadata, evict, endOfStream)
@@ -330,12 +351,63 @@ export class StreamProducer<T = unknown> {
     return run;
   }
 
+  /**
+   * Pipelined variant of the send chain: the batch is handed to the publisher right after the
+   * previous one was handed over (and while fewer than `maxBatchesInFlight` wait for acceptance).
+   */
+  #pipelineBatch(
+    state: TopicState<T>,
+    objects: T[],
+    metadata: Metadata[],
+    evict: boolean[],
+    endOfStream: boolean,
+  ): Promise<void> {
+    let handedOver!: () => void;
+    const previous = state.handedOver;
+    state.handedOver = new Promise<void>((resolve) => {
+      handedOver = resolve;
+    });
+    const run = previous.then(() =>
+      this.#sendBatch(state, objects, metadata, evict, endOfStream, handedOver),
+    );
+    const earlier = state.tail;
+    const settled = run.then(state.settled, state.settled);
+    state.tail = earlier === RESOLVED ? settled : Promise.all([earlier, settled]).then(noop);
+    // Resolves once this batch and every earlier one were accepted (`earlier` never rejects).
+    return earlier === RESOLVED ? run : Promise.all([earlier, run]).then(noop);
+  }
+
+  /** Waits until fewer than `maxBatchesInFlight` batches of the topic wait for acceptance. */
+  async #slot(state: TopicState<T>): Promise<void> {
+    while (state.inFlight >= this.#maxInFlight) {
+      await new Promise<void>((resolve) => {
+        state.slotWaiter = resolve;
+      });
+    }
+  }
+
   async #sendBatch(
     state: TopicState<T>,
     objects: T[],
     metadata: Metadata[],
     evict: boolean[],
     endOfStream: boolean,
+    handedOver?: () => void,
+  ): Promise<void> {
+    try {
+      await this.#prepareAndSend(state, objects, metadata, evict, endOfStream, handedOver);
+    } finally {
+      handedOver?.();
+    }
+  }
+
+  async #prepareAndSend(
+    state: TopicState<T>,
+    objects: T[],
+    metadata: Metadata[],
+    evict: boolean[],
+    endOfStream: boolean,
+    handedOver: (() => void) | undefined,
   ): Promise<void> {
     if (this.#aggregator !== undefined && objects.length > 0) {
       objects = [this.#aggregator(objects)];
@@ -375,6 +447,34 @@ export class StreamProducer<T = unknown> {
       };
     } else {
       batch = { topic: state.topic, producerId: this.producerId, sequence: state.sequence, events };
+    }
+    if (handedOver !== undefined) {
+      // Pipelined: the sequence is used up when the batch is handed over, accepted or not.
+      await this.#slot(state);
+      state.inFlight++;
+      state.sequence++;
+      let accepted: Promise<void>;
+      try {
+        accepted =
+          this.#eventPublisher !== undefined
+            ? this.#eventPublisher.sendEvents(batch)
+            : this.#publisher!.send(state.topic, encodeBatch(batch));
+      } catch (error) {
+        accepted = Promise.reject(error);
+      }
+      handedOver();
+      try {
+        await accepted;
+      } catch (error) {
+        if (keys !== undefined) await Promise.allSettled(keys.map((key) => store!.evict(key)));
+        throw error;
+      } finally {
+        state.inFlight--;
+        const waiter = state.slotWaiter;
+        state.slotWaiter = undefined;
+        waiter?.();
+      }
+      return;
     }
     try {
       if (this.#eventPublisher !== undefined) await this.#eventPublisher.sendEvents(batch);

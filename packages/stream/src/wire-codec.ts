@@ -78,7 +78,8 @@ export function encodeBatch(batch: EventBatch): Uint8Array {
     }
   }
 
-  const writer = new BinaryWriter(size);
+  // Pooled: an envelope goes to a publisher, which sends or copies it, not to long-lived storage.
+  const writer = new BinaryWriter(size, true);
   writer.u8(WIRE_MAGIC[0]);
   writer.u8(WIRE_MAGIC[1]);
   writer.u8(WIRE_FORMAT_VERSION);

@@ -1,0 +1,210 @@
+import { createServer, type Socket } from 'node:net';
+import {
+  label,
+  malformedMessagesCase,
+  readLabel,
+  uniqueTopic,
+  waitFor,
+  within,
+} from '@proxystream/contract-tests';
+import { type StoreConfig, StoreNotAllowedError, type Subscriber } from '@proxystream/protocols';
+import {
+  encodeBatch,
+  SERIALIZER_MARKER,
+  SERIALIZER_VERSION,
+  StreamConsumer,
+} from '@proxystream/stream';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  RedisPubSubSubscriber,
+  RedisQueueSubscriber,
+  RedisStoreFactory,
+  RedisStreamsSubscriber,
+  STREAM_DATA_FIELD,
+} from '../src/index.js';
+import { adminClient, deleteKeys, REDIS_URL } from './env.js';
+
+// Raw client: what a broken or hostile producer would use, bypassing the shims' publishers.
+let raw: Redis;
+beforeAll(async () => {
+  raw = await adminClient();
+});
+afterAll(async () => {
+  raw.disconnect();
+  await deleteKeys('bad-input-*');
+});
+
+/** The serializer's marker and version, then a tag no version defines. */
+const poisonPayload = Uint8Array.of(...SERIALIZER_MARKER, SERIALIZER_VERSION, 0xee);
+
+const consumerOf = (subscriber: Subscriber, topic: string) =>
+  new StreamConsumer(subscriber, { topics: [topic] });
+
+malformedMessagesCase({
+  name: 'Redis pub/sub',
+  openConsumer: async (topic) =>
+    consumerOf(await RedisPubSubSubscriber.create(topic, { connection: REDIS_URL }), topic),
+  publishRaw: async (topic, message) => {
+    await raw.publish(topic, Buffer.from(message));
+  },
+  encode: encodeBatch,
+  poisonPayload,
+});
+
+malformedMessagesCase({
+  name: 'Redis list queue',
+  openConsumer: async (topic) =>
+    consumerOf(await RedisQueueSubscriber.create(topic, { connection: REDIS_URL }), topic),
+  publishRaw: async (topic, message) => {
+    await raw.rpush(topic, Buffer.from(message));
+  },
+  encode: encodeBatch,
+  poisonPayload,
+});
+
+malformedMessagesCase({
+  name: 'Redis streams',
+  openConsumer: async (topic) =>
+    consumerOf(
+      await RedisStreamsSubscriber.create(topic, { connection: REDIS_URL, group: 'bad-input' }),
+      topic,
+    ),
+  publishRaw: async (topic, message) => {
+    await raw.xadd(topic, '*', STREAM_DATA_FIELD, Buffer.from(message));
+  },
+  encode: encodeBatch,
+  poisonPayload,
+});
+
+/** A TCP server that only counts the connections made to it: a Redis no one may reach. */
+async function trap(): Promise<{
+  port: number;
+  connections: () => number;
+  close: () => Promise<void>;
+}> {
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    connections: () => connections,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('store configs from the wire', () => {
+  it('RedisStoreFactory refuses a server it was not allowed with StoreNotAllowedError and opens no connection to it', async () => {
+    const target = await trap();
+    try {
+      const config = {
+        kind: 'redis',
+        name: 'trap',
+        host: '127.0.0.1',
+        port: target.port,
+        db: 0,
+        prefix: 'x:',
+      };
+      const refusing = new RedisStoreFactory({ allowedHosts: ['127.0.0.1:6379'] });
+      await expect(refusing.open(config)).rejects.toBeInstanceOf(StoreNotAllowedError);
+      await expect(refusing.open({ ...config, host: 'localhost' })).rejects.toBeInstanceOf(
+        StoreNotAllowedError,
+      );
+      // The control: a factory allowed to reach the trap does connect, and is the only one that did.
+      const allowed = await new RedisStoreFactory({
+        allowedHosts: [`127.0.0.1:${target.port}`],
+      }).open(config);
+      expect(await waitFor(() => target.connections() > 0, 10_000)).toBe(true);
+      expect(target.connections()).toBe(1);
+      await allowed.close();
+    } finally {
+      await target.close();
+    }
+  });
+
+  it('a consumer refuses batches naming a store it may not open, connects nowhere, and reads on', async () => {
+    const target = await trap();
+    const topic = uniqueTopic('bad-input-store');
+    const consumer = new StreamConsumer(
+      await RedisQueueSubscriber.create(topic, { connection: REDIS_URL }),
+      {
+        topics: [topic],
+        stores: [new RedisStoreFactory({ allowedHosts: ['127.0.0.1:6379'] })],
+      },
+    );
+    try {
+      const stored = (sequence: number, store: StoreConfig) =>
+        encodeBatch({
+          topic,
+          producerId: 'rogue',
+          sequence,
+          store,
+          events: [
+            {
+              type: 'new-object',
+              metadata: {},
+              evict: true,
+              body: { kind: 'stored', key: '00000000-0000-4000-8000-000000000000' },
+            },
+          ],
+        });
+      const redisTrap = {
+        kind: 'redis',
+        name: 'trap',
+        host: '127.0.0.1',
+        port: target.port,
+        db: 0,
+        prefix: 'x:',
+      };
+      await raw.rpush(topic, Buffer.from(stored(0, redisTrap)));
+      await raw.rpush(
+        topic,
+        Buffer.from(stored(1, { kind: 'file', name: 'etc', directory: '/etc' })),
+      );
+      await raw.rpush(
+        topic,
+        Buffer.from(
+          encodeBatch({
+            topic,
+            producerId: 'rogue',
+            sequence: 2,
+            events: [
+              {
+                type: 'new-object',
+                metadata: {},
+                evict: false,
+                body: { kind: 'inline', data: label('after') },
+              },
+              { type: 'end-of-stream' },
+            ],
+          }),
+        ),
+      );
+      for (let i = 0; i < 2; i++) {
+        const error = await within(consumer.next(), 10_000, 'refused batch').catch(
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(StoreNotAllowedError);
+      }
+      const after = await within(consumer.nextObject(), 10_000, 'the inline event');
+      expect(readLabel(after.value as Uint8Array)).toBe('after');
+      expect(await within(consumer.next(), 10_000, 'end')).toEqual({
+        done: true,
+        value: undefined,
+      });
+      expect(target.connections()).toBe(0);
+    } finally {
+      await consumer.close();
+      await target.close();
+    }
+  });
+});

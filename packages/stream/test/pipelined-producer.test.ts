@@ -1,0 +1,88 @@
+import type { Publisher } from '@proxystream/protocols';
+import { InvalidArgumentError } from '@proxystream/protocols';
+import { describe, expect, it } from 'vitest';
+import { MemoryStore } from '../src/memory-store.js';
+import { StreamProducer } from '../src/stream-producer.js';
+import { decodeBatch } from '../src/wire-codec.js';
+import { deferred, isSettled } from './helpers.js';
+
+/** A publisher whose sends stay pending until the test opens their gate. */
+function gatedPublisher() {
+  const calls: { message: Uint8Array; gate: ReturnType<typeof deferred<void>> }[] = [];
+  const waiters: (() => void)[] = [];
+  const publisher: Publisher = {
+    send(_topic, message) {
+      const gate = deferred<void>();
+      calls.push({ message, gate });
+      for (const wake of waiters.splice(0)) wake();
+      return gate.promise;
+    },
+    async close() {},
+  };
+  const nextCall = async (index: number) => {
+    while (calls.length <= index) await new Promise<void>((resolve) => waiters.push(resolve));
+    return calls[index]!;
+  };
+  return { publisher, calls, nextCall };
+}
+
+describe('StreamProducer with maxBatchesInFlight', () => {
+  it('hands up to the limit of batches to the publisher before the first is accepted, in order', async () => {
+    const { publisher, calls, nextCall } = gatedPublisher();
+    const producer = new StreamProducer<number>(publisher, { maxBatchesInFlight: 3 });
+    const sends = Array.from({ length: 5 }, (_, i) => producer.send('t', i));
+    await nextCall(2);
+    expect(await isSettled(sends[0]!)).toBe(false);
+    // The limit holds: the fourth batch waits for an acceptance.
+    expect(calls).toHaveLength(3);
+    calls[0]!.gate.resolve();
+    await sends[0];
+    await nextCall(3);
+    expect(await isSettled(sends[1]!)).toBe(false);
+    for (let i = 1; i < 5; i++) (await nextCall(i)).gate.resolve();
+    await Promise.all(sends);
+    const batches = calls.map((c) => decodeBatch(c.message));
+    expect(batches.map((b) => b.sequence)).toEqual([0, 1, 2, 3, 4]);
+    expect(batches.map((b) => b.events.length)).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it('a refused batch rejects its send, deletes its stored data and leaves a gap in the sequence', async () => {
+    const { publisher, calls, nextCall } = gatedPublisher();
+    const store = new MemoryStore();
+    const producer = new StreamProducer(publisher, { defaultStore: store, maxBatchesInFlight: 2 });
+    const refused = producer.send('t', 'lost');
+    const accepted = producer.send('t', 'kept');
+    (await nextCall(0)).gate.reject(new Error('broker down'));
+    (await nextCall(1)).gate.resolve();
+    await expect(refused).rejects.toThrow('broker down');
+    await accepted;
+    expect(store.size).toBe(1);
+    expect(calls.map((c) => decodeBatch(c.message).sequence)).toEqual([0, 1]);
+    store.clear();
+  });
+
+  it('flush waits for every batch in flight', async () => {
+    const { publisher, nextCall } = gatedPublisher();
+    const producer = new StreamProducer<number>(publisher, {
+      maxBatchesInFlight: 4,
+      batchSize: 2,
+    });
+    void producer.send('t', 1);
+    void producer.send('t', 2);
+    void producer.send('t', 3);
+    const flushed = producer.flush();
+    const first = await nextCall(0);
+    const second = await nextCall(1);
+    second.gate.resolve();
+    expect(await isSettled(flushed)).toBe(false);
+    first.gate.resolve();
+    await flushed;
+  });
+
+  it('refuses a limit that is not a positive integer', () => {
+    const { publisher } = gatedPublisher();
+    expect(() => new StreamProducer(publisher, { maxBatchesInFlight: 0 })).toThrow(
+      InvalidArgumentError,
+    );
+  });
+});
