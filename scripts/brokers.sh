@@ -98,7 +98,12 @@ nats_start() { # keep_data
 
 nats_stop() {
   [ -n "${NATS_URL:-}" ] && return 0
-  stop_pidfile "$CACHE/nats/nats.pid" nats
+  local pidfile="$CACHE/nats/nats.pid"
+  # A lost pid file must not turn a restart into a no-op: find the server by its port.
+  if [ ! -f "$pidfile" ]; then
+    pgrep -f -- "nats-server -js -a 127.0.0.1 -p $NATS_PORT " >"$pidfile" 2>/dev/null || rm -f "$pidfile"
+  fi
+  stop_pidfile "$pidfile" nats
 }
 
 # --- brokers that demand credentials (security tests) -----------------------------------------
@@ -176,7 +181,17 @@ shift || true
 brokers=("$@")
 [ ${#brokers[@]} -gt 0 ] || brokers=(redis nats kafka)
 
+# Whether a broker answers now (exit status only): lets callers stop only what they started.
+redis_running() { redis_ping; }
+nats_running() { nats_ready; }
+kafka_running() { bash "$ROOT/scripts/kafka.sh" status >/dev/null 2>&1; }
+redis_auth_running() { redis_auth_ping; }
+nats_auth_running() { nats_auth_port_ready "$NATS_TOKEN_PORT" && nats_auth_port_ready "$NATS_USER_PORT"; }
+
 case "$command" in
+  running)
+    for b in "${brokers[@]}"; do "${b}_running" || exit 1; done
+    ;;
   start) for b in "${brokers[@]}"; do "${b}_start"; done ;;
   stop) for b in "${brokers[@]}"; do "${b}_stop"; done ;;
   restart)
@@ -186,5 +201,5 @@ case "$command" in
       "${b}_start" keep
     done
     ;;
-  *) die "usage: brokers.sh start|stop|restart [redis] [nats] [kafka] [redis_auth] [nats_auth]" ;;
+  *) die "usage: brokers.sh start|stop|restart|running [redis] [nats] [kafka] [redis_auth] [nats_auth]" ;;
 esac

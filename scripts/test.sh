@@ -14,6 +14,8 @@ started=()
 cleanup() { [ ${#started[@]} -eq 0 ] || bash scripts/brokers.sh stop "${started[@]}" || true; }
 trap cleanup EXIT
 for broker in redis nats kafka redis_auth nats_auth; do
+  # Brokers that already run (a developer's, or given by *_URL variables) are used and left running.
+  if bash scripts/brokers.sh running "$broker" 2>/dev/null; then continue; fi
   bash scripts/brokers.sh start "$broker"
   started+=("$broker")
 done

@@ -308,6 +308,30 @@ async function entries(config: BenchConfig, dir: string): Promise<BulkEntry[]> {
 }
 
 /** Section 3: 1, 16, 100 MiB objects through stores vs raw store operations vs inline. */
+/** Longest wait for one transfer: a message the broker drops never arrives. */
+const TRANSFER_TIMEOUT_MS = 30_000;
+
+/** `promise`, or a failure after {@link TRANSFER_TIMEOUT_MS}. */
+async function bounded<T>(promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `nothing arrived within ${TRANSFER_TIMEOUT_MS / 1000} s (dropped by the broker, e.g. Redis closes a pub/sub subscriber whose output buffer passes 32 MiB)`,
+          ),
+        ),
+      TRANSFER_TIMEOUT_MS,
+    );
+  });
+  try {
+    return await Promise.race([promise, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function bulk(config: BenchConfig): Promise<SectionResult> {
   const dir = join(config.root, '.cache', 'bench', 'files');
   rmSync(dir, { recursive: true, force: true });
@@ -337,10 +361,10 @@ export async function bulk(config: BenchConfig): Promise<SectionResult> {
         try {
           const opened = await entry.open();
           try {
-            const warm = await opened.transfer(data);
+            const warm = await bounded(opened.transfer(data));
             if (warm !== size) throw new Error(`read ${warm} bytes of ${size}`);
             const start = now();
-            for (let i = 0; i < perObject; i++) await opened.transfer(data);
+            for (let i = 0; i < perObject; i++) await bounded(opened.transfer(data));
             const seconds = (now() - start) / 1000;
             result.samples.push((perObject * size) / seconds / 1e6);
           } finally {

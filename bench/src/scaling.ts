@@ -48,7 +48,6 @@ function label(size: number): string {
 async function runOnce(
   config: BenchConfig,
   mode: Mode,
-  size: number,
   count: number,
   item: Uint8Array,
   fileRoot: string,
@@ -165,7 +164,7 @@ export async function scaling(config: BenchConfig): Promise<SectionResult> {
         const entry = samples.get(mode)!;
         if (entry.error !== undefined) continue;
         progress(`scaling ${label(size)} ${mode} round ${r + 1}`);
-        const result = await runOnce(config, mode, size, count, item, fileRoot);
+        const result = await runOnce(config, mode, count, item, fileRoot);
         if (result.report !== undefined && result.report.completed === count) {
           entry.rates.push(result.report.completed / result.report.seconds);
           entry.reports.push(result.report);

@@ -4,6 +4,7 @@
 
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -20,9 +21,42 @@ export const KAFKA_BROKERS = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 /** The JetStream stream of these scenarios (file storage, so it survives a restart). */
 export const FAULTS_STREAM = { stream: 'PROXYSTREAM_FAULTS', subjectPrefix: 'proxystream-faults' };
 
-/** Restarts one local broker keeping its data (`bash scripts/brokers.sh restart <broker>`). */
+/** What identifies one run of a broker: it changes when the broker really restarted. */
+async function brokerIdentity(broker) {
+  if (broker === 'redis') {
+    const { port } = new URL(REDIS_URL);
+    const { stdout } = await run('redis-cli', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      port || '6379',
+      'info',
+      'server',
+    ]);
+    return /run_id:(\w+)/.exec(stdout)?.[1];
+  }
+  if (broker === 'nats') {
+    const varz = await fetch('http://127.0.0.1:8222/varz').then((response) => response.json());
+    return `${varz.server_id}`;
+  }
+  return readFile(`${root}.cache/kafka/run/kafka.pid`, 'utf8').catch(() => undefined);
+}
+
+/**
+ * Restarts one local broker keeping its data (`bash scripts/brokers.sh restart <broker>`), and
+ * fails when the broker that answers afterwards is still the same run (a restart that did not
+ * happen would make a fault test pass without a fault).
+ */
 export async function restartBroker(broker) {
+  const before = await brokerIdentity(broker);
   await run('bash', ['scripts/brokers.sh', 'restart', broker], { cwd: root, timeout: 120_000 });
+  const after = await brokerIdentity(broker);
+  if (before === undefined || before === after) {
+    throw new Error(
+      `bash scripts/brokers.sh restart ${broker} did not restart the broker (same run before and after: ${before}); ` +
+        'was it started by scripts/brokers.sh?',
+    );
+  }
 }
 
 /** A topic name no other run uses (valid on every shim: letters, digits and dashes). */

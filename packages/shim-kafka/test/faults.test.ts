@@ -23,6 +23,7 @@ describe('Kafka restarted in the middle of a stream', () => {
       stream,
       restart: () => restartBroker('kafka'),
       events: RESTART_EVENTS,
+      inactivityMs: 30_000,
       batchSize: 10,
     });
     report(figures);

@@ -21,6 +21,7 @@ describe('nats-server restarted in the middle of a stream', () => {
       stream,
       restart,
       events: RESTART_EVENTS,
+      inactivityMs: 30_000,
       batchSize: 10,
     });
     report(figures);
@@ -45,6 +46,7 @@ describe('nats-server restarted in the middle of a stream', () => {
       stream,
       restart,
       events: RESTART_EVENTS,
+      inactivityMs: 30_000,
     });
     report(figures);
     expect(figures.received + figures.missingReported).toBe(RESTART_EVENTS);

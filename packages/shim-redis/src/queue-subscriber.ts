@@ -54,7 +54,8 @@ export function pendingListKey(topic: string, subscriberId: string): string {
  * ({@link pendingListKey}) when the caller asks for it, one at a time (or up to `count`), and removed from there when
  * the caller asks for the next one or calls {@link ack}. Closing the subscriber (or aborting, or
  * `break`) moves what is still pending back to the head of the queue, so nothing read is lost.
- * A process that dies without closing leaves its pending messages in its pending list.
+ * A process that dies without closing leaves its pending messages in its pending list; the next
+ * subscriber of the topic to start hands them back to the head of the queue.
  *
  * @example
  * ```ts

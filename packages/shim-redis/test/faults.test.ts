@@ -22,6 +22,7 @@ describe('Redis restarted in the middle of a stream', () => {
         stream,
         restart,
         events: RESTART_EVENTS,
+        inactivityMs: 30_000,
         batchSize: 10,
       });
       report(figures);
@@ -45,6 +46,7 @@ describe('Redis restarted in the middle of a stream', () => {
       stream,
       restart,
       events: RESTART_EVENTS,
+      inactivityMs: 30_000,
     });
     report(figures);
     expect(figures.received + figures.missingReported).toBe(RESTART_EVENTS);

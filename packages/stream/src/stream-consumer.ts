@@ -41,7 +41,8 @@ export interface ObjectWithMetadata<T> {
 
 /**
  * What to do when a producer's sequence on a topic jumps (batches lost) or goes back (a
- * duplicate, which is skipped): `'error'` rejects the pending `next()` with
+ * duplicate, which is skipped; a batch that fills an earlier hole — a redelivery arriving after
+ * later batches — is delivered, not skipped): `'error'` rejects the pending `next()` with
  * {@link SequenceGapError} (iteration can go on: after a gap the batch that revealed it is
  * delivered next), `'ignore'` says nothing, a function is called and iteration goes on.
  */
@@ -95,9 +96,28 @@ export interface ConsumerCloseOptions {
 }
 
 interface ProducerProgress {
-  /** Sequence expected next. */
+  /** Sequence expected next (one past the highest seen). */
   next: number;
+  /** Lowest sequence seen: the consumer may have joined the stream after it began. */
+  low: number;
+  /**
+   * Sequences below `next` not received yet, mapped to whether their absence was reported.
+   * Acknowledging brokers deliver a batch again after later ones (redelivery, claiming); such a
+   * batch fills its hole instead of being taken for a duplicate.
+   */
+  missing: Map<number, boolean>;
   ended: boolean;
+}
+
+/** Largest hole whose batches are remembered one by one, and most remembered per producer. */
+const MAX_TRACKED_HOLE = 4096;
+const MAX_TRACKED_MISSING = 65_536;
+
+function remember(missing: Map<number, boolean>, from: number, to: number, reported: boolean) {
+  if (to - from > MAX_TRACKED_HOLE) return;
+  for (let sequence = from; sequence < to && missing.size < MAX_TRACKED_MISSING; sequence++) {
+    missing.set(sequence, reported);
+  }
 }
 
 interface TopicProgress {
@@ -401,38 +421,63 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
     }
     let producer = topic.producers.get(batch.producerId);
     if (producer === undefined) {
-      producer = { next: batch.sequence, ended: false };
+      producer = { next: batch.sequence, low: batch.sequence, missing: new Map(), ended: false };
       topic.producers.set(batch.producerId, producer);
       topic.open++;
     }
-    let pending: SequenceGapError | undefined;
-    if (batch.sequence !== producer.next) {
-      const error = new SequenceGapError(
+    const sequence = batch.sequence;
+    let error: SequenceGapError | undefined;
+    if (sequence >= producer.next) {
+      if (sequence > producer.next) {
+        error = new SequenceGapError(batch.topic, batch.producerId, producer.next, sequence);
+        remember(producer.missing, producer.next, sequence, true);
+      }
+      producer.next = sequence + 1;
+    } else if (sequence < producer.low) {
+      // Older than anything seen: delivered late (or the consumer joined mid-stream). The batches
+      // between it and the oldest seen exist too; they are reported if the stream ends without them.
+      remember(producer.missing, sequence + 1, producer.low, false);
+      producer.low = sequence;
+    } else if (!producer.missing.delete(sequence)) {
+      const duplicate = new SequenceGapError(
         batch.topic,
         batch.producerId,
         producer.next,
-        batch.sequence,
+        sequence,
       );
       const handling = this.#onGap;
-      if (batch.sequence < producer.next) {
-        if (handling === 'error') throw error;
-        if (handling !== 'ignore') handling(error);
-        return null;
-      }
-      if (handling === 'error') pending = error;
-      else if (handling !== 'ignore') handling(error);
+      if (handling === 'error') throw duplicate;
+      if (handling !== 'ignore') handling(duplicate);
+      return null;
     }
-    producer.next = batch.sequence + 1;
     if (!producer.ended) {
       for (const event of batch.events) {
         if (event.type === 'end-of-stream') {
           producer.ended = true;
           topic.open--;
+          error ??= this.#unreportedHole(batch, producer);
           break;
         }
       }
     }
-    return pending;
+    if (error === undefined) return undefined;
+    const handling = this.#onGap;
+    if (handling === 'error') return error;
+    if (handling !== 'ignore') handling(error);
+    return undefined;
+  }
+
+  /** At a producer's end of stream: the batches known to exist that never came and were not reported. */
+  #unreportedHole(batch: EventBatch, producer: ProducerProgress): SequenceGapError | undefined {
+    let first = -1;
+    let count = 0;
+    for (const [sequence, reported] of producer.missing) {
+      if (reported) continue;
+      if (first === -1 || sequence < first) first = sequence;
+      count++;
+    }
+    if (count === 0) return undefined;
+    return new SequenceGapError(batch.topic, batch.producerId, first, first + count);
   }
 
   #allEnded(): boolean {

@@ -4,6 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { defaultSerializer, SERIALIZER_MARKER } from '../src/default-serializer.js';
 import { decodeBatch, encodeBatch } from '../src/wire-codec.js';
 
+// A fixed seed keeps CI deterministic; FUZZ_SEED explores other cases.
+const seed = Number(process.env.FUZZ_SEED ?? 20_261_126);
+
 const json = fc.jsonValue() as fc.Arbitrary<never>;
 const metadata = fc.dictionary(fc.string(), json);
 
@@ -41,6 +44,8 @@ function plain(value: unknown): unknown {
   if (typeof value === 'object' && value !== null) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
   }
+  // Metadata crosses the wire as JSON, which has no negative zero.
+  if (Object.is(value, -0)) return 0;
   return value;
 }
 
@@ -50,7 +55,7 @@ describe('fuzzing', () => {
       fc.property(batch, (original) => {
         expect(plain(decodeBatch(encodeBatch(original)))).toEqual(plain(original));
       }),
-      { numRuns: 500 },
+      { numRuns: 500, seed },
     );
   });
 
@@ -70,7 +75,7 @@ describe('fuzzing', () => {
           expect(error).toBeInstanceOf(DecodeError);
         }
       }),
-      { numRuns: 2000 },
+      { numRuns: 2000, seed },
     );
   });
 
@@ -92,7 +97,7 @@ describe('fuzzing', () => {
           original,
         );
       }),
-      { numRuns: 500 },
+      { numRuns: 500, seed },
     );
   });
 
@@ -116,7 +121,7 @@ describe('fuzzing', () => {
           expect(error).toBeInstanceOf(DecodeError);
         }
       }),
-      { numRuns: 2000 },
+      { numRuns: 2000, seed },
     );
   });
 });

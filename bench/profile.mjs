@@ -1,0 +1,25 @@
+// Profiling driver (not part of `pnpm bench`): times one contender of the overhead section, three
+// runs, so that `node --cpu-prof` sees just that path. Build first (`pnpm --filter @proxystream/bench build`).
+//   node --cpu-prof --cpu-prof-dir=/tmp/prof bench/profile.mjs <transport> <raw|stream|contender name> <size> <batch> <count>
+// e.g. node --cpu-prof bench/profile.mjs nats stream 1024 1 100000
+import { parseConfig } from './dist/config.js';
+import { timeThroughput } from './dist/runner.js';
+import { transports } from './dist/transports.js';
+
+const [id, kind, size, batch, count] = process.argv.slice(2);
+const config = parseConfig([], process.cwd());
+const transport = (await transports(config)).find((t) => t.id === id);
+const contender = transport?.entries.find(
+  (e) => (e.kind === kind || e.name === kind) && !('unavailable' in e),
+);
+if (contender === undefined) throw new Error(`no contender ${kind} on transport ${id}`);
+for (let i = 0; i < 3; i++) {
+  const sample = await timeThroughput(contender, {
+    size: Number(size),
+    batch: Number(batch),
+    window: config.window,
+    count: Number(count),
+  });
+  console.log(contender.name, Math.round(sample.count / sample.seconds), 'msg/s');
+}
+process.exit(0);
