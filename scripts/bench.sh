@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # pnpm bench [--quick] [--only overhead,latency,bulk,scaling,memory,anchor] [--transports ...]
 #
-# Sets the project up, starts the brokers it needs on 127.0.0.1 (stopping at exit only those it
-# started), creates the ProxyStore venv for the anchor section, builds bench/ and runs it; the
+# Sets the project up, starts the brokers it needs on 127.0.0.1 (left running; BENCH_STOP_BROKERS=1
+# stops at exit those it started), creates the ProxyStore venv for the anchor section, builds bench/ and runs it; the
 # result is BENCHMARKS.md at the root (charts in bench/charts/). Nothing here is a test.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,8 +24,10 @@ kafka_up() { [ -n "${KAFKA_BROKERS:-}" ] || bash scripts/kafka.sh status >/dev/n
 for broker in redis nats kafka; do
   if ! "${broker}_up"; then started+=("$broker"); fi
 done
+# Brokers are shared with other sessions (whose fault tests restart them): one that was down for a
+# moment when this run began is not this run's to stop. Stop at exit only with BENCH_STOP_BROKERS=1.
 cleanup() {
-  if [ ${#started[@]} -gt 0 ]; then
+  if [ "${BENCH_STOP_BROKERS:-0}" = 1 ] && [ ${#started[@]} -gt 0 ]; then
     log "stopping the brokers this run started: ${started[*]}"
     bash scripts/brokers.sh stop "${started[@]}" || true
   fi

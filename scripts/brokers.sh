@@ -101,6 +101,7 @@ nats_stop() {
   local pidfile="$CACHE/nats/nats.pid"
   # A lost pid file must not turn a restart into a no-op: find the server by its port.
   if [ ! -f "$pidfile" ]; then
+    mkdir -p "$(dirname "$pidfile")"
     pgrep -f -- "nats-server -js -a 127.0.0.1 -p $NATS_PORT " >"$pidfile" 2>/dev/null || rm -f "$pidfile"
   fi
   stop_pidfile "$pidfile" nats

@@ -155,20 +155,24 @@ export async function scaling(config: BenchConfig): Promise<SectionResult> {
     const item = new Uint8Array(randomBytes(size));
     const samples = new Map<
       Mode,
-      { rates: number[]; reports: DispatcherReport[]; error?: string }
+      { rates: number[]; reports: DispatcherReport[]; error?: string; failures: number }
     >();
-    for (const { mode } of MODES) samples.set(mode, { rates: [], reports: [] });
+    for (const { mode } of MODES) samples.set(mode, { rates: [], reports: [], failures: 0 });
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? MODES : [...MODES].reverse();
       for (const { mode } of order) {
         const entry = samples.get(mode)!;
-        if (entry.error !== undefined) continue;
+        // A mode that cannot work (message too large) fails at once; retry only other failures.
+        if (entry.error !== undefined && /exceeds the limit/.test(entry.error)) continue;
         progress(`scaling ${label(size)} ${mode} round ${r + 1}`);
         const result = await runOnce(config, mode, count, item, fileRoot);
         if (result.report !== undefined && result.report.completed === count) {
           entry.rates.push(result.report.completed / result.report.seconds);
           entry.reports.push(result.report);
-        } else entry.error = result.error ?? `completed ${result.report?.completed} of ${count}`;
+        } else {
+          entry.failures++;
+          entry.error = result.error ?? `completed ${result.report?.completed} of ${count}`;
+        }
       }
     }
     const direct = samples.get('direct')!;
@@ -186,11 +190,15 @@ export async function scaling(config: BenchConfig): Promise<SectionResult> {
       const peak = Math.max(...entry.reports.map((x) => x.dispatcherPeak - x.dispatcherStart));
       const rss = Math.max(...entry.reports.map((x) => x.rssPeak));
       const vsDirect = mode === 'direct' ? Number.NaN : ratio(rate, directRate);
+      const lost =
+        entry.failures > 0
+          ? ` — ${entry.failures} other run(s) failed: ${entry.error!.split(':')[0]}`
+          : '';
       rows.push([
         label(size),
         title,
         String(count),
-        `${si(rate.median)} (${si(rate.min)}–${si(rate.max)})`,
+        `${si(rate.median)} (${si(rate.min)}–${si(rate.max)})${lost}`,
         Number.isNaN(vsDirect) ? '' : fixed(vsDirect),
         bytes(through),
         bytes(peak),
