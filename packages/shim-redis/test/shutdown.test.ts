@@ -1,43 +1,9 @@
 import * as stream from '@proxystream/stream';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { shimAdapters } from '../../../scripts/soak/shims.mjs';
-import {
-  activeHandleCount,
-  closeDuringBlockedNext,
-  closeDuringBurst,
-  handlesBackTo,
-} from '../../../scripts/soak/shutdown.mjs';
+import { shutdownSuite } from '../../../scripts/soak/shutdown-suite.mjs';
 import * as redis from '../src/index.js';
 
-const BURST = 2_000;
-const shims = shimAdapters({ redis });
-const rejections: unknown[] = [];
-
-beforeAll(() => {
-  process.on('unhandledRejection', (reason) => rejections.push(reason));
-});
-
-afterEach(() => {
-  expect(rejections).toEqual([]);
-});
-
-describe('closing StreamProducer and StreamConsumer', () => {
-  for (const name of ['redis-list', 'redis-streams', 'redis-pubsub']) {
-    it(`${name}: close() during a burst of sends flushes what was sent before and refuses the rest, leaving no handle open`, async () => {
-      const baseline = activeHandleCount();
-      const figures = await closeDuringBurst({ shim: shims[name]!, stream, burst: BURST });
-      console.info(JSON.stringify({ shim: name, ...figures }));
-      // Sends 0 … BURST/2 came before close(): all accepted; the later ones are refused.
-      expect(figures.resolved).toBe(BURST / 2 + 1);
-      expect(figures.refusals).toEqual({ CLOSED: BURST / 2 - 1 });
-      expect(await handlesBackTo(baseline)).toBeUndefined();
-    });
-
-    it(`${name}: close() during a blocked iteration ends it, leaving no handle open`, async () => {
-      const baseline = activeHandleCount();
-      const { result } = await closeDuringBlockedNext({ shim: shims[name]!, stream });
-      expect(result.done).toBe(true);
-      expect(await handlesBackTo(baseline)).toBeUndefined();
-    });
-  }
+shutdownSuite({
+  stream,
+  modules: { redis },
+  names: ['redis-list', 'redis-streams', 'redis-pubsub'],
 });
