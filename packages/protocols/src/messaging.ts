@@ -39,6 +39,13 @@ export interface Subscriber extends AsyncIterable<Uint8Array> {
 export interface AcknowledgingSubscriber extends Subscriber {
   /** Acknowledges every message yielded so far. */
   ack(): Promise<void>;
+  /**
+   * At most how long, in ms, until the broker delivers again a message it sent to this
+   * subscriber that never arrived (a connection cut mid-delivery), when the shim knows it
+   * (JetStream: the ack wait; Redis Streams: the claim idle time plus the claim interval).
+   * `StreamConsumer` waits this long (plus a margin) for a missing batch before reporting it.
+   */
+  readonly redeliveryMs?: number;
 }
 
 /**

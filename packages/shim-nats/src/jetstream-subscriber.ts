@@ -26,6 +26,7 @@ import {
   releaseConnection,
   toProxyStreamError,
 } from './connection.js';
+import { watchStatus } from './connection-status.js';
 import { durableName, type JetStreamStreamOptions, StreamTarget } from './jetstream-stream.js';
 import { assertValidName, assertValidTopic } from './topic.js';
 
@@ -36,8 +37,11 @@ export interface JetStreamSubscriberOptions
     SubscribeOptions {
   /**
    * How long the server waits for a group member's acknowledgement before it delivers the
-   * message again, in ms. Messages buffered but not yet read count too: keep it well above the
-   * time a buffer's worth of messages takes to process. Default 30 000.
+   * message again, in ms (≥ 1 000). While the subscriber holds a message (buffered, or yielded
+   * and not yet acknowledged) it tells the server every third of this time that the message is
+   * in progress, so slow processing does not cause a redelivery; what it bounds is how soon a
+   * message comes again after the process died or a delivery was cut by a lost connection.
+   * Default 30 000.
    */
   ackWaitMs?: number;
   /**
@@ -61,7 +65,6 @@ const MESSAGE_OVERHEAD = 256;
 const MIN_ESTIMATE = 1024;
 /** Most messages one pull asks for. */
 const MAX_BATCH = 256;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -92,7 +95,9 @@ interface Settings {
  *   (competing consumers). A new group starts at the oldest message of the topic; a group picks
  *   up where it stopped. A message counts as processed, and is acknowledged, when the reader asks
  *   for the next one or calls {@link ack}; one not acknowledged is delivered again — at once to
- *   another member when this subscriber is closed, after `ackWaitMs` when its process dies.
+ *   another member when this subscriber is closed, after `ackWaitMs` when its process dies or
+ *   when a delivery was cut by a lost connection ({@link redeliveryMs}, which `StreamConsumer`
+ *   waits for before it reports a missing batch).
  * - Without `group`: an ordered consumer of its own that reads the whole topic from the oldest
  *   message, for this subscriber alone; nothing to acknowledge, and it is gone after `close()`.
  *
@@ -121,7 +126,12 @@ export class JetStreamSubscriber
   #unacked: JsMsg | undefined;
   #fetch: ConsumerMessages | undefined;
   #wakePump: (() => void) | undefined;
+  #wakeRetry: (() => void) | undefined;
+  /** False from a `disconnect` status to the next `reconnect`. */
+  #connected = true;
   #pump: Promise<void> | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #unwatch: (() => void) | undefined;
 
   private constructor(
     held: HeldConnection,
@@ -154,7 +164,7 @@ export class JetStreamSubscriber
     if (group !== undefined) assertValidName('group', group);
     const target = new StreamTarget(options);
     const settings: Settings = {
-      ackWait: positive('ackWaitMs', options.ackWaitMs, 30_000),
+      ackWait: Math.max(1_000, positive('ackWaitMs', options.ackWaitMs, 30_000)),
       maxBytes: positive('maxBufferedBytes', options.maxBufferedBytes, 4 * 1024 * 1024),
       expires: Math.max(1_000, positive('fetchExpiresMs', options.fetchExpiresMs, 2_000)),
       maxAckPending:
@@ -190,7 +200,39 @@ export class JetStreamSubscriber
       throw toProxyStreamError(error, `subscribing to "${topic}"`);
     }
     subscriber.#pump = subscriber.#run();
+    subscriber.#unwatch = watchStatus(held.nc, (status) => {
+      if (status.type === 'disconnect') subscriber.#connected = false;
+      else if (status.type === 'reconnect') {
+        subscriber.#connected = true;
+        subscriber.#wakeRetry?.();
+      }
+    });
+    if (subscriber.#durable) {
+      const period = Math.max(300, Math.floor(settings.ackWait / 3));
+      subscriber.#heartbeat = setInterval(() => subscriber.#inProgress(), period);
+      subscriber.#heartbeat.unref();
+    }
     return subscriber;
+  }
+
+  /**
+   * For a group member: at most how long, in ms, until a message the server sent that never
+   * arrived (a connection cut mid-delivery) is delivered again — `ackWaitMs`. Without a group
+   * the ordered consumer recovers by itself: `undefined`.
+   */
+  get redeliveryMs(): number | undefined {
+    return this.#durable ? this.#settings.ackWait : undefined;
+  }
+
+  /** Tells the server that the messages held here are still being worked on (resets ack wait). */
+  #inProgress(): void {
+    if (this.#held.nc.isClosed() || this.#queue.isClosed) return;
+    try {
+      this.#unacked?.working();
+      for (const message of this.#buffered) message.working();
+    } catch {
+      // Disconnected: the server redelivers after ackWaitMs, which is the contract.
+    }
   }
 
   async #openDurable(
@@ -250,7 +292,7 @@ export class JetStreamSubscriber
         }
       } catch {
         if (this.#queue.isClosed) break;
-        await sleep(delay);
+        await this.#pause(delay);
         delay = Math.min(delay * 2, 2_000);
         try {
           // The consumer may be gone (deleted, or an ephemeral lost in a restart): make it again.
@@ -275,6 +317,27 @@ export class JetStreamSubscriber
         );
       }
     }
+  }
+
+  /**
+   * Waits `delay` ms before a retry — and, while the connection is down, until it is back (a
+   * JetStream request sent while disconnected would only wait for its timeout). A reconnect or
+   * `close()` ends the wait at once.
+   */
+  async #pause(delay: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      let timer: ReturnType<typeof setTimeout>;
+      const tick = () => {
+        if (this.#connected || this.#held.nc.isClosed() || this.#queue.isClosed) resolve();
+        else timer = setTimeout(tick, delay);
+      };
+      timer = setTimeout(tick, delay);
+      this.#wakeRetry = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#wakeRetry = undefined;
   }
 
   /** The next message; asking for it acknowledges the previous one. */
@@ -338,6 +401,9 @@ export class JetStreamSubscriber
   }
 
   async #release(): Promise<void> {
+    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    this.#unwatch?.();
+    this.#wakeRetry?.();
     const wake = this.#wakePump;
     this.#wakePump = undefined;
     wake?.();

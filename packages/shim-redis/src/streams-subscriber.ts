@@ -121,6 +121,15 @@ export class RedisStreamsSubscriber extends PullSubscriber {
     return this.#consumer;
   }
 
+  /**
+   * At most how long, in ms, until a message delivered to this subscriber but lost on the way
+   * is claimed again (`claimIdleMs` plus `claimIntervalMs`); `StreamConsumer` waits this long
+   * for a missing batch before it reports it.
+   */
+  get redeliveryMs(): number {
+    return this.#claimIdleMs + this.#claimIntervalMs;
+  }
+
   async #createGroup(): Promise<void> {
     try {
       await this.client.call(

@@ -85,6 +85,16 @@ export interface StreamConsumerOptions<T> {
   onGap?: GapHandling;
   /** Malformed messages. Default `'error'`. */
   onDecodeError?: DecodeErrorHandling;
+  /**
+   * How long, in ms, a batch missing from a producer's sequence may take to arrive before it is
+   * reported as lost through `onGap`; iteration also waits up to this long past the end of the
+   * stream for such batches. An acknowledging broker delivers a message lost on its way to the
+   * subscriber (a connection cut mid-delivery) again after its redelivery time, so the default
+   * is the subscriber's `AcknowledgingSubscriber.redeliveryMs` plus 2 s when it declares
+   * one (JetStream, Redis Streams), else `0`: a gap is reported as soon as it is seen. Nothing
+   * waits unless a batch is missing.
+   */
+  lateBatchWaitMs?: number;
 }
 
 /** Options of {@link StreamConsumer.close}. */
@@ -101,23 +111,39 @@ interface ProducerProgress {
   /** Lowest sequence seen: the consumer may have joined the stream after it began. */
   low: number;
   /**
-   * Sequences below `next` not received yet, mapped to whether their absence was reported.
-   * Acknowledging brokers deliver a batch again after later ones (redelivery, claiming); such a
-   * batch fills its hole instead of being taken for a duplicate.
+   * Sequences below `next` not received yet, mapped to {@link REPORTED}, {@link AT_END} or the
+   * time (ms since the epoch) their absence is reported at. Acknowledging brokers deliver a batch
+   * again after later ones (redelivery, claiming); such a batch fills its hole instead of being
+   * taken for a duplicate.
    */
-  missing: Map<number, boolean>;
+  missing: Map<number, number>;
   ended: boolean;
 }
+
+/** A hole that was reported; a finite positive value is the time it is reported at, if still open. */
+const REPORTED = 0;
+/** A hole reported only once its producer's stream has ended without it. */
+const AT_END = Number.POSITIVE_INFINITY;
+/** Margin added to a subscriber's declared redelivery time. */
+const REDELIVERY_MARGIN_MS = 2_000;
 
 /** Largest hole whose batches are remembered one by one, and most remembered per producer. */
 const MAX_TRACKED_HOLE = 4096;
 const MAX_TRACKED_MISSING = 65_536;
 
-function remember(missing: Map<number, boolean>, from: number, to: number, reported: boolean) {
-  if (to - from > MAX_TRACKED_HOLE) return;
+/** Remembers the sequences `from` … `to − 1` as missing; returns how many were remembered. */
+function remember(missing: Map<number, number>, from: number, to: number, state: number): number {
+  if (to - from > MAX_TRACKED_HOLE) return 0;
+  let count = 0;
   for (let sequence = from; sequence < to && missing.size < MAX_TRACKED_MISSING; sequence++) {
-    missing.set(sequence, reported);
+    missing.set(sequence, state);
+    count++;
   }
+  return count;
+}
+
+function isDeadline(state: number): boolean {
+  return state !== REPORTED && state !== AT_END;
 }
 
 interface TopicProgress {
@@ -150,7 +176,9 @@ const RESOLVED: Promise<unknown> = Promise.resolve();
  *
  * **Gaps.** Sequence numbers are tracked per producer and topic; the first batch of a producer
  * sets the baseline (a consumer may join a running stream), later jumps are reported as chosen by
- * `onGap`.
+ * `onGap` — at once, or, on an acknowledging subscriber that redelivers (see `lateBatchWaitMs`),
+ * only if the missing batches have not arrived within the wait; iteration does not end while
+ * such a wait runs.
  *
  * Breaking out of `for await` closes the consumer with default options. An error thrown by
  * `next()` (decode error, gap, store not allowed) does not close it: call `next()` again to go on.
@@ -177,6 +205,11 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
   readonly #progress = new Map<string, TopicProgress>();
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort: (() => void) | undefined;
+  readonly #lateWaitMs: number;
+  /** Holes waiting for their batches under a deadline (see {@link ProducerProgress.missing}). */
+  #waiting = 0;
+  /** A read of the subscriber that outlived a deadline; the next read takes it over. */
+  #read: Promise<IteratorResult<Uint8Array | EventBatch>> | undefined;
   #batch: EventBatch | undefined;
   #batchStore: Store | undefined;
   #index = 0;
@@ -211,6 +244,15 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       );
     }
     this.#minProducers = minProducers;
+    const redelivery = isAcknowledgingSubscriber(subscriber) ? subscriber.redeliveryMs : undefined;
+    const lateWait =
+      options.lateBatchWaitMs ?? (redelivery === undefined ? 0 : redelivery + REDELIVERY_MARGIN_MS);
+    if (!Number.isFinite(lateWait) || lateWait < 0) {
+      throw new InvalidArgumentError(
+        `lateBatchWaitMs must be a finite number ≥ 0, got ${options.lateBatchWaitMs}`,
+      );
+    }
+    this.#lateWaitMs = lateWait;
     this.#signal = options.signal;
     if (this.#signal !== undefined) {
       this.#onAbort = () => void this.close().catch(() => undefined);
@@ -367,14 +409,25 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
         this.#batch = undefined;
         this.#batchStore = undefined;
       }
-      if (this.#ended || this.#allEnded()) {
+      if (this.#ended || (this.#waiting === 0 && this.#allEnded())) {
         if (!this.#ended) {
           this.#ended = true;
           if (isAcknowledgingSubscriber(this.#subscriber)) await this.#subscriber.ack();
         }
         return undefined;
       }
-      const result = await this.#source.next();
+      let result: IteratorResult<Uint8Array | EventBatch> | undefined;
+      if (this.#waiting === 0) {
+        const parked = this.#read;
+        this.#read = undefined;
+        result = await (parked ?? this.#source.next());
+      } else {
+        result = await this.#readBefore(this.#earliestDeadline());
+        if (result === undefined) {
+          this.#reportOverdue(Date.now());
+          continue;
+        }
+      }
       if (result.done === true || this.#closed) return undefined;
       let next: EventBatch;
       if (this.#bytes) {
@@ -406,6 +459,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       this.#batchStore = store;
       this.#index = 0;
       if (gap !== undefined) throw gap;
+      if (this.#waiting > 0) this.#reportOverdue(Date.now());
     }
   }
 
@@ -429,16 +483,26 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
     let error: SequenceGapError | undefined;
     if (sequence >= producer.next) {
       if (sequence > producer.next) {
-        error = new SequenceGapError(batch.topic, batch.producerId, producer.next, sequence);
-        remember(producer.missing, producer.next, sequence, true);
+        const hole = sequence - producer.next;
+        if (this.#lateWaitMs > 0 && hole <= MAX_TRACKED_HOLE) {
+          // Maybe lost in transit: the broker delivers it again; report it if it does not come.
+          const deadline = Date.now() + this.#lateWaitMs;
+          this.#waiting += remember(producer.missing, producer.next, sequence, deadline);
+        } else {
+          error = new SequenceGapError(batch.topic, batch.producerId, producer.next, sequence);
+          remember(producer.missing, producer.next, sequence, REPORTED);
+        }
       }
       producer.next = sequence + 1;
     } else if (sequence < producer.low) {
       // Older than anything seen: delivered late (or the consumer joined mid-stream). The batches
       // between it and the oldest seen exist too; they are reported if the stream ends without them.
-      remember(producer.missing, sequence + 1, producer.low, false);
+      remember(producer.missing, sequence + 1, producer.low, AT_END);
       producer.low = sequence;
-    } else if (!producer.missing.delete(sequence)) {
+    } else if (producer.missing.has(sequence)) {
+      if (isDeadline(producer.missing.get(sequence)!)) this.#waiting--;
+      producer.missing.delete(sequence);
+    } else {
       const duplicate = new SequenceGapError(
         batch.topic,
         batch.producerId,
@@ -467,17 +531,95 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
     return undefined;
   }
 
-  /** At a producer's end of stream: the batches known to exist that never came and were not reported. */
+  /**
+   * At a producer's end of stream: the batches known to exist that never came and wait for the
+   * end. Reported now, or given until the late-batch deadline when the consumer waits for them.
+   */
   #unreportedHole(batch: EventBatch, producer: ProducerProgress): SequenceGapError | undefined {
+    const wait = this.#lateWaitMs;
+    const deadline = Date.now() + wait;
     let first = -1;
     let count = 0;
-    for (const [sequence, reported] of producer.missing) {
-      if (reported) continue;
+    for (const [sequence, state] of producer.missing) {
+      if (state !== AT_END) continue;
+      if (wait > 0) {
+        producer.missing.set(sequence, deadline);
+        this.#waiting++;
+        continue;
+      }
+      producer.missing.set(sequence, REPORTED);
       if (first === -1 || sequence < first) first = sequence;
       count++;
     }
     if (count === 0) return undefined;
     return new SequenceGapError(batch.topic, batch.producerId, first, first + count);
+  }
+
+  /** Reports, through `onGap`, every hole whose deadline has passed (throws the first for `'error'`). */
+  #reportOverdue(now: number): void {
+    for (const [topic, progress] of this.#progress) {
+      for (const [producerId, producer] of progress.producers) {
+        let first = -1;
+        let count = 0;
+        for (const [sequence, state] of producer.missing) {
+          if (!isDeadline(state) || state > now) continue;
+          producer.missing.set(sequence, REPORTED);
+          this.#waiting--;
+          if (first === -1 || sequence < first) first = sequence;
+          count++;
+        }
+        if (count === 0) continue;
+        const error = new SequenceGapError(topic, producerId, first, first + count);
+        const handling = this.#onGap;
+        if (handling === 'error') throw error;
+        if (handling !== 'ignore') handling(error);
+      }
+    }
+  }
+
+  /** The earliest time a waiting hole is reported at. */
+  #earliestDeadline(): number {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const progress of this.#progress.values()) {
+      for (const producer of progress.producers.values()) {
+        for (const state of producer.missing.values()) {
+          if (isDeadline(state) && state < earliest) earliest = state;
+        }
+      }
+    }
+    return earliest;
+  }
+
+  /**
+   * The subscriber's next message, or `undefined` when `deadline` passes first; the read then
+   * stays pending and the next call takes it over, so no message is dropped.
+   */
+  async #readBefore(
+    deadline: number,
+  ): Promise<IteratorResult<Uint8Array | EventBatch> | undefined> {
+    let read = this.#read;
+    if (read === undefined) {
+      read = this.#source.next();
+      // A read parked past its deadline may fail before it is taken over: not unhandled.
+      read.catch(() => undefined);
+      this.#read = read;
+    }
+    const delay = deadline - Date.now();
+    if (delay <= 0) return undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(resolve, delay, undefined);
+    });
+    try {
+      const result = await Promise.race([read, timeout]);
+      if (result !== undefined) this.#read = undefined;
+      return result;
+    } catch (error) {
+      this.#read = undefined;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #allEnded(): boolean {

@@ -1,7 +1,9 @@
 import type { EventBatch, SequenceGapError, StreamEvent } from '@proxystream/protocols';
 import { describe, expect, it } from 'vitest';
+import { defaultSerializer } from '../src/default-serializer.js';
 import { InProcessBroker } from '../src/in-process-broker.js';
 import { StreamConsumer } from '../src/stream-consumer.js';
+import { encodeBatch } from '../src/wire-codec.js';
 
 const object = (value: number): StreamEvent => ({
   type: 'new-object',
@@ -53,5 +55,133 @@ describe('batches delivered late by an acknowledging broker', () => {
     const { received, gaps } = await consume('late-older-filled', [[5], [3], [4], [6, true]]);
     expect(received).toEqual([5, 3, 4, 6]);
     expect(gaps).toEqual([]);
+  });
+});
+
+describe('waiting for batches an acknowledging broker delivers again (lateBatchWaitMs)', () => {
+  /** The in-process event subscriber, or a byte one dressed as an acknowledging subscriber. */
+  async function setUp(
+    topic: string,
+    options: { lateBatchWaitMs?: number; redeliveryMs?: number },
+  ) {
+    const broker = new InProcessBroker();
+    const gaps: SequenceGapError[] = [];
+    const subscriber =
+      options.redeliveryMs === undefined
+        ? await broker.eventSubscriber(topic)
+        : Object.assign(await broker.subscriber(topic), {
+            acks: 0,
+            redeliveryMs: options.redeliveryMs,
+            async ack() {
+              this.acks++;
+            },
+          });
+    const consumer = new StreamConsumer<number>(subscriber, {
+      onGap: (error) => gaps.push(error),
+      ...(options.lateBatchWaitMs === undefined
+        ? {}
+        : { lateBatchWaitMs: options.lateBatchWaitMs }),
+    });
+    return { broker, consumer, gaps };
+  }
+
+  async function readAll(consumer: StreamConsumer<number>): Promise<number[]> {
+    const received: number[] = [];
+    for await (const value of consumer.iterObjects()) received.push(value);
+    return received;
+  }
+
+  it('a batch missing below the end of stream is waited for and delivered, not reported', async () => {
+    const { broker, consumer, gaps } = await setUp('late-wait-fill', { lateBatchWaitMs: 10_000 });
+    const publisher = broker.eventPublisher();
+    for (const [sequence, end] of [[0], [2], [3, true]] as const) {
+      await publisher.sendEvents(batch('late-wait-fill', sequence, end));
+    }
+    const reading = readAll(consumer);
+    // Delivered again well after the end of stream, as a broker's redelivery would be.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(consumer.ended).toBe(false);
+    await publisher.sendEvents(batch('late-wait-fill', 1));
+    expect(await reading).toEqual([0, 2, 3, 1]);
+    expect(gaps).toEqual([]);
+    await broker.close();
+  });
+
+  it('a batch that does not come within the wait is reported once, and iteration ends', async () => {
+    const { broker, consumer, gaps } = await setUp('late-wait-lost', { lateBatchWaitMs: 200 });
+    const publisher = broker.eventPublisher();
+    for (const [sequence, end] of [[0], [3], [4, true]] as const) {
+      await publisher.sendEvents(batch('late-wait-lost', sequence, end));
+    }
+    expect(await readAll(consumer)).toEqual([0, 3, 4]);
+    expect(gaps.map((gap) => [gap.expected, gap.received])).toEqual([[1, 3]]);
+    await broker.close();
+  });
+
+  it("with onGap 'error', the overdue hole rejects next() once and iteration can go on", async () => {
+    const broker = new InProcessBroker();
+    const consumer = new StreamConsumer<number>(await broker.eventSubscriber('late-wait-error'), {
+      lateBatchWaitMs: 150,
+    });
+    const publisher = broker.eventPublisher();
+    for (const [sequence, end] of [[0], [2, true]] as const) {
+      await publisher.sendEvents(batch('late-wait-error', sequence, end));
+    }
+    expect(await consumer.nextObject()).toEqual({ done: false, value: 0 });
+    expect(await consumer.nextObject()).toEqual({ done: false, value: 2 });
+    const error = await consumer.nextObject().catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'SEQUENCE_GAP', expected: 1, received: 2 });
+    expect(await consumer.nextObject()).toEqual({ done: true, value: undefined });
+    await broker.close();
+  });
+
+  it("defaults to the subscriber's declared redelivery time, and to no wait without one", async () => {
+    const late = await setUp('late-wait-default', { redeliveryMs: 1 });
+    const lost: number[] = [];
+    const started = Date.now();
+    const publisher = await late.broker.publisher();
+    for (const [sequence, end] of [[0], [2, true]] as const) {
+      const events: StreamEvent[] = [
+        {
+          type: 'new-object',
+          metadata: {},
+          evict: false,
+          body: { kind: 'inline', data: defaultSerializer.serialize(sequence) },
+        },
+      ];
+      if (end) events.push({ type: 'end-of-stream' });
+      await publisher.send(
+        'late-wait-default',
+        encodeBatch({ topic: 'late-wait-default', producerId: 'p', sequence, events }),
+      );
+    }
+    for await (const value of late.consumer.iterObjects()) lost.push(value);
+    // 1 ms declared + the 2 s margin: the hole was waited for, then reported.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
+    expect(lost).toEqual([0, 2]);
+    expect(late.gaps.map((gap) => [gap.expected, gap.received])).toEqual([[1, 2]]);
+    await late.broker.close();
+
+    const plain = await setUp('late-wait-none', {});
+    const publisherB = plain.broker.eventPublisher();
+    await publisherB.sendEvents(batch('late-wait-none', 0));
+    await publisherB.sendEvents(batch('late-wait-none', 2, true));
+    const reading = readAll(plain.consumer);
+    // Reported as soon as the jump is seen, before the iteration ends.
+    expect(await reading).toEqual([0, 2]);
+    expect(plain.gaps.map((gap) => [gap.expected, gap.received])).toEqual([[1, 2]]);
+    await plain.broker.close();
+  });
+
+  it('refuses a negative or non-finite wait', async () => {
+    const broker = new InProcessBroker();
+    const subscriber = await broker.eventSubscriber('late-wait-bad');
+    expect(() => new StreamConsumer(subscriber, { lateBatchWaitMs: -1 })).toThrow(
+      /lateBatchWaitMs/,
+    );
+    expect(() => new StreamConsumer(subscriber, { lateBatchWaitMs: Number.NaN })).toThrow(
+      /lateBatchWaitMs/,
+    );
+    await broker.close();
   });
 });

@@ -62,6 +62,34 @@ export function jetStreamBehaviour(): void {
       }
     });
 
+    it('keeps a held message in progress past ackWaitMs: no redelivery while it is processed', async () => {
+      const topic = uniqueTopic('js');
+      const group = { group: 'workers', ackWaitMs: 1_000 };
+      const publisher = await JetStreamPublisher.connect(options);
+      const slow = await JetStreamSubscriber.create(topic, { ...options, ...group });
+      let other: JetStreamSubscriber | undefined;
+      try {
+        expect(slow.redeliveryMs).toBe(1_000);
+        await publisher.send(topic, label('slow'));
+        expect((await collect(slow, 1)).map(readLabel)).toEqual(['slow']);
+        // Held, not acknowledged, for 3.5 ackWaits: no member gets it again, this one included.
+        other = await JetStreamSubscriber.create(topic, { ...options, ...group });
+        expect(await drain(other, 3_500)).toEqual([]);
+        expect(await drain(slow, 500)).toEqual([]);
+      } finally {
+        await Promise.all([publisher.close(), slow.close(), other?.close()]);
+      }
+    });
+
+    it('declares no redelivery time without a group (the ordered consumer recovers by itself)', async () => {
+      const subscriber = await JetStreamSubscriber.create(uniqueTopic('js'), options);
+      try {
+        expect(subscriber.redeliveryMs).toBeUndefined();
+      } finally {
+        await subscriber.close();
+      }
+    });
+
     it('ack() acknowledges the message yielded last', async () => {
       const topic = uniqueTopic('js');
       const group = { group: 'workers', ackWaitMs: 1_000 };
