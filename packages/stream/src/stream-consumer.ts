@@ -417,6 +417,10 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
         return undefined;
       }
       let result: IteratorResult<Uint8Array | EventBatch> | undefined;
+      // Defensive: a count out of step with the holes must not turn into a busy loop.
+      if (this.#waiting > 0 && this.#earliestDeadline() === Number.POSITIVE_INFINITY) {
+        this.#waiting = 0;
+      }
       if (this.#waiting === 0) {
         const parked = this.#read;
         this.#read = undefined;
