@@ -10,18 +10,15 @@
 // Passes when every case ends in a result or in the typed error the property allows (DecodeError,
 // InvalidStoreKeyError, StoreNotAllowedError, StoreError), no file outside the store directory was
 // read, changed or removed, and no directory outside the allowed root was opened. Prints one line
-// per property with its case count and time, then a Markdown table for docs/security.md.
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join, relative, sep } from 'node:path';
+// per property with its case count and time, then a Markdown table for docs/security.md. The
+// generators and the sandbox are those of the vitest suite (packages/stream/test/fuzz/arbitraries.mjs).
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const streamDir = join(root, 'packages', 'stream');
-const requireFromStream = createRequire(join(streamDir, 'package.json'));
 
 const { values: args } = parseArgs({
   options: {
@@ -41,7 +38,10 @@ try {
   console.error('cannot load packages/stream/dist: run `pnpm build` first');
   throw error;
 }
-const fc = (await import(pathToFileURL(requireFromStream.resolve('fast-check')).href)).default;
+// fast-check comes with the generators: one instance builds and runs them.
+const { fc, eventBatch, fuzzSandbox, HEX32, isOutside, serializable } = await import(
+  pathToFileURL(join(streamDir, 'test', 'fuzz', 'arbitraries.mjs')).href
+);
 const {
   decodeBatch,
   encodeBatch,
@@ -59,34 +59,6 @@ function allowOnly(error, ...codes) {
 }
 
 // --- generators ----------------------------------------------------------------------------
-const json = fc.jsonValue();
-const metadata = fc.dictionary(fc.string(), json, { maxKeys: 4 });
-const event = fc.oneof(
-  fc.constant({ type: 'end-of-stream' }),
-  fc.record({
-    type: fc.constant('new-object'),
-    metadata,
-    evict: fc.boolean(),
-    body: fc.oneof(
-      fc.record({ kind: fc.constant('inline'), data: fc.uint8Array({ maxLength: 64 }) }),
-      fc.record({ kind: fc.constant('stored'), key: fc.string({ maxLength: 40 }) }),
-    ),
-  }),
-);
-const batch = fc
-  .record({
-    topic: fc.string({ maxLength: 30 }),
-    producerId: fc.string({ maxLength: 20 }),
-    sequence: fc.maxSafeNat(),
-    events: fc.array(event, { maxLength: 6 }),
-    storeName: fc.string(),
-  })
-  .map(({ storeName, ...rest }) =>
-    rest.events.some((e) => e.type === 'new-object' && e.body.kind === 'stored')
-      ? { ...rest, store: { kind: 'memory', name: storeName } }
-      : rest,
-  );
-
 /** Valid bytes damaged: 1–4 bytes overwritten, cut short, or extended. */
 function damaged(valid) {
   return fc
@@ -113,23 +85,6 @@ const prefixed = (...prefixes) =>
   fc
     .tuple(fc.constantFrom(...prefixes), fc.uint8Array({ maxLength: 300 }))
     .map(([prefix, rest]) => Uint8Array.from([...prefix, ...rest]));
-
-const serializable = fc.letrec((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small' },
-    fc.jsonValue(),
-    fc.bigInt(),
-    fc.uint8Array({ maxLength: 16 }),
-    fc.date({ noInvalidDate: true }),
-    fc.array(tie('value'), { maxLength: 4 }),
-    fc.dictionary(fc.string(), tie('value'), { maxKeys: 4 }),
-  ),
-})).value;
-
-const HEX32 = /^[0-9a-f]{32}$/;
-const hex32 = fc
-  .uint8Array({ minLength: 16, maxLength: 16 })
-  .map((bytes) => Buffer.from(bytes).toString('hex'));
 
 // --- properties ----------------------------------------------------------------------------
 const results = [];
@@ -169,7 +124,7 @@ await check(
     }
   },
 );
-await check('decoder', 'damaged valid envelopes', damaged(batch.map(encodeBatch)), (bytes) => {
+await check('decoder', 'damaged valid envelopes', damaged(eventBatch.map(encodeBatch)), (bytes) => {
   try {
     const decoded = decodeBatch(bytes);
     // Whatever decodes must encode again: the decoder returned a well-formed batch.
@@ -210,120 +165,53 @@ await check(
 );
 
 // File store keys: only keys the store could have made reach the file system.
-const sandbox = await mkdtemp(join(tmpdir(), 'proxystream-fuzz-'));
+const sandbox = await fuzzSandbox();
 try {
-  const storeDir = join(sandbox, 'store');
-  const sibling = join(sandbox, 'sibling');
-  await mkdir(sibling);
-  const secret = 'outside the store: must never be read, changed or removed';
-  const sentinels = [join(sibling, 'sentinel'), join(sandbox, 'sentinel')];
-  // A sentinel with a name a valid key could have: reachable only through a path, never by name.
-  const keyLike = join(sibling, '0123456789abcdef0123456789abcdef');
-  sentinels.push(keyLike);
-  for (const path of sentinels) await writeFile(path, secret);
-  const store = new FileStore({ directory: storeDir });
+  const store = new FileStore({ directory: sandbox.storeDir });
   const kept = await store.put(new TextEncoder().encode('kept'));
-  const toSentinel = [
-    '../sibling/sentinel',
-    '../sentinel',
-    `..${sep}sibling${sep}0123456789abcdef0123456789abcdef`,
-    ...sentinels,
-    `${relative(storeDir, keyLike)}`,
-    '..',
-    '.',
-    '',
-    `${kept}/../../sentinel`,
-    `${kept}\0`,
-    kept.toUpperCase(),
-  ];
-  const pathLike = fc
-    .tuple(
-      fc.array(
-        fc.oneof(
-          fc.constantFrom('..', '.', '/', '\\', '\0', '%2e%2e', 'sibling', 'sentinel', sandbox),
-          hex32,
-          fc.string({ maxLength: 8 }),
-        ),
-        { maxLength: 6 },
-      ),
-      fc.constantFrom('/', '\\', ''),
-    )
-    .map(([parts, separator]) => parts.join(separator));
-  const key = fc.oneof(
-    fc.string({ unit: 'binary', maxLength: 80 }),
-    fc.string({ unit: 'grapheme', maxLength: 40 }),
-    fc.constantFrom(...toSentinel),
-    pathLike,
-    hex32,
-    fc.tuple(hex32, fc.string({ maxLength: 3 })).map(([k, s]) => k + s),
-  );
-  await check('file-store', 'get/exists/evict with arbitrary keys', key, async (candidate) => {
-    const valid = HEX32.test(candidate);
-    for (const operation of ['get', 'exists', 'evict']) {
-      try {
-        const result = await store[operation](candidate);
-        if (!valid) throw new Error(`${operation}(${JSON.stringify(candidate)}) was accepted`);
-        if (operation === 'get' && result !== undefined && candidate !== kept)
-          throw new Error(`get(${JSON.stringify(candidate)}) returned data`);
-      } catch (error) {
-        if (valid) throw error;
-        allowOnly(error, 'INVALID_STORE_KEY');
+  await check(
+    'file-store',
+    'get/exists/evict with arbitrary keys',
+    sandbox.storeKey(kept),
+    async (candidate) => {
+      const valid = HEX32.test(candidate);
+      for (const operation of ['get', 'exists', 'evict']) {
+        try {
+          const result = await store[operation](candidate);
+          if (!valid) throw new Error(`${operation}(${JSON.stringify(candidate)}) was accepted`);
+          if (operation === 'get' && result !== undefined && candidate !== kept)
+            throw new Error(`get(${JSON.stringify(candidate)}) returned data`);
+        } catch (error) {
+          if (valid) throw error;
+          allowOnly(error, 'INVALID_STORE_KEY');
+        }
       }
-    }
-  });
+    },
+  );
   if (args.only === undefined || args.only === 'file-store') {
-    for (const path of sentinels) {
-      if ((await readFile(path, 'utf8')) !== secret) throw new Error(`${path} was changed`);
-    }
-    const siblings = await readdir(sibling);
-    if (siblings.length !== 2) throw new Error(`the sibling directory changed: ${siblings}`);
-    const inStore = await readdir(storeDir);
-    if (inStore.length !== 1 || inStore[0] !== kept)
-      throw new Error(`the store directory holds ${inStore}, expected only ${kept}`);
+    const problems = await sandbox.damage(kept);
+    if (problems.length > 0) throw new Error(problems.join('; '));
     console.log('ok   file-store: sentinels outside the store untouched');
   }
 
   // File store factory: a directory from the wire opens only inside the allowed root.
-  const allowed = join(sandbox, 'allowed');
-  await mkdir(join(allowed, 'inner'), { recursive: true });
-  await symlink(sibling, join(allowed, 'link-out'));
-  const factory = new FileStoreFactory({ allowedRoots: [allowed] });
-  const directory = fc.oneof(
-    fc.string({ unit: 'binary', maxLength: 60 }),
-    pathLike.map((path) => join(allowed, path)),
-    pathLike.map((path) => `${allowed}/${path}`),
-    fc.constantFrom(
-      allowed,
-      join(allowed, 'inner'),
-      join(allowed, 'link-out'),
-      `${allowed}/../sibling`,
-      `${allowed}-evil`,
-      sibling,
-      '/',
-      'relative/path',
-    ),
-  );
-  const config = fc.oneof(
-    directory.map((dir) => ({ kind: 'file', name: 'fuzz', directory: dir })),
-    fc.record({ kind: fc.string({ maxLength: 8 }), name: fc.string(), directory: json }),
-  );
+  const factory = new FileStoreFactory({ allowedRoots: [sandbox.allowed] });
   await check(
     'factory',
     'FileStoreFactory.open with arbitrary configs',
-    config,
+    sandbox.storeConfig(),
     async (candidate) => {
       try {
         const opened = await factory.open(candidate);
-        const rel = relative(allowed, opened.directory);
-        if (rel === '..' || rel.startsWith(`..${sep}`) || rel.startsWith(sep))
-          throw new Error(`opened ${opened.directory}, outside ${allowed}`);
+        if (isOutside(sandbox.allowed, opened.directory))
+          throw new Error(`opened ${opened.directory}, outside ${sandbox.allowed}`);
       } catch (error) {
         allowOnly(error, 'STORE_NOT_ALLOWED', 'STORE_FAILED');
       }
     },
   );
 } finally {
-  await rm(sandbox, { recursive: true, force: true });
+  await sandbox.remove();
 }
 
 console.log(`\nseed ${seed}, node ${process.version}\n`);

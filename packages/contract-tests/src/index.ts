@@ -1,4 +1,16 @@
 export { brokerContract } from './broker-contract.js';
+export { type CleanupAfterEach, type Closable, closeAfterEach } from './cleanup.js';
+export {
+  type FaultScenarios,
+  type FaultSuiteOptions,
+  faultSuite,
+  type KillFigures,
+  type LoadFigures,
+  type RestartCase,
+  type RestartDelivery,
+  type RestartFigures,
+  type RestartStorage,
+} from './fault-suite.js';
 export {
   activeHandleCount,
   assertAllReceived,
@@ -18,8 +30,30 @@ export {
   waitFor,
   within,
 } from './helpers.js';
+export {
+  acceptsConnections,
+  type CertificateFiles,
+  freePort,
+  type LocalServer,
+  type LocalServerOptions,
+  type LocalServerPlace,
+  selfSignedCertificate,
+  startLocalServer,
+} from './local-server.js';
 export type { BrokerContractOptions, StoreContractOptions } from './options.js';
+export {
+  captureOutput,
+  expectRefusedWithoutLeaks,
+  type RefusalExpectations,
+  renderings,
+} from './secret-leaks.js';
 export { storeContract } from './store-contract.js';
+export { type LongKeyMessageCaseOptions, longKeyMessageCase } from './store-key-cases.js';
+export {
+  type ReferenceClasses,
+  type StoreServerGoneCaseOptions,
+  storeServerGoneCase,
+} from './store-server-gone.js';
 export {
   type DecodingConsumer,
   type MalformedMessagesCaseOptions,

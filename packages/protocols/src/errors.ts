@@ -116,13 +116,63 @@ export class TimeoutError extends ProxyStreamError {
   }
 }
 
-/** A store key is not one this store could have produced (e.g. it tries to escape a directory). */
+/** Longest excerpt of a rejected key, escaped, that {@link storeKeyExcerpt} returns. */
+export const STORE_KEY_EXCERPT_LENGTH = 64;
+
+/** What {@link storeKeyExcerpt} returns. */
+export interface StoreKeyExcerpt {
+  /** The start of the key, JSON-escaped (without quotes), at most the length asked for. */
+  text: string;
+  /** The same start, unescaped. */
+  key: string;
+  /** Whether the key was longer than {@link StoreKeyExcerpt.key}. */
+  cut: boolean;
+  /** Length of the whole key, in UTF-16 code units. */
+  length: number;
+}
+
+/**
+ * The start of a rejected store key, fit for an error message or a log line: JSON-escaped, at most
+ * `maxLength` characters once escaped (control characters count as their escapes), so that a
+ * hostile key of megabytes is never repeated whole. `cut` says whether the key was longer.
+ * {@link InvalidStoreKeyError} builds its message with it; stores need not call it themselves.
+ *
+ * @example
+ * ```ts
+ * const { text, cut, length } = storeKeyExcerpt('x'.repeat(10_000));
+ * // text: 64 × 'x', cut: true, length: 10 000
+ * ```
+ */
+export function storeKeyExcerpt(
+  key: unknown,
+  maxLength: number = STORE_KEY_EXCERPT_LENGTH,
+): StoreKeyExcerpt {
+  const whole = String(key);
+  let text = '';
+  let kept = 0;
+  for (const character of whole) {
+    const escaped = JSON.stringify(character).slice(1, -1);
+    if (text.length + escaped.length > maxLength) break;
+    text += escaped;
+    kept += character.length;
+  }
+  return { text, key: whole.slice(0, kept), cut: kept < whole.length, length: whole.length };
+}
+
+/**
+ * A store key is not one this store could have produced (e.g. it tries to escape a directory).
+ * The message repeats only the start of the key ({@link storeKeyExcerpt}) and its length.
+ */
 export class InvalidStoreKeyError extends ProxyStreamError {
-  /** The rejected key. */
+  /** The start of the rejected key: the whole key when it is short, else what the message shows. */
   readonly key: string;
   constructor(key: string, reason: string, options?: ProxyStreamErrorOptions) {
-    super('INVALID_STORE_KEY', `invalid store key ${JSON.stringify(key)}: ${reason}`, options);
-    this.key = key;
+    const excerpt = storeKeyExcerpt(key);
+    const shown = excerpt.cut
+      ? `"${excerpt.text}…" (${excerpt.length} characters)`
+      : `"${excerpt.text}"`;
+    super('INVALID_STORE_KEY', `invalid store key ${shown}: ${reason}`, options);
+    this.key = excerpt.key;
   }
 }
 

@@ -14,8 +14,11 @@ export {
   ProxyStreamError,
   type ProxyStreamErrorOptions,
   SequenceGapError,
+  STORE_KEY_EXCERPT_LENGTH,
   StoreError,
+  type StoreKeyExcerpt,
   StoreNotAllowedError,
+  storeKeyExcerpt,
   TimeoutError,
   TopicClosedError,
 } from './errors.js';

@@ -2,6 +2,7 @@ import {
   ClosedError,
   DecodeError,
   eventSubscriberBrand,
+  InvalidStoreKeyError,
   InvalidTopicError,
   isAcknowledgingSubscriber,
   isEventPublisher,
@@ -11,6 +12,8 @@ import {
   ObjectNotFoundError,
   ProxyStreamError,
   SequenceGapError,
+  STORE_KEY_EXCERPT_LENGTH,
+  storeKeyExcerpt,
   TopicClosedError,
 } from '@proxystream/protocols';
 import { describe, expect, it } from 'vitest';
@@ -62,5 +65,28 @@ describe('type guards', () => {
     expect(isSubscriber(eventSubscriber)).toBe(false);
     expect(isAcknowledgingSubscriber(bytesSubscriber)).toBe(false);
     expect(isAcknowledgingSubscriber({ ...bytesSubscriber, ack: close })).toBe(true);
+  });
+});
+
+describe('InvalidStoreKeyError', () => {
+  it('repeats only the start of a long key, escaped, and says how long it was', () => {
+    const error = new InvalidStoreKeyError(`start-${'\0'.repeat(10_000)}`, 'not a key');
+    expect(error.message.length).toBeLessThan(200);
+    expect(error.message).toContain('"start-\\u0000');
+    expect(error.message).toContain('(10006 characters): not a key');
+    expect(error.key.startsWith('start-\0')).toBe(true);
+    expect(error.key.length).toBeLessThanOrEqual(STORE_KEY_EXCERPT_LENGTH);
+  });
+
+  it('repeats a short key whole', () => {
+    const error = new InvalidStoreKeyError('../etc/passwd', 'not a key');
+    expect(error.message).toBe('invalid store key "../etc/passwd": not a key');
+    expect(error.key).toBe('../etc/passwd');
+    expect(storeKeyExcerpt('../etc/passwd')).toEqual({
+      text: '../etc/passwd',
+      key: '../etc/passwd',
+      cut: false,
+      length: 13,
+    });
   });
 });

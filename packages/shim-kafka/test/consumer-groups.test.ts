@@ -1,16 +1,16 @@
 import { connect, type Socket } from 'node:net';
 import {
   assertAllReceived,
+  closeAfterEach,
   collect,
   drain,
   label,
   labels,
-  readLabel,
   uniqueTopic,
   within,
 } from '@proxystream/contract-tests';
 import { type ISocketFactory, Kafka } from 'kafkajs';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createKafkaTopics,
   KafkaPublisher,
@@ -18,23 +18,21 @@ import {
   type KafkaSubscriberOptions,
   quietLogCreator,
 } from '../src/index.js';
-import { assertKafkaRunning, brokers, publisherOptions, subscriberOptions } from './kafka-env.js';
+import {
+  assertKafkaRunning,
+  brokers,
+  publisherOptions,
+  subscriberOptions,
+  texts,
+} from './kafka-env.js';
 
 beforeAll(assertKafkaRunning);
 
-const open: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  await within(
-    Promise.all(open.splice(0).map((item) => item.close().catch(() => {}))),
-    30_000,
-    'cleanup',
-  );
-});
+const { track } = closeAfterEach();
 
 async function publisher(): Promise<KafkaPublisher> {
   const made = await KafkaPublisher.connect(publisherOptions);
-  open.push(made);
-  return made;
+  return track(made);
 }
 
 async function subscriber(
@@ -42,8 +40,7 @@ async function subscriber(
   options: KafkaSubscriberOptions = {},
 ): Promise<KafkaSubscriber> {
   const made = await KafkaSubscriber.subscribe(topic, { ...subscriberOptions, ...options });
-  open.push(made);
-  return made;
+  return track(made);
 }
 
 async function sendAll(
@@ -53,8 +50,6 @@ async function sendAll(
 ): Promise<void> {
   for (const item of items) await pub.send(topic, label(item));
 }
-
-const texts = (messages: Uint8Array[]) => messages.map(readLabel);
 
 /**
  * A kafkajs client whose connections can all be cut at once, after which it cannot connect
@@ -173,7 +168,7 @@ describe('kafka consumer groups', () => {
     const group = `${topic}-group`;
     const members = [await subscriber(topic, { group }), await subscriber(topic, { group })];
     const pub = await KafkaPublisher.connect({ ...publisherOptions, key: () => 'one-key' });
-    open.push(pub);
+    track(pub);
     const sent = labels('keyed', 50);
     await Promise.all(sent.map((item) => pub.send(topic, label(item))));
     const received = (await Promise.all(members.map((member) => drain(member, 1_500)))).map(texts);

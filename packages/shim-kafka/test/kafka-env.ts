@@ -1,3 +1,4 @@
+import { readLabel } from '@proxystream/contract-tests';
 import { Kafka } from 'kafkajs';
 import {
   type KafkaPublisherOptions,
@@ -47,3 +48,6 @@ export async function assertKafkaRunning(): Promise<void> {
     await admin.disconnect();
   }
 }
+
+/** The labels of `messages` (see `label` of the contract tests), in order. */
+export const texts = (messages: Uint8Array[]): string[] => messages.map(readLabel);

@@ -1,31 +1,19 @@
 import {
+  closeAfterEach,
   collect,
   label,
   labels,
   readLabel,
   uniqueTopic,
-  within,
 } from '@proxystream/contract-tests';
 import { ClosedError, MessageTooLargeError } from '@proxystream/protocols';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_MESSAGE_SIZE, KafkaPublisher, KafkaSubscriber } from '../src/index.js';
 import { assertKafkaRunning, publisherOptions, subscriberOptions } from './kafka-env.js';
 
 beforeAll(assertKafkaRunning);
 
-const open: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  await within(
-    Promise.all(open.splice(0).map((item) => item.close().catch(() => {}))),
-    30_000,
-    'cleanup',
-  );
-});
-
-function track<T extends { close(): Promise<void> }>(item: T): T {
-  open.push(item);
-  return item;
-}
+const { track } = closeAfterEach();
 
 describe('kafka publisher', () => {
   it('rejects a message above maxMessageSize before contacting the broker', async () => {

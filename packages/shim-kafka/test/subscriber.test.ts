@@ -1,34 +1,20 @@
 import {
+  closeAfterEach,
   collect,
   drain,
   label,
   labels,
-  readLabel,
   uniqueTopic,
   within,
 } from '@proxystream/contract-tests';
 import { AbortedError, BrokerError } from '@proxystream/protocols';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { KafkaPublisher, KafkaSubscriber } from '../src/index.js';
-import { assertKafkaRunning, publisherOptions, subscriberOptions } from './kafka-env.js';
+import { assertKafkaRunning, publisherOptions, subscriberOptions, texts } from './kafka-env.js';
 
 beforeAll(assertKafkaRunning);
 
-const open: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  await within(
-    Promise.all(open.splice(0).map((item) => item.close().catch(() => {}))),
-    30_000,
-    'cleanup',
-  );
-});
-
-function track<T extends { close(): Promise<void> }>(item: T): T {
-  open.push(item);
-  return item;
-}
-
-const texts = (messages: Uint8Array[]) => messages.map(readLabel);
+const { track } = closeAfterEach();
 
 describe('kafka subscriber', () => {
   it('with fromBeginning: false starts after the messages already in the topic', async () => {

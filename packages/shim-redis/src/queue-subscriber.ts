@@ -29,6 +29,13 @@ const RELEASE_SCRIPT = `local n = 0
 while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do n = n + 1 end
 return n`;
 
+// The same, then removes the pending list from the topic's registry (KEYS[3]): in one step, so
+// that no pending list holding messages is ever missing from the registry.
+const HAND_BACK_SCRIPT = `local n = 0
+while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do n = n + 1 end
+redis.call('HDEL', KEYS[3], KEYS[1])
+return n`;
+
 // Moves up to ARGV[1] messages from the head of the queue to the pending list, without blocking.
 const TAKE_SCRIPT = `local out = {}
 for i = 1, tonumber(ARGV[1]) do
@@ -47,6 +54,16 @@ export function pendingListKey(topic: string, subscriberId: string): string {
 }
 
 /**
+ * Name of the registry of a topic's pending lists: a hash from each subscriber's
+ * {@link pendingListKey} to the connection name of the subscriber that owns it. A subscriber adds
+ * itself before its first read and removes itself on close; a new subscriber hands back the
+ * lists whose owner's connection is gone, so it reads this hash instead of scanning the keyspace.
+ */
+export function pendingRegistryKey(topic: string): string {
+  return `{${topic}}:pending-lists`;
+}
+
+/**
  * Takes messages from a Redis list, competing with the other subscribers of the topic: each
  * message goes to one of them.
  *
@@ -55,7 +72,11 @@ export function pendingListKey(topic: string, subscriberId: string): string {
  * the caller asks for the next one or calls {@link ack}. Closing the subscriber (or aborting, or
  * `break`) moves what is still pending back to the head of the queue, so nothing read is lost.
  * A process that dies without closing leaves its pending messages in its pending list; the next
- * subscriber of the topic to start hands them back to the head of the queue.
+ * subscriber of the topic to start hands them back to the head of the queue. It finds them in
+ * the topic's registry ({@link pendingRegistryKey}), where every subscriber enters its pending
+ * list and connection name before its first read, and checks with `CLIENT LIST` which owners'
+ * connections are gone: the cost of a start grows with the topic's subscribers, not with the
+ * size of the keyspace.
  *
  * @example
  * ```ts
@@ -65,14 +86,19 @@ export function pendingListKey(topic: string, subscriberId: string): string {
  */
 export class RedisQueueSubscriber extends PullSubscriber {
   readonly #pending: string;
+  readonly #registry: string;
+  readonly #connectionName: string;
   readonly #blockSeconds: string;
   readonly #count: number;
   #counter = 0;
 
   private constructor(topic: string, options: RedisQueueSubscriberOptions) {
     const id = randomUUID();
-    super('Redis queue subscriber', topic, options, { connectionName: CONNECTION_PREFIX + id });
+    const connectionName = CONNECTION_PREFIX + id;
+    super('Redis queue subscriber', topic, options, { connectionName });
+    this.#connectionName = connectionName;
     this.#pending = pendingListKey(topic, id);
+    this.#registry = pendingRegistryKey(topic);
     this.#blockSeconds = (this.blockMs / 1000).toFixed(3);
     this.#count = options.count ?? 1;
     if (!Number.isInteger(this.#count) || this.#count < 1) {
@@ -100,34 +126,49 @@ export class RedisQueueSubscriber extends PullSubscriber {
     } catch (error) {
       await subscriber.failStart(error);
     }
-    await subscriber.#handBackOrphans().catch(() => undefined);
+    await subscriber.#register().catch(() => undefined);
     return subscriber;
+  }
+
+  get #onCluster(): boolean {
+    return (this.client as { isCluster?: boolean }).isCluster === true;
+  }
+
+  /**
+   * Enters this subscriber's pending list in the topic's registry (before any read can fill it),
+   * again after every reconnection (a starting subscriber may have taken this one for dead while
+   * it was away), then hands back the orphans. Best effort: skipped on a Cluster, where
+   * CLIENT LIST shows one node only.
+   */
+  async #register(): Promise<void> {
+    if (this.#onCluster) return;
+    const client = this.client as Redis;
+    await client.hset(this.#registry, this.#pending, this.#connectionName);
+    client.on('ready', () => {
+      if (!this.closed) {
+        client.hset(this.#registry, this.#pending, this.#connectionName).catch(() => undefined);
+      }
+    });
+    await this.#handBackOrphans(client);
   }
 
   /**
    * Moves the pending messages of subscribers that died without closing (their connection is gone
-   * from CLIENT LIST) back to the head of the queue. Best effort: skipped on a Cluster and where
-   * CLIENT LIST is not allowed.
+   * from CLIENT LIST) back to the head of the queue, and removes them from the registry. Best
+   * effort: nothing is handed back where CLIENT LIST is not allowed.
    */
-  async #handBackOrphans(): Promise<void> {
-    if ((this.client as { isCluster?: boolean }).isCluster === true) return;
-    const client = this.client as Redis;
+  async #handBackOrphans(client: Redis): Promise<void> {
+    // The registry first: an owner entered after this read is live, and CLIENT LIST shows it.
+    const owners = await client.hgetall(this.#registry);
+    const others = Object.entries(owners).filter(([key]) => key !== this.#pending);
+    if (others.length === 0) return;
     const live = new Set<string>();
     for (const match of String(await client.client('LIST')).matchAll(/ name=(\S+)/g)) {
-      if (match[1]!.startsWith(CONNECTION_PREFIX))
-        live.add(match[1]!.slice(CONNECTION_PREFIX.length));
+      live.add(match[1]!);
     }
-    const prefix = pendingListKey(this.topic, '');
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      for (const key of keys) {
-        if (!live.has(key.slice(prefix.length))) {
-          await client.eval(RELEASE_SCRIPT, 2, key, this.topic);
-        }
-      }
-    } while (cursor !== '0');
+    for (const [key, owner] of others) {
+      if (!live.has(owner)) await client.eval(HAND_BACK_SCRIPT, 3, key, this.topic, this.#registry);
+    }
   }
 
   /** Key of this subscriber's pending list. */
@@ -171,7 +212,8 @@ export class RedisQueueSubscriber extends PullSubscriber {
   }
 
   protected override async finish(): Promise<void> {
-    // A message whose BLMOVE reply was lost may still sit in pending: hand it back too.
-    await this.release();
+    // A message whose BLMOVE reply was lost may still sit in pending: hand it back too, and leave
+    // the registry.
+    await this.client.eval(HAND_BACK_SCRIPT, 3, this.#pending, this.topic, this.#registry);
   }
 }

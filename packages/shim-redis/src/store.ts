@@ -176,7 +176,7 @@ export class RedisStore implements Store {
   #check(key: string): void {
     if (this.#closed) throw new ClosedError('Redis store');
     if (typeof key !== 'string' || !KEY.test(key)) {
-      throw new InvalidStoreKeyError(String(key).slice(0, 100), 'not a key made by a Redis store');
+      throw new InvalidStoreKeyError(String(key), 'not a key made by a Redis store');
     }
   }
 

@@ -1,26 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { inspect } from 'node:util';
-import { collect, label, readLabel, uniqueTopic, within } from '@proxystream/contract-tests';
 import {
-  BrokerError,
-  type ProxyStreamError,
-  type Publisher,
-  StoreError,
-  type Subscriber,
-} from '@proxystream/protocols';
+  closeAfterEach,
+  collect,
+  expectRefusedWithoutLeaks,
+  label,
+  readLabel,
+  renderings,
+  uniqueTopic,
+  within,
+} from '@proxystream/contract-tests';
+import { BrokerError, StoreError } from '@proxystream/protocols';
 import { Redis, type RedisOptions } from 'ioredis';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  type RedisConnection,
-  RedisPubSubPublisher,
-  RedisPubSubSubscriber,
-  RedisQueuePublisher,
-  RedisQueueSubscriber,
-  RedisStore,
-  RedisStoreFactory,
-  RedisStreamsPublisher,
-  RedisStreamsSubscriber,
-} from '../src/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { RedisStore, RedisStoreFactory } from '../src/index.js';
+import { messagingShims } from './messaging-shims.js';
 
 // The server `bash scripts/brokers.sh start redis_auth` runs: `requirepass` for the default user
 // and the ACL user `streamer`, both with PROXYSTREAM_TEST_SECRET.
@@ -53,75 +46,9 @@ beforeAll(async () => {
   }
 });
 
-/** Every rendering of `value` a log line or a report could hold, cause chain included. */
-function renderings(value: unknown): string {
-  const parts = [String(value), inspect(value, { depth: 8, showHidden: false })];
-  try {
-    parts.push(JSON.stringify(value));
-  } catch {
-    // Circular: inspect covers it.
-  }
-  for (let error = value; error instanceof Error; error = error.cause) {
-    parts.push(error.message, error.stack ?? '');
-  }
-  return parts.join('\n');
-}
+const { track } = closeAfterEach();
 
-/** Captures what the code under test writes to stdout, stderr and the console. */
-function captureOutput(): () => string {
-  const written: string[] = [];
-  const record = (chunk: unknown) => {
-    written.push(String(chunk));
-    return true;
-  };
-  const spies = [
-    vi.spyOn(process.stderr, 'write').mockImplementation(record),
-    vi.spyOn(process.stdout, 'write').mockImplementation(record),
-    ...(['log', 'info', 'warn', 'error', 'debug'] as const).map((method) =>
-      vi.spyOn(console, method).mockImplementation((...args) => void written.push(args.join(' '))),
-    ),
-  ];
-  return () => {
-    for (const spy of spies) spy.mockRestore();
-    return written.join('\n');
-  };
-}
-
-interface Shim {
-  name: string;
-  publisher(connection: RedisConnection): Publisher;
-  subscriber(topic: string, connection: RedisConnection): Promise<Subscriber>;
-}
-
-const shims: Shim[] = [
-  {
-    name: 'pub/sub',
-    publisher: (connection) => new RedisPubSubPublisher({ connection }),
-    subscriber: (topic, connection) => RedisPubSubSubscriber.create(topic, { connection }),
-  },
-  {
-    name: 'list queue',
-    publisher: (connection) => new RedisQueuePublisher({ connection }),
-    subscriber: (topic, connection) => RedisQueueSubscriber.create(topic, { connection }),
-  },
-  {
-    name: 'streams',
-    publisher: (connection) => new RedisStreamsPublisher({ connection }),
-    subscriber: (topic, connection) =>
-      RedisStreamsSubscriber.create(topic, { connection, group: 'credentials' }),
-  },
-];
-
-const cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  await within(
-    Promise.all(cleanup.splice(0).map((step) => step().catch(() => {}))),
-    30_000,
-    'cleanup',
-  );
-});
-
-for (const shim of shims) {
+for (const shim of messagingShims) {
   describe(`Redis ${shim.name} with credentials`, () => {
     it.each([
       ['a password', withPassword],
@@ -129,10 +56,8 @@ for (const shim of shims) {
       ['an ACL user and password in the URL', asUserUrl],
     ] as const)('connects with %s and carries messages', async (_what, connection) => {
       const topic = uniqueTopic('auth');
-      const subscriber = await shim.subscriber(topic, connection);
-      cleanup.push(() => subscriber.close());
-      const publisher = shim.publisher(connection);
-      cleanup.push(() => publisher.close());
+      const subscriber = track(await shim.subscriber(topic, connection, 'credentials'));
+      const publisher = track(shim.publisher(connection));
       await publisher.send(topic, label('hello'));
       const [message] = await collect(subscriber, 1);
       expect(readLabel(message!)).toBe('hello');
@@ -144,36 +69,28 @@ for (const shim of shims) {
     ] as const)(
       'with %s, subscribing and sending fail with BrokerError saying why, and echo no password',
       async (_what, connection, reason) => {
-        const output = captureOutput();
-        let logged = '';
-        try {
-          const topic = uniqueTopic('auth-refused');
-          const subscribing = await within(
-            shim.subscriber(topic, connection).catch((e: unknown) => e),
-            30_000,
-            'subscribing without credentials',
-          );
-          const publisher = shim.publisher(connection);
-          cleanup.push(() => publisher.close());
-          const sending = await within(
-            // Pub/sub does not wait for Redis's reply: its failure surfaces at close().
-            publisher
-              .send(topic, label('x'))
-              .then(() => publisher.close())
-              .catch((e: unknown) => e),
-            30_000,
-            'sending without credentials',
-          );
-          for (const error of [subscribing, sending]) {
-            expect(error).toBeInstanceOf(BrokerError);
-            expect((error as BrokerError).message).toContain(reason);
-            expect(renderings(error)).not.toContain(WRONG);
-            expect(renderings(error)).not.toContain(SECRET);
-          }
-        } finally {
-          logged = output();
-        }
-        expect(logged).not.toContain(WRONG);
+        const topic = uniqueTopic('auth-refused');
+        await expectRefusedWithoutLeaks(
+          async () => {
+            const subscribing = await within(
+              shim.subscriber(topic, connection, 'credentials').catch((e: unknown) => e),
+              30_000,
+              'subscribing without credentials',
+            );
+            const publisher = track(shim.publisher(connection));
+            const sending = await within(
+              // Pub/sub does not wait for Redis's reply: its failure surfaces at close().
+              publisher
+                .send(topic, label('x'))
+                .then(() => publisher.close())
+                .catch((e: unknown) => e),
+              30_000,
+              'sending without credentials',
+            );
+            return [subscribing, sending];
+          },
+          { error: BrokerError, reason, secrets: [WRONG, SECRET] },
+        );
       },
     );
   });
@@ -182,8 +99,7 @@ for (const shim of shims) {
 describe('Redis store with credentials', () => {
   it('puts and gets with credentials; its config from the wire holds none, the receiving factory brings its own', async () => {
     for (const connection of [withPassword, asUser, asUserUrl]) {
-      const store = new RedisStore({ connection, prefix: 'credentials:' });
-      cleanup.push(() => store.close());
+      const store = track(new RedisStore({ connection, prefix: 'credentials:' }));
       const key = await store.put(label('stored'));
       expect(readLabel((await store.get(key))!)).toBe('stored');
       const config = store.config();
@@ -192,8 +108,7 @@ describe('Redis store with credentials', () => {
         allowedHosts: [`${host}:${port}`],
         redisOptions: { username: 'streamer', password: SECRET },
       });
-      const reopened = await factory.open(JSON.parse(JSON.stringify(config)));
-      cleanup.push(() => reopened.close());
+      const reopened = track(await factory.open(JSON.parse(JSON.stringify(config))));
       expect(readLabel((await reopened.get(key))!)).toBe('stored');
       await reopened.evict(key);
     }
@@ -205,40 +120,32 @@ describe('Redis store with credentials', () => {
   ] as const)(
     'with %s every operation fails with StoreError saying why, and echoes no password',
     async (_what, connection, reason) => {
-      const output = captureOutput();
-      let logged = '';
-      try {
-        const store = new RedisStore({ connection, prefix: 'credentials:' });
-        cleanup.push(() => store.close());
-        const key = '00000000-0000-4000-8000-000000000000';
-        const factory = new RedisStoreFactory({
-          allowedHosts: [`${host}:${port}`],
-          redisOptions: connection,
-        });
-        const reopened = await factory.open(
-          new RedisStore({ connection: { ...withPassword, lazyConnect: true } }).config(),
-        );
-        cleanup.push(() => reopened.close());
-        const outcomes = await within(
-          Promise.all([
-            store.put(label('x')).catch((e: unknown) => e),
-            store.get(key).catch((e: unknown) => e),
-            store.exists(key).catch((e: unknown) => e),
-            reopened.get(key).catch((e: unknown) => e),
-          ]),
-          30_000,
-          'store operations without credentials',
-        );
-        for (const error of outcomes) {
-          expect(error).toBeInstanceOf(StoreError);
-          expect((error as ProxyStreamError).message).toContain(reason);
-          expect(renderings(error)).not.toContain(WRONG);
-          expect(renderings(error)).not.toContain(SECRET);
-        }
-      } finally {
-        logged = output();
-      }
-      expect(logged).not.toContain(WRONG);
+      await expectRefusedWithoutLeaks(
+        async () => {
+          const store = track(new RedisStore({ connection, prefix: 'credentials:' }));
+          const key = '00000000-0000-4000-8000-000000000000';
+          const factory = new RedisStoreFactory({
+            allowedHosts: [`${host}:${port}`],
+            redisOptions: connection,
+          });
+          const reopened = track(
+            await factory.open(
+              new RedisStore({ connection: { ...withPassword, lazyConnect: true } }).config(),
+            ),
+          );
+          return within(
+            Promise.all([
+              store.put(label('x')).catch((e: unknown) => e),
+              store.get(key).catch((e: unknown) => e),
+              store.exists(key).catch((e: unknown) => e),
+              reopened.get(key).catch((e: unknown) => e),
+            ]),
+            30_000,
+            'store operations without credentials',
+          );
+        },
+        { error: StoreError, reason, secrets: [WRONG, SECRET] },
+      );
     },
   );
 
@@ -248,10 +155,8 @@ describe('Redis store with credentials', () => {
       connection: { ...asUser, lazyConnect: true },
       includeCredentialsInConfig: true,
     });
-    cleanup.push(
-      () => quiet.close(),
-      () => telling.close(),
-    );
+    track(quiet);
+    track(telling);
     expect(renderings(quiet.config())).not.toContain(SECRET);
     expect(telling.config()).toMatchObject({ username: 'streamer', password: SECRET });
   });

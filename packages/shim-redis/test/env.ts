@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 
 /** The server the tests use: `REDIS_URL`, or the one `scripts/brokers.sh` starts. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -59,5 +59,19 @@ export async function eventually(condition: () => Promise<boolean>, ms: number):
     if (await condition()) return true;
     if (Date.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Whether a Redis server answers PING with `options` (a readiness probe for a server a test starts). */
+export async function answersPing(options: RedisOptions): Promise<boolean> {
+  const probe = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0 });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
   }
 }

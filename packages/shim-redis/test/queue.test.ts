@@ -2,6 +2,7 @@ import { collect, label, readLabel, uniqueTopic, within } from '@proxystream/con
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisQueuePublisher, RedisQueueSubscriber } from '../src/index.js';
+import { pendingRegistryKey } from '../src/queue-subscriber.js';
 import { adminClient, deleteKeys, eventually, REDIS_URL } from './env.js';
 
 let admin: Redis;
@@ -64,6 +65,50 @@ describe('redis list queue', () => {
     await sub.close();
     expect(await admin.llen(name)).toBe(0);
     await pub.close();
+  });
+
+  it("a subscriber that died without closing has its pending message handed back by the next one, and leaves the topic's registry", async () => {
+    const name = topic();
+    const registry = pendingRegistryKey(name);
+    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    for (const item of ['a', 'b']) await pub.send(name, label(item));
+    const crashed = await RedisQueueSubscriber.create(name, { connection: REDIS_URL });
+    expect((await collect(crashed, 1)).map(readLabel)).toEqual(['a']);
+    const owner = await admin.hget(registry, crashed.pendingKey);
+    expect(owner).toMatch(/^proxystream-queue:/);
+    expect(((await admin.client('LIST')) as string).includes(` name=${owner} `)).toBe(true);
+    // A crash: the connection goes without close(), so 'a' stays in the pending list.
+    (crashed as unknown as { client: Redis }).client.disconnect();
+    expect(
+      await eventually(
+        async () => !((await admin.client('LIST')) as string).includes(` name=${owner} `),
+        5_000,
+      ),
+    ).toBe(true);
+    expect(await admin.lrange(crashed.pendingKey, 0, -1)).toEqual(['a']);
+
+    const next = await RedisQueueSubscriber.create(name, { connection: REDIS_URL });
+    expect(await admin.exists(crashed.pendingKey)).toBe(0);
+    expect(await admin.hkeys(registry)).toEqual([next.pendingKey]);
+    expect((await collect(next, 2)).map(readLabel)).toEqual(['a', 'b']);
+    await next.close();
+    expect(await admin.exists(registry)).toBe(0);
+    expect(await admin.exists(next.pendingKey)).toBe(0);
+    await Promise.all([pub.close(), crashed.close().catch(() => undefined)]);
+  });
+
+  it('a subscriber enters its pending list in the registry while open and leaves it on close', async () => {
+    const name = topic();
+    const registry = pendingRegistryKey(name);
+    const [one, two] = await Promise.all([
+      RedisQueueSubscriber.create(name, { connection: REDIS_URL }),
+      RedisQueueSubscriber.create(name, { connection: REDIS_URL }),
+    ]);
+    expect((await admin.hkeys(registry)).sort()).toEqual([one.pendingKey, two.pendingKey].sort());
+    await one.close();
+    expect(await admin.hkeys(registry)).toEqual([two.pendingKey]);
+    await two.close();
+    expect(await admin.exists(registry)).toBe(0);
   });
 
   it('an idle subscriber does not take messages it was not asked for', async () => {

@@ -1,4 +1,4 @@
-import { storeContract } from '@proxystream/contract-tests';
+import { longKeyMessageCase, storeContract } from '@proxystream/contract-tests';
 import { afterAll } from 'vitest';
 import { RedisStore, RedisStoreFactory } from '../src/index.js';
 import { deleteKeys, REDIS_URL } from './env.js';
@@ -10,6 +10,11 @@ storeContract({
   name: 'redis store',
   createStore: async () => new RedisStore({ connection: REDIS_URL, prefix }),
   openFromConfig: (config) => factory.open(config),
+});
+
+longKeyMessageCase({
+  name: 'redis store',
+  createStore: async () => new RedisStore({ connection: REDIS_URL, prefix }),
 });
 
 afterAll(async () => {

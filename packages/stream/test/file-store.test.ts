@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { storeContract } from '@proxystream/contract-tests';
+import { longKeyMessageCase, storeContract } from '@proxystream/contract-tests';
 import {
   InvalidStoreKeyError,
   type StoreConfig,
@@ -27,6 +27,11 @@ storeContract({
   name: 'FileStore',
   createStore: async () => new FileStore({ directory: nextDirectory() }),
   openFromConfig: (config) => new FileStoreFactory({ allowedRoots: [root] }).open(config),
+});
+
+longKeyMessageCase({
+  name: 'FileStore',
+  createStore: async () => new FileStore({ directory: nextDirectory() }),
 });
 
 describe('FileStore', () => {
@@ -60,6 +65,20 @@ describe('FileStore', () => {
     expect((await readdir(directory)).sort()).toEqual([...keys].sort());
     const got = await store.get(keys[0]!);
     expect(got?.byteLength).toBe(1024 * 1024);
+  });
+
+  it('round-trips an empty object, a view into a larger buffer and a 20 MiB object byte for byte', async () => {
+    const store = new FileStore({ directory: nextDirectory() });
+    const large = new Uint8Array(20 * 1024 * 1024);
+    for (let i = 0; i < large.length; i += 4093) large[i] = i & 0xff;
+    const backing = Uint8Array.from({ length: 64 }, (_, i) => i);
+    const view = backing.subarray(8, 40);
+    for (const data of [new Uint8Array(0), view, large]) {
+      const key = await store.put(data);
+      const got = await store.get(key);
+      expect(got?.byteLength).toBe(data.byteLength);
+      expect(Buffer.from(got!).equals(Buffer.from(data))).toBe(true);
+    }
   });
 
   it('never exposes a partial object to a concurrent reader', async () => {

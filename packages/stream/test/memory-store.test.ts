@@ -1,4 +1,4 @@
-import { storeContract } from '@proxystream/contract-tests';
+import { longKeyMessageCase, storeContract } from '@proxystream/contract-tests';
 import { ClosedError, InvalidStoreKeyError, StoreNotAllowedError } from '@proxystream/protocols';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore, MemoryStoreFactory } from '../src/memory-store.js';
@@ -10,6 +10,8 @@ storeContract({
   createStore: async () => new MemoryStore(),
   openFromConfig: (config) => factory.open(config),
 });
+
+longKeyMessageCase({ name: 'MemoryStore', createStore: async () => new MemoryStore() });
 
 describe('MemoryStore', () => {
   it('copies on put, so the caller may reuse its buffer', async () => {

@@ -1,4 +1,4 @@
-import { storeContract } from '@proxystream/contract-tests';
+import { longKeyMessageCase, storeContract } from '@proxystream/contract-tests';
 import { StoreNotAllowedError } from '@proxystream/protocols';
 import { describe, expect, it } from 'vitest';
 import { NatsObjectStore, NatsObjectStoreFactory } from '../../src/index.js';
@@ -30,6 +30,7 @@ export function objectStoreSuite(): void {
     openFromConfig: (config) => factory.open(config),
     largeValueBytes: 16 * 1024 * 1024,
   });
+  longKeyMessageCase({ name: 'NATS object store', createStore: openTestStore });
 
   describe('NATS object store factory', () => {
     it('refuses a config naming a server it was not allowed to open', async () => {
