@@ -194,7 +194,7 @@ export function faultSuite<Shim, Module extends string>(
     const events = restart.events ?? 10_000;
     describe(restart.title, () => {
       for (const { shim: name, delivery, stored, batchSize, maxReordered = 0 } of restart.cases) {
-        const late = maxReordered > 0 ? ` (at most ${maxReordered} late, redelivered)` : '';
+        const late = maxReordered > 0 ? ` but for at most ${maxReordered} redelivered late` : '';
         it(`${name}: ${STORED_PHRASE[stored]}${DELIVERY_PHRASE[delivery]}${late}`, async () => {
           const figures = await scenarios.restartScenario({
             shim: shim(name),

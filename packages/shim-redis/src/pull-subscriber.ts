@@ -109,6 +109,11 @@ export abstract class PullSubscriber
     return this.#queue.isClosed;
   }
 
+  /** The messages read and not acknowledged yet (acknowledgements in flight excluded), oldest first. */
+  protected heldMessages(): readonly PulledMessage[] {
+    return this.#held.slice();
+  }
+
   /** Whether the message `id` was read and is not acknowledged yet. */
   protected isHeld(id: string): boolean {
     return this.#heldIds.has(id);

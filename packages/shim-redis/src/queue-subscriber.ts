@@ -91,6 +91,13 @@ export class RedisQueueSubscriber extends PullSubscriber {
   readonly #blockSeconds: string;
   readonly #count: number;
   #counter = 0;
+  /** Set by a reconnection: look in the pending list for messages a lost reply stranded there. */
+  #recover = false;
+  /**
+   * Acknowledge by value (LREM) until everything held is acknowledged: set by a reconnection,
+   * after which a stranded message may stand anywhere in the pending list.
+   */
+  #exactAcks = false;
 
   private constructor(topic: string, options: RedisQueueSubscriberOptions) {
     const id = randomUUID();
@@ -146,6 +153,8 @@ export class RedisQueueSubscriber extends PullSubscriber {
     await client.hset(this.#registry, this.#pending, this.#connectionName);
     client.on('ready', () => {
       if (!this.closed) {
+        this.#recover = true;
+        this.#exactAcks = true;
         client.hset(this.#registry, this.#pending, this.#connectionName).catch(() => undefined);
       }
     });
@@ -171,12 +180,26 @@ export class RedisQueueSubscriber extends PullSubscriber {
     }
   }
 
+  /**
+   * A message whose read reply a lost connection cut stays in this subscriber's pending list and
+   * is delivered on the first read after the reconnect: at once, so `0`. `StreamConsumer` then
+   * waits only its margin for a batch that went missing this way before it reports it.
+   */
+  get redeliveryMs(): number {
+    return 0;
+  }
+
   /** Key of this subscriber's pending list. */
   get pendingKey(): string {
     return this.#pending;
   }
 
   protected async fetch(): Promise<PulledMessage[]> {
+    if (this.#recover) {
+      this.#recover = false;
+      const stranded = await this.#stranded();
+      if (stranded.length > 0) return stranded;
+    }
     if (this.#count > 1) {
       const taken = (await this.client.callBuffer(
         'EVAL',
@@ -201,7 +224,33 @@ export class RedisQueueSubscriber extends PullSubscriber {
     return [{ id: String(this.#counter), data }];
   }
 
+  /**
+   * The messages in this subscriber's pending list that it does not hold: moved there by a read
+   * whose reply a lost connection cut. They are delivered now instead of waiting for `close()`
+   * (or a crash) to hand them back. Compared by content: equal bytes are the same to the reader.
+   */
+  async #stranded(): Promise<PulledMessage[]> {
+    const listed = (await this.client.callBuffer('LRANGE', this.#pending, 0, -1)) as Buffer[];
+    const held = [...this.heldMessages()];
+    if (listed.length <= held.length) return [];
+    const stranded: PulledMessage[] = [];
+    for (const data of listed) {
+      const match = held.findIndex((message) => message.data.equals(data));
+      if (match >= 0) held.splice(match, 1);
+      else stranded.push({ id: String(++this.#counter), data });
+    }
+    // Delivered after messages that stand behind them in the list: acknowledge by value.
+    if (stranded.length > 0) this.#exactAcks = true;
+    return stranded;
+  }
+
   protected acknowledge(messages: readonly PulledMessage[], allHeld: boolean): Promise<unknown> {
+    if (this.#exactAcks) {
+      if (allHeld) this.#exactAcks = false;
+      const pipeline = (this.client as Redis).pipeline();
+      for (const message of messages) pipeline.lrem(this.#pending, 1, message.data);
+      return pipeline.exec();
+    }
     // Pending holds the held messages oldest first. When all of them are acknowledged, pop from
     // the right: a message a lost reply left behind (further left) then stays to be handed back.
     return this.client.call(allHeld ? 'RPOP' : 'LPOP', this.#pending, messages.length);

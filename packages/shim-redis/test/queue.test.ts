@@ -120,3 +120,41 @@ describe('redis list queue', () => {
     await Promise.all([pub.close(), sub.close()]);
   });
 });
+
+describe('redis list queue: a read whose reply a lost connection cut', () => {
+  it('delivers the message stranded in its pending list after the reconnect, once, and acknowledges it', async () => {
+    const name = topic();
+    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    for (const item of ['held', 'stranded', 'later']) await pub.send(name, label(item));
+    await pub.close();
+    const sub = await RedisQueueSubscriber.create(name, { connection: REDIS_URL });
+    try {
+      // 'held' is yielded and not acknowledged; then a move whose reply never came: 'stranded'
+      // sits in the pending list, unknown to the subscriber.
+      expect((await collect(sub, 1)).map(readLabel)).toEqual(['held']);
+      await admin.lmove(name, sub.pendingKey, 'LEFT', 'RIGHT');
+      const owner = `name=proxystream-queue:${sub.pendingKey.split(':pending:')[1]}`;
+      const connection = async () =>
+        ((await admin.client('LIST')) as string).split('\n').find((line) => line.includes(owner));
+      const before = await connection();
+      expect(before).toBeDefined();
+      await admin.client('KILL', 'ID', /\bid=(\d+)/.exec(before!)![1]!);
+      // The subscriber reconnects by itself (a new connection id under the same name).
+      expect(
+        await eventually(async () => {
+          const now = await connection();
+          return now !== undefined && now !== before;
+        }, 5_000),
+      ).toBe(true);
+      // After the reconnect: the stranded message, then the rest of the queue; 'held' not again.
+      expect((await collect(sub, 2)).map(readLabel)).toEqual(['stranded', 'later']);
+      await sub.ack();
+      expect(await eventually(async () => (await admin.llen(sub.pendingKey)) === 0, 5_000)).toBe(
+        true,
+      );
+      expect(await admin.llen(name)).toBe(0);
+    } finally {
+      await sub.close();
+    }
+  });
+});
