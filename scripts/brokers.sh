@@ -51,7 +51,7 @@ stop_pidfile() { # pidfile, name
 }
 
 # --- redis ---------------------------------------------------------------------------------
-redis_ping() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+redis_ping() { [ "$(timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
 
 redis_start() { # keep_data
   [ -n "${REDIS_URL:-}" ] && { log "REDIS_URL is set; using $REDIS_URL"; return 0; }
@@ -64,19 +64,23 @@ redis_start() { # keep_data
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --dir "$dir" \
     --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save '' \
     --appendonly yes --appendfsync everysec >/dev/null
-  wait_until 30 redis redis_ping
+  wait_until 60 redis redis_ping
   log "redis ready: REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
 }
 
 redis_stop() {
   [ -n "${REDIS_URL:-}" ] && return 0
-  if redis_ping; then
-    # SHUTDOWN rewrites nothing with --save '' but flushes the append-only file.
-    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true
+  local pidfile="$CACHE/redis/redis.pid"
+  # SHUTDOWN rewrites nothing with --save '' but flushes the append-only file. Sent even when a
+  # ping just failed: a server too busy to answer one ping must still stop.
+  timeout 10 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true
+  if [ -f "$pidfile" ]; then
+    # Stopped means the process is gone, not that one ping failed (SIGTERM also flushes).
+    stop_pidfile "$pidfile" redis
+  else
+    wait_until 10 "redis shutdown" bash -c "! redis-cli -h 127.0.0.1 -p $REDIS_PORT ping"
+    log "redis stopped"
   fi
-  wait_until 10 "redis shutdown" bash -c "! redis-cli -h 127.0.0.1 -p $REDIS_PORT ping"
-  rm -f "$CACHE/redis/redis.pid"
-  log "redis stopped"
 }
 
 # --- nats ----------------------------------------------------------------------------------
