@@ -14,12 +14,23 @@ const contender = transport?.entries.find(
 );
 if (contender === undefined) throw new Error(`no contender ${kind} on transport ${id}`);
 for (let i = 0; i < 3; i++) {
+  const cpu = process.cpuUsage();
   const sample = await timeThroughput(contender, {
     size: Number(size),
     batch: Number(batch),
     window: config.window,
     count: Number(count),
   });
-  console.log(contender.name, Math.round(sample.count / sample.seconds), 'msg/s');
+  // CPU time of this process per message (both ends, warm-up included): steadier than msg/s when
+  // other work shares the machine.
+  const used = process.cpuUsage(cpu);
+  const perMessage = (used.user + used.system) / Number(count);
+  console.log(
+    contender.name,
+    Math.round(sample.count / sample.seconds),
+    'msg/s',
+    perMessage.toFixed(2),
+    'µs CPU/msg',
+  );
 }
 process.exit(0);

@@ -1,16 +1,18 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, fork } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { Publisher, Subscriber } from '@proxystream/protocols';
-import { FileStore, FileStoreFactory, StreamConsumer, StreamProducer } from '@proxystream/stream';
+import type { Publisher } from '@proxystream/protocols';
+import { FileStore, StreamProducer } from '@proxystream/stream';
+import type { AnchorConsumerMessage, AnchorConsumerSettings } from './anchor-child.js';
 import type { BenchConfig } from './config.js';
 import { fixed, si, sizeLabel, spread, table } from './format.js';
 import { freshTopic } from './pipe.js';
 import { progress, type SectionResult } from './report.js';
 import { loadShim } from './shims.js';
 import { ratio, type Summary, summarize } from './stats.js';
-import { KiB, MiB, now, payload, sendWindowed } from './timing.js';
+import { KiB, MiB, payload, sendWindowed } from './timing.js';
 
 /** Sends the pipelined proxystream contender keeps in flight (`maxBatchesInFlight`). */
 const PIPELINED = 16;
@@ -54,10 +56,58 @@ async function proxystoreRun(config: BenchConfig, python: string, c: Case, dir: 
 
 type PubSubShim = {
   RedisPubSubPublisher: new (options: object) => Publisher;
-  RedisPubSubSubscriber: { create(topic: string, options: object): Promise<Subscriber> };
 };
 
-/** The same with proxystream: awaited sends, consumer in this process. */
+/** Starts the consumer child of one proxystream run and resolves once it subscribed. */
+async function startConsumer(settings: AnchorConsumerSettings): Promise<{
+  done: Promise<{ end: bigint; received: number }>;
+  stop(): void;
+}> {
+  const child: ChildProcess = fork(
+    fileURLToPath(new URL('./anchor-child.js', import.meta.url)),
+    [JSON.stringify(settings)],
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  );
+  let ready!: () => void;
+  let fail!: (error: Error) => void;
+  const readyPromise = new Promise<void>((resolve, reject) => {
+    ready = resolve;
+    fail = reject;
+  });
+  const done = new Promise<{ end: bigint; received: number }>((resolve, reject) => {
+    child.on('message', (message: AnchorConsumerMessage) => {
+      if (message.type === 'ready') ready();
+      else if (message.type === 'done')
+        resolve({ end: BigInt(message.end), received: message.received });
+      else {
+        const error = new Error(`consumer child: ${message.message}`);
+        fail(error);
+        reject(error);
+      }
+    });
+    child.on('exit', (code) => {
+      const error = new Error(`consumer child exited (code ${code}) before it reported`);
+      fail(error);
+      reject(error);
+    });
+  });
+  done.catch(() => undefined);
+  const stop = () => {
+    if (child.exitCode === null) child.kill();
+  };
+  try {
+    await readyPromise;
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return { done, stop };
+}
+
+/**
+ * The same with proxystream: producer in this process, consumer in a child process (as
+ * ProxyStore's), both on the same Redis and the same FileStore directory.
+ */
 async function proxystreamRun(
   config: BenchConfig,
   shim: PubSubShim,
@@ -66,35 +116,32 @@ async function proxystreamRun(
   inFlight: number,
 ) {
   const topic = freshTopic('anchor');
-  const connection = { connection: config.redisUrl };
-  const subscriber = await shim.RedisPubSubSubscriber.create(topic, connection);
-  const producer = new StreamProducer<Uint8Array>(new shim.RedisPubSubPublisher(connection), {
-    ...(c.mode === 'file' ? { defaultStore: new FileStore({ directory: dir }) } : {}),
-    maxBatchesInFlight: inFlight,
+  const consumer = await startConsumer({
+    topic,
+    redisUrl: config.redisUrl,
+    dir,
+    size: c.size,
+    count: c.count,
   });
-  const consumer = new StreamConsumer<Uint8Array>(subscriber, {
-    topics: [topic],
-    stores: [new FileStoreFactory({ allowedRoots: [dir] })],
-  });
-  const data = payload(c.size, 3);
-  let received = 0;
-  let end = 0;
-  const loop = (async () => {
-    // Stops at the last object rather than at end-of-stream, so the figure does not depend on it.
-    for await (const object of consumer.iterObjects()) {
-      if (object.byteLength === c.size) received++;
-      if (received === c.count) break;
-    }
-    end = now();
-  })();
-  const start = now();
-  await sendWindowed(c.count, inFlight, () => producer.send(topic, data, { evict: true }));
-  await loop;
-  await producer.closeTopics(topic).catch(() => undefined);
-  await producer.close({ stores: true });
-  await consumer.close({ stores: true });
-  if (received !== c.count) throw new Error(`proxystream received ${received} of ${c.count}`);
-  return (end - start) / 1000;
+  try {
+    const producer = new StreamProducer<Uint8Array>(
+      new shim.RedisPubSubPublisher({ connection: config.redisUrl }),
+      {
+        ...(c.mode === 'file' ? { defaultStore: new FileStore({ directory: dir }) } : {}),
+        maxBatchesInFlight: inFlight,
+      },
+    );
+    const data = payload(c.size, 3);
+    const start = process.hrtime.bigint();
+    await sendWindowed(c.count, inFlight, () => producer.send(topic, data, { evict: true }));
+    const { end, received } = await consumer.done;
+    await producer.closeTopics(topic).catch(() => undefined);
+    await producer.close({ stores: true });
+    if (received !== c.count) throw new Error(`proxystream received ${received} of ${c.count}`);
+    return Number(end - start) / 1e9;
+  } finally {
+    consumer.stop();
+  }
 }
 
 /** Section 6: ProxyStore itself on the same Redis, same sizes, vs proxystream. */
@@ -127,13 +174,13 @@ export async function anchor(config: BenchConfig): Promise<SectionResult> {
   const cases: Case[] = config.quick
     ? [
         { mode: 'inline', size: KiB, count: 20000 },
-        { mode: 'file', size: 16 * MiB, count: 4 },
+        { mode: 'file', size: 16 * MiB, count: 16 },
       ]
     : [
         { mode: 'inline', size: 100, count: 20000 },
         { mode: 'inline', size: KiB, count: 20000 },
-        { mode: 'file', size: MiB, count: 32 },
-        { mode: 'file', size: 16 * MiB, count: 8 },
+        { mode: 'file', size: MiB, count: 256 },
+        { mode: 'file', size: 16 * MiB, count: 32 },
       ];
   const rounds = config.quick ? 2 : 3;
   const rows: string[][] = [];
@@ -217,12 +264,20 @@ export async function anchor(config: BenchConfig): Promise<SectionResult> {
     `ProxyStore ${version.trim()} from PyPI (\`proxystore[redis]\` in .cache/bench-venv): its \`StreamProducer\` with ` +
       '`RedisPublisher` in one process and its `StreamConsumer` with `RedisSubscriber` in a forked child ' +
       '(its API is synchronous; a child avoids the GIL), `iter_objects()` resolving every object; large objects ' +
-      'through a `Store` on a `FileConnector`. proxystream does the same in one Node process: ' +
-      '`await producer.send(...)` one object at a time over `RedisPubSubPublisher`/`RedisPubSubSubscriber` ' +
-      `(like ProxyStore's blocking \`send\`), and again with ${PIPELINED} sends in flight (\`maxBatchesInFlight: ${PIPELINED}\`, ` +
-      'which ProxyStore has no counterpart of), ' +
-      '`iterObjects()`, `FileStore` for large objects; one-shot (evict) everywhere. Same Redis server, same sizes, ' +
-      `alternating, ${rounds} rounds; time from the first send to the last object received.`,
+      'through a `Store` on a `FileConnector` (per object one file written in one `write` then an empty `.ready` ' +
+      'marker file, its way of never exposing a partial file; resolving checks the marker and reads the file in ' +
+      'one `read`, and the one-shot proxy deletes both). proxystream does the same in two Node processes: the producer in this one, ' +
+      "`await producer.send(...)` one object at a time over `RedisPubSubPublisher` (like ProxyStore's blocking " +
+      `\`send\`), and again with ${PIPELINED} sends in flight (\`maxBatchesInFlight: ${PIPELINED}\`, ` +
+      'which ProxyStore has no counterpart of); the consumer in a child process (`child_process.fork`, started and ' +
+      'subscribed before the clock starts), `StreamConsumer` over `RedisPubSubSubscriber`, `iterObjects()` ' +
+      "resolving every object; large objects through a `FileStore` on the same directory as ProxyStore's " +
+      '(temporary file and rename per put, so a reader never sees a partial file; the consumer opens it from the ' +
+      'store config in the event, through a `FileStoreFactory`); one-shot (evict) everywhere. Same Redis server, ' +
+      `same sizes, alternating, ${rounds} rounds; time from the first send (producer process) to the last object ` +
+      'received and resolved (consumer process), both on CLOCK_MONOTONIC. Neither side keeps the payload in memory ' +
+      'after counting it. Each run opens its connections and stores afresh inside the timed interval on both sides, ' +
+      'so the file cases send enough objects (the objects column; fewer with --quick) that these one-time costs weigh little.',
     '',
     table(
       [

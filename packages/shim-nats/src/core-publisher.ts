@@ -64,6 +64,8 @@ export class NatsPublisher implements Publisher {
   /** A publish of queued messages that failed; reported by the next `send` or `close`. */
   #writeError: unknown;
   #closing: Promise<void> | undefined;
+  /** The last topic that passed validation: a stream sends to the same few topics over and over. */
+  #validTopic: string | undefined;
 
   private constructor(held: HeldConnection, options: NatsPublisherOptions) {
     this.#held = held;
@@ -97,12 +99,18 @@ export class NatsPublisher implements Publisher {
   async send(topic: string, message: Uint8Array): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError('NatsPublisher');
     this.#throwWriteError();
-    assertValidTopic(topic);
+    if (topic !== this.#validTopic) {
+      assertValidTopic(topic);
+      this.#validTopic = topic;
+    }
     assertMessageSize(message, this.maxMessageSize);
     const size = message.byteLength;
     // The client queues a reference and writes it on a later tick: copy so the caller may reuse
-    // its buffer as soon as send returns.
-    const copy = message.slice();
+    // its buffer as soon as send returns. `Buffer.allocUnsafe` takes small copies from Node's
+    // buffer pool instead of allocating an ArrayBuffer per message; the client drops the
+    // reference once it packed the message into its outbound buffer.
+    const copy = Buffer.allocUnsafe(size);
+    copy.set(message);
     const wait = this.#window.acquire(size);
     if (wait !== undefined) await wait;
     const nc = this.#held.nc;

@@ -90,6 +90,9 @@ export class JetStreamPublisher implements Publisher {
   readonly #retryFor: number;
   #closing: Promise<void> | undefined;
 
+  /** The last topic that passed validation: a stream sends to the same few topics over and over. */
+  #validTopic: string | undefined;
+
   private constructor(
     held: HeldConnection,
     target: StreamTarget,
@@ -139,16 +142,26 @@ export class JetStreamPublisher implements Publisher {
    */
   async send(topic: string, message: Uint8Array, options?: JetStreamSendOptions): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError('JetStreamPublisher');
-    assertValidTopic(topic);
+    if (topic !== this.#validTopic) {
+      assertValidTopic(topic);
+      this.#validTopic = topic;
+    }
     assertMessageSize(message, this.maxMessageSize);
-    const msgID = options?.msgID ?? nuid.next();
-    if (msgID.length === 0 || msgID.length > MAX_ID_LENGTH || /\s/.test(msgID)) {
+    const given = options?.msgID;
+    if (
+      given !== undefined &&
+      (given.length === 0 || given.length > MAX_ID_LENGTH || /\s/.test(given))
+    ) {
       throw new InvalidArgumentError(
         `msgID must be 1 to ${MAX_ID_LENGTH} characters without whitespace`,
       );
     }
+    const msgID = given ?? nuid.next();
     const size = message.byteLength;
-    const copy = message.slice();
+    // A copy (from Node's buffer pool when small): the caller may reuse its buffer once `send`
+    // returned, and the client writes the message on a later tick.
+    const copy = Buffer.allocUnsafe(size);
+    copy.set(message);
     const wait = this.#window.acquire(size);
     if (wait !== undefined) await wait;
     try {

@@ -58,6 +58,8 @@ export abstract class WindowedPublisher implements Publisher {
   #closed = false;
   #closing: Promise<void> | undefined;
   #failure: unknown;
+  /** The last topic that passed validation: a stream sends to the same few topics over and over. */
+  #validTopic: string | undefined;
 
   /**
    * @param awaitReply `true`: `send` resolves once Redis replied (the message is stored);
@@ -96,7 +98,10 @@ export abstract class WindowedPublisher implements Publisher {
   /** {@inheritDoc @proxystream/protocols#Publisher.send} */
   async send(topic: string, message: Uint8Array): Promise<void> {
     if (this.#closed) throw new ClosedError(this.#what);
-    validateTopic(topic);
+    if (topic !== this.#validTopic) {
+      validateTopic(topic);
+      this.#validTopic = topic;
+    }
     assertMessageSize(message, this.#maxMessageSize);
     this.#throwFailure();
     // A copy: the caller may reuse its buffer once `send` returned, and ioredis may write later.

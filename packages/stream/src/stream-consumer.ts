@@ -357,11 +357,46 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
 
   /** Runs one `next`-like call after those already pending, so concurrent callers each get their own item. */
   #enqueue(mode: Mode): Promise<IteratorResult<unknown, undefined>> {
+    if (this.#running === 0 && this.#batch !== undefined && !this.#closed) {
+      // Nobody ahead and the current batch holds the next item: take it without two async hops.
+      try {
+        const ready = this.#takeReady(mode);
+        if (ready !== undefined) return Promise.resolve(ready);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     this.#running++;
     const result =
       this.#running === 1 ? this.#produce(mode) : this.#tail.then(() => this.#produce(mode));
     this.#tail = result.then(this.#settle, this.#settle);
     return result;
+  }
+
+  /**
+   * The next item of the current batch when no await is needed: an inline or live object that
+   * passes the filter (filtered inline events are skipped: they have no stored data to evict).
+   * `undefined` when the slow path must decide (stored body, end of the batch).
+   */
+  #takeReady(mode: Mode): IteratorResult<unknown, undefined> | undefined {
+    const events = this.#batch!.events;
+    while (this.#index < events.length) {
+      const event = events[this.#index]!;
+      if (event.type !== 'new-object') {
+        this.#index++;
+        continue;
+      }
+      const body = event.body;
+      if (body.kind === 'stored') return undefined;
+      this.#index++;
+      if (this.#filter?.(event.metadata)) continue;
+      const value = body.kind === 'live' ? body.value : this.#serializer.deserialize(body.data);
+      if (mode === MODE_ITEM || mode === MODE_OBJECT) return { done: false, value };
+      if (mode === MODE_ITEM_METADATA)
+        return { done: false, value: { item: value, metadata: event.metadata } };
+      return { done: false, value: { object: value, metadata: event.metadata } };
+    }
+    return undefined;
   }
 
   async #produce(mode: Mode): Promise<IteratorResult<unknown, undefined>> {

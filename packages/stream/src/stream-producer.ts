@@ -86,7 +86,6 @@ export interface StreamProducerOptions<T> {
 const EMPTY_METADATA: Metadata = Object.freeze({}) as Metadata;
 const END_OF_STREAM: EndOfStreamEvent = Object.freeze({ type: 'end-of-stream' });
 const RESOLVED: Promise<void> = Promise.resolve();
-const noop = (): void => undefined;
 
 class TopicState<T> {
   objects: T[] = [];
@@ -99,10 +98,16 @@ class TopicState<T> {
   tail: Promise<void> = RESOLVED;
   /** With pipelining: resolves when the last cut batch was handed to the publisher (or failed before). */
   handedOver: Promise<void> = RESOLVED;
+  /** With pipelining: batches cut and not yet handed to the publisher (nor failed before). */
+  unhanded = 0;
   /** With pipelining: batches handed to the publisher and not yet accepted or refused. */
   inFlight = 0;
   /** With pipelining: a batch waiting for {@link inFlight} to drop below the limit. */
   slotWaiter: (() => void) | undefined;
+  /** With pipelining: the oldest batch whose send has not resolved yet, then the later ones in order. */
+  oldest: PipelinedBatch | undefined;
+  /** With pipelining: the newest batch of the list that starts at {@link oldest}. */
+  newest: PipelinedBatch | undefined;
   /** `closeTopics` was called: sends are refused. */
   closed = false;
   /** An end-of-stream event is on its way or was accepted: never send another. */
@@ -112,12 +117,46 @@ class TopicState<T> {
   readonly settled = (): void => {
     this.pending--;
   };
+  /** Without pipelining: the batch was accepted, so its sequence number is used up. */
+  readonly accepted = (): void => {
+    this.sequence++;
+  };
   onLinger: () => void = () => undefined;
 
   constructor(
     readonly topic: string,
     readonly store: Store | undefined,
   ) {}
+}
+
+/** A batch ready to be handed over, and the keys it put in the store (deleted if it is refused). */
+interface PreparedBatch {
+  batch: EventBatch;
+  keys: string[] | undefined;
+}
+
+/**
+ * One batch of a pipelined topic, from the moment it is cut until its `send` resolves: the batches
+ * of a topic form a list in cut order, so that a send resolves only once its batch and every
+ * earlier one were accepted, without a `Promise.all` per batch.
+ */
+class PipelinedBatch {
+  next: PipelinedBatch | undefined = undefined;
+  /** Accepted or refused (or failed before it was handed over). */
+  settled = false;
+  refused = false;
+  /** Callers of `flush` & co. waiting until this batch and every earlier one settled. */
+  drainWaiters: (() => void)[] | undefined = undefined;
+  resolve!: () => void;
+  reject!: (error: unknown) => void;
+  readonly promise: Promise<void>;
+
+  constructor() {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
 }
 
 function positiveInteger(value: number | undefined, fallback: number, name: string): number {
@@ -252,7 +291,7 @@ export class StreamProducer<T = unknown> {
       topics.map((topic) => {
         const state = this.#topic(topic);
         state.closed = true;
-        if (state.ending) return state.tail;
+        if (state.ending) return this.#tailOf(state);
         state.ending = true;
         return this.#flushState(state, true).catch((error: unknown) => {
           state.ending = false;
@@ -327,22 +366,33 @@ export class StreamProducer<T = unknown> {
     return state;
   }
 
+  /** Resolves when every batch of the topic cut so far was accepted or refused; never rejects. */
+  #tailOf(state: TopicState<T>): Promise<void> {
+    if (this.#maxInFlight === 1) return state.tail;
+    const newest = state.newest;
+    if (newest === undefined) return RESOLVED;
+    return new Promise<void>((resolve) => {
+      if (newest.drainWaiters === undefined) newest.drainWaiters = [resolve];
+      else newest.drainWaiters.push(resolve);
+    });
+  }
+
   /** Cuts the buffered objects into a batch and queues it behind the topic's batches in flight. */
   #flushState(state: TopicState<T>, endOfStream: boolean): Promise<void> {
     if (state.timer !== undefined) {
       clearTimeout(state.timer);
       state.timer = undefined;
     }
-    if (state.objects.length === 0 && !endOfStream) return state.tail;
+    if (state.objects.length === 0 && !endOfStream) return this.#tailOf(state);
     const objects = state.objects;
     const metadata = state.metadata;
     const evict = state.evict;
     state.objects = [];
     state.metadata = [];
     state.evict = [];
-    state.pending++;
     if (this.#maxInFlight > 1)
       return this.#pipelineBatch(state, objects, metadata, evict, endOfStream);
+    state.pending++;
     const run =
       state.pending === 1
         ? this.#sendBatch(state, objects, metadata, evict, endOfStream)
@@ -354,6 +404,8 @@ export class StreamProducer<T = unknown> {
   /**
    * Pipelined variant of the send chain: the batch is handed to the publisher right after the
    * previous one was handed over (and while fewer than `maxBatchesInFlight` wait for acceptance).
+   * The returned promise resolves once this batch and every earlier one were accepted, and
+   * rejects as soon as this batch was refused.
    */
   #pipelineBatch(
     state: TopicState<T>,
@@ -362,19 +414,132 @@ export class StreamProducer<T = unknown> {
     evict: boolean[],
     endOfStream: boolean,
   ): Promise<void> {
+    const entry = new PipelinedBatch();
+    if (state.newest === undefined) state.oldest = entry;
+    else state.newest.next = entry;
+    state.newest = entry;
+    if (state.unhanded === 0 && state.inFlight < this.#maxInFlight && state.store === undefined) {
+      // Nothing ahead waits to be handed over, a slot is free and no store round trip is needed:
+      // hand the batch over now, without a hop through the microtask queue.
+      let batch: EventBatch;
+      try {
+        batch = this.#inlineBatch(state, objects, metadata, evict, endOfStream);
+      } catch (error) {
+        this.#settle(state, entry, true, error);
+        return entry.promise;
+      }
+      this.#track(state, entry, this.#handOver(state, batch), undefined);
+      return entry.promise;
+    }
+    state.unhanded++;
     let handedOver!: () => void;
     const previous = state.handedOver;
     state.handedOver = new Promise<void>((resolve) => {
       handedOver = resolve;
     });
-    const run = previous.then(() =>
-      this.#sendBatch(state, objects, metadata, evict, endOfStream, handedOver),
+    void previous.then(() =>
+      this.#handOverLater(state, entry, objects, metadata, evict, endOfStream, handedOver),
     );
-    const earlier = state.tail;
-    const settled = run.then(state.settled, state.settled);
-    state.tail = earlier === RESOLVED ? settled : Promise.all([earlier, settled]).then(noop);
-    // Resolves once this batch and every earlier one were accepted (`earlier` never rejects).
-    return earlier === RESOLVED ? run : Promise.all([earlier, run]).then(noop);
+    return entry.promise;
+  }
+
+  /** Slow path of {@link #pipelineBatch}: store round trip and/or waiting for a free slot. */
+  async #handOverLater(
+    state: TopicState<T>,
+    entry: PipelinedBatch,
+    objects: T[],
+    metadata: Metadata[],
+    evict: boolean[],
+    endOfStream: boolean,
+    handedOver: () => void,
+  ): Promise<void> {
+    let prepared: PreparedBatch;
+    try {
+      prepared =
+        state.store === undefined
+          ? {
+              batch: this.#inlineBatch(state, objects, metadata, evict, endOfStream),
+              keys: undefined,
+            }
+          : await this.#storedBatch(state, state.store, objects, metadata, evict, endOfStream);
+      await this.#slot(state);
+    } catch (error) {
+      state.unhanded--;
+      handedOver();
+      this.#settle(state, entry, true, error);
+      return;
+    }
+    // The batch's sequence was read when it was prepared; no other batch of the topic was handed
+    // over since (hand-overs are serialised), so it is still the topic's next one.
+    const accepted = this.#handOver(state, prepared.batch);
+    state.unhanded--;
+    handedOver();
+    this.#track(state, entry, accepted, prepared.keys);
+  }
+
+  /** Gives a prepared batch to the publisher; the sequence is used up, accepted or not. */
+  #handOver(state: TopicState<T>, batch: EventBatch): Promise<void> {
+    state.inFlight++;
+    state.sequence++;
+    try {
+      return this.#eventPublisher !== undefined
+        ? this.#eventPublisher.sendEvents(batch)
+        : this.#publisher!.send(state.topic, encodeBatch(batch));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Settles `entry` when the publisher accepted or refused it, and frees its slot. */
+  #track(
+    state: TopicState<T>,
+    entry: PipelinedBatch,
+    accepted: Promise<void>,
+    keys: string[] | undefined,
+  ): void {
+    accepted.then(
+      () => {
+        this.#freeSlot(state);
+        this.#settle(state, entry, false, undefined);
+      },
+      async (error: unknown) => {
+        // Nobody will ever hear of these keys: delete their data rather than leak it.
+        if (keys !== undefined) {
+          const store = state.store!;
+          await Promise.allSettled(keys.map((key) => store.evict(key)));
+        }
+        this.#freeSlot(state);
+        this.#settle(state, entry, true, error);
+      },
+    );
+  }
+
+  #freeSlot(state: TopicState<T>): void {
+    state.inFlight--;
+    const waiter = state.slotWaiter;
+    state.slotWaiter = undefined;
+    waiter?.();
+  }
+
+  /**
+   * Records the outcome of `entry`: a refusal rejects its send at once; an acceptance resolves it
+   * once every earlier batch settled too. Then releases every leading settled batch.
+   */
+  #settle(state: TopicState<T>, entry: PipelinedBatch, refused: boolean, error: unknown): void {
+    entry.settled = true;
+    if (refused) {
+      entry.refused = true;
+      entry.reject(error);
+    }
+    let head = state.oldest;
+    while (head?.settled) {
+      if (!head.refused) head.resolve();
+      const waiters = head.drainWaiters;
+      if (waiters !== undefined) for (const wake of waiters) wake();
+      head = head.next;
+    }
+    state.oldest = head;
+    if (head === undefined) state.newest = undefined;
   }
 
   /** Waits until fewer than `maxBatchesInFlight` batches of the topic wait for acceptance. */
@@ -386,29 +551,65 @@ export class StreamProducer<T = unknown> {
     }
   }
 
-  async #sendBatch(
+  /** Sends one batch (without pipelining: the previous batch of the topic was accepted or refused). */
+  #sendBatch(
     state: TopicState<T>,
     objects: T[],
     metadata: Metadata[],
     evict: boolean[],
     endOfStream: boolean,
-    handedOver?: () => void,
   ): Promise<void> {
+    const store = state.store;
+    if (store !== undefined)
+      return this.#sendStoredBatch(state, store, objects, metadata, evict, endOfStream);
+    let accepted: Promise<void>;
     try {
-      await this.#prepareAndSend(state, objects, metadata, evict, endOfStream, handedOver);
-    } finally {
-      handedOver?.();
+      const batch = this.#inlineBatch(state, objects, metadata, evict, endOfStream);
+      accepted =
+        this.#eventPublisher !== undefined
+          ? this.#eventPublisher.sendEvents(batch)
+          : this.#publisher!.send(state.topic, encodeBatch(batch));
+    } catch (error) {
+      return Promise.reject(error);
     }
+    return accepted.then(state.accepted);
   }
 
-  async #prepareAndSend(
+  async #sendStoredBatch(
+    state: TopicState<T>,
+    store: Store,
+    objects: T[],
+    metadata: Metadata[],
+    evict: boolean[],
+    endOfStream: boolean,
+  ): Promise<void> {
+    const { batch, keys } = await this.#storedBatch(
+      state,
+      store,
+      objects,
+      metadata,
+      evict,
+      endOfStream,
+    );
+    try {
+      if (this.#eventPublisher !== undefined) await this.#eventPublisher.sendEvents(batch);
+      else await this.#publisher!.send(state.topic, encodeBatch(batch));
+    } catch (error) {
+      // Nobody will ever hear of these keys: delete their data rather than leak it.
+      if (keys !== undefined) await Promise.allSettled(keys.map((key) => store.evict(key)));
+      throw error;
+    }
+    state.sequence++;
+  }
+
+  /** The batch of a topic without a store: every object inline (serialised unless the publisher is live). */
+  #inlineBatch(
     state: TopicState<T>,
     objects: T[],
     metadata: Metadata[],
     evict: boolean[],
     endOfStream: boolean,
-    handedOver: (() => void) | undefined,
-  ): Promise<void> {
+  ): EventBatch {
     if (this.#aggregator !== undefined && objects.length > 0) {
       objects = [this.#aggregator(objects)];
       metadata = [metadata.length === 1 ? metadata[0]! : Object.assign({}, ...metadata)];
@@ -416,75 +617,60 @@ export class StreamProducer<T = unknown> {
     }
     const count = objects.length;
     const events: StreamEvent[] = new Array(endOfStream ? count + 1 : count);
-    const store = state.store;
     const live = this.#eventPublisher !== undefined;
-    let keys: string[] | undefined;
-    if (store === undefined) {
-      for (let i = 0; i < count; i++) {
-        events[i] = {
-          type: 'new-object',
-          metadata: metadata[i]!,
-          evict: evict[i]!,
-          body: live
-            ? { kind: 'live', value: objects[i] }
-            : { kind: 'inline', data: this.#serializer.serialize(objects[i]!) },
-        };
-      }
-    } else {
-      const bound = this.#placeInline(objects, metadata, evict, events, live);
-      if (bound !== undefined) keys = await this.#putStored(store, bound, metadata, evict, events);
+    for (let i = 0; i < count; i++) {
+      events[i] = {
+        type: 'new-object',
+        metadata: metadata[i]!,
+        evict: evict[i]!,
+        body: live
+          ? { kind: 'live', value: objects[i] }
+          : { kind: 'inline', data: this.#serializer.serialize(objects[i]!) },
+      };
     }
     if (endOfStream) events[count] = END_OF_STREAM;
-    let batch: EventBatch;
+    return { topic: state.topic, producerId: this.producerId, sequence: state.sequence, events };
+  }
+
+  /**
+   * The batch of a topic with a store: objects below `inlineBelow` inline, the others put in one
+   * `put` or `putBatch`; returns the keys put, if any.
+   */
+  async #storedBatch(
+    state: TopicState<T>,
+    store: Store,
+    objects: T[],
+    metadata: Metadata[],
+    evict: boolean[],
+    endOfStream: boolean,
+  ): Promise<PreparedBatch> {
+    if (this.#aggregator !== undefined && objects.length > 0) {
+      objects = [this.#aggregator(objects)];
+      metadata = [metadata.length === 1 ? metadata[0]! : Object.assign({}, ...metadata)];
+      evict = [evict.every(Boolean)];
+    }
+    const count = objects.length;
+    const events: StreamEvent[] = new Array(endOfStream ? count + 1 : count);
+    const live = this.#eventPublisher !== undefined;
+    let keys: string[] | undefined;
+    const bound = this.#placeInline(objects, metadata, evict, events, live);
+    if (bound !== undefined) keys = await this.#putStored(store, bound, metadata, evict, events);
+    if (endOfStream) events[count] = END_OF_STREAM;
+    const sequence = state.sequence;
     if (keys !== undefined && keys.length > 0) {
-      state.storeConfig ??= store!.config();
-      batch = {
-        topic: state.topic,
-        producerId: this.producerId,
-        sequence: state.sequence,
-        store: state.storeConfig,
-        events,
+      state.storeConfig ??= store.config();
+      return {
+        batch: {
+          topic: state.topic,
+          producerId: this.producerId,
+          sequence,
+          store: state.storeConfig,
+          events,
+        },
+        keys,
       };
-    } else {
-      batch = { topic: state.topic, producerId: this.producerId, sequence: state.sequence, events };
     }
-    if (handedOver !== undefined) {
-      // Pipelined: the sequence is used up when the batch is handed over, accepted or not.
-      await this.#slot(state);
-      state.inFlight++;
-      state.sequence++;
-      let accepted: Promise<void>;
-      try {
-        accepted =
-          this.#eventPublisher !== undefined
-            ? this.#eventPublisher.sendEvents(batch)
-            : this.#publisher!.send(state.topic, encodeBatch(batch));
-      } catch (error) {
-        accepted = Promise.reject(error);
-      }
-      handedOver();
-      try {
-        await accepted;
-      } catch (error) {
-        if (keys !== undefined) await Promise.allSettled(keys.map((key) => store!.evict(key)));
-        throw error;
-      } finally {
-        state.inFlight--;
-        const waiter = state.slotWaiter;
-        state.slotWaiter = undefined;
-        waiter?.();
-      }
-      return;
-    }
-    try {
-      if (this.#eventPublisher !== undefined) await this.#eventPublisher.sendEvents(batch);
-      else await this.#publisher!.send(state.topic, encodeBatch(batch));
-    } catch (error) {
-      // Nobody will ever hear of these keys: delete their data rather than leak it.
-      if (keys !== undefined) await Promise.allSettled(keys.map((key) => store!.evict(key)));
-      throw error;
-    }
-    state.sequence++;
+    return { batch: { topic: state.topic, producerId: this.producerId, sequence, events }, keys };
   }
 
   /**

@@ -6,8 +6,7 @@ import {
   type StoreConfig,
   type StreamEvent,
 } from '@proxystream/protocols';
-import { BinaryReader } from './binary-reader.js';
-import { BinaryWriter } from './binary-writer.js';
+import { BinaryReader, type StringCache } from './binary-reader.js';
 
 /** First two bytes of every envelope: ASCII `PX`. */
 export const WIRE_MAGIC: readonly [number, number] = [0x50, 0x58];
@@ -39,22 +38,56 @@ function byteLength16(value: string, what: string): number {
 }
 
 /**
+ * The topic and producer id of an envelope as written (each a u16 length and UTF-8 bytes). A
+ * producer sends the same pair in every batch of a topic, so the encoded bytes are kept and
+ * copied in rather than measured and encoded again per batch.
+ */
+interface EncodedHeader {
+  readonly topic: string;
+  readonly producerId: string;
+  readonly bytes: Buffer;
+}
+
+/** Recently encoded headers by topic; bounded, cleared when full (any pair is re-encoded on a miss). */
+const headers = new Map<string, EncodedHeader>();
+const MAX_CACHED_HEADERS = 1024;
+
+function encodedHeader(topic: string, producerId: string): Buffer {
+  const cached = headers.get(topic);
+  if (cached !== undefined && cached.producerId === producerId) return cached.bytes;
+  const topicLength = byteLength16(topic, 'topic');
+  const producerLength = byteLength16(producerId, 'producer id');
+  // Unpooled: kept for as long as the topic is in use.
+  const bytes = Buffer.allocUnsafeSlow(4 + topicLength + producerLength);
+  bytes.writeUInt16BE(topicLength, 0);
+  bytes.write(topic, 2, topicLength, 'utf8');
+  bytes.writeUInt16BE(producerLength, 2 + topicLength);
+  bytes.write(producerId, 4 + topicLength, producerLength, 'utf8');
+  if (headers.size >= MAX_CACHED_HEADERS) headers.clear();
+  headers.set(topic, { topic, producerId, bytes });
+  return bytes;
+}
+
+/**
  * Encodes one {@link EventBatch} as a binary envelope (see `docs/wire-format.md`). Inline
  * payloads are copied in raw, without base64; metadata and the store config are JSON.
+ *
+ * The result may be a view into a buffer shared with other small allocations (Node's buffer
+ * pool): hand it to a publisher or copy it, but do not keep many of them for long.
  *
  * @throws {@link InvalidArgumentError} for a `live` body (only event publishers carry those),
  *   a topic, producer id or key longer than 65535 bytes, or a sequence that is not a safe integer.
  */
 export function encodeBatch(batch: EventBatch): Uint8Array {
-  const topicLength = byteLength16(batch.topic, 'topic');
-  const producerLength = byteLength16(batch.producerId, 'producer id');
-  if (!Number.isSafeInteger(batch.sequence) || batch.sequence < 0) {
-    throw new InvalidArgumentError(`sequence ${batch.sequence} is not a non-negative safe integer`);
+  const sequence = batch.sequence;
+  if (!Number.isSafeInteger(sequence) || sequence < 0) {
+    throw new InvalidArgumentError(`sequence ${sequence} is not a non-negative safe integer`);
   }
+  const header = encodedHeader(batch.topic, batch.producerId);
   const storeJson = batch.store === undefined ? undefined : JSON.stringify(batch.store);
   const events = batch.events;
-  const metadataJson: (string | undefined)[] = new Array(events.length);
-  let size = FIXED_HEADER + topicLength + producerLength;
+  let metadataJson: (string | undefined)[] | undefined;
+  let size = FIXED_HEADER - 4 + header.byteLength;
   if (storeJson !== undefined) size += 4 + Buffer.byteLength(storeJson, 'utf8');
   for (let i = 0; i < events.length; i++) {
     const event = events[i]!;
@@ -65,6 +98,7 @@ export function encodeBatch(batch: EventBatch): Uint8Array {
     size += 7;
     if (!isEmpty(event.metadata)) {
       const json = JSON.stringify(event.metadata);
+      metadataJson ??= new Array(events.length);
       metadataJson[i] = json;
       size += Buffer.byteLength(json, 'utf8');
     }
@@ -79,37 +113,63 @@ export function encodeBatch(batch: EventBatch): Uint8Array {
   }
 
   // Pooled: an envelope goes to a publisher, which sends or copies it, not to long-lived storage.
-  const writer = new BinaryWriter(size, true);
-  writer.u8(WIRE_MAGIC[0]);
-  writer.u8(WIRE_MAGIC[1]);
-  writer.u8(WIRE_FORMAT_VERSION);
-  writer.u8(storeJson === undefined ? 0 : FLAG_STORE);
-  writer.u64(batch.sequence);
-  writer.string16(batch.topic, topicLength);
-  writer.string16(batch.producerId, producerLength);
-  if (storeJson !== undefined) writer.string32(storeJson);
-  writer.u32(events.length);
+  // Written with direct index stores: every size is known, so no bounds-checked writer is needed.
+  const out = Buffer.allocUnsafe(size);
+  out[0] = WIRE_MAGIC[0];
+  out[1] = WIRE_MAGIC[1];
+  out[2] = WIRE_FORMAT_VERSION;
+  out[3] = storeJson === undefined ? 0 : FLAG_STORE;
+  writeU32(out, 4, Math.floor(sequence / 0x1_0000_0000));
+  writeU32(out, 8, sequence >>> 0);
+  out.set(header, 12);
+  let position = 12 + header.byteLength;
+  if (storeJson !== undefined) {
+    const length = out.write(storeJson, position + 4, 'utf8');
+    writeU32(out, position, length);
+    position += 4 + length;
+  }
+  writeU32(out, position, events.length);
+  position += 4;
   for (let i = 0; i < events.length; i++) {
     const event = events[i]!;
     if (event.type === 'end-of-stream') {
-      writer.u8(EVENT_END_OF_STREAM);
+      out[position++] = EVENT_END_OF_STREAM;
       continue;
     }
-    writer.u8(EVENT_NEW_OBJECT);
-    writer.u8(event.evict ? OBJECT_FLAG_EVICT : 0);
     const body = event.body;
-    writer.u8(body.kind === 'inline' ? BODY_INLINE : BODY_STORED);
-    const json = metadataJson[i];
-    if (json === undefined) writer.u32(0);
-    else writer.string32(json);
+    out[position] = EVENT_NEW_OBJECT;
+    out[position + 1] = event.evict ? OBJECT_FLAG_EVICT : 0;
+    out[position + 2] = body.kind === 'inline' ? BODY_INLINE : BODY_STORED;
+    position += 3;
+    const json = metadataJson?.[i];
+    if (json === undefined) {
+      writeU32(out, position, 0);
+      position += 4;
+    } else {
+      const length = out.write(json, position + 4, 'utf8');
+      writeU32(out, position, length);
+      position += 4 + length;
+    }
     if (body.kind === 'inline') {
-      writer.u32(body.data.byteLength);
-      writer.bytes(body.data);
+      const data = body.data;
+      writeU32(out, position, data.byteLength);
+      out.set(data, position + 4);
+      position += 4 + data.byteLength;
     } else if (body.kind === 'stored') {
-      writer.string16(body.key, Buffer.byteLength(body.key, 'utf8'));
+      const length = out.write(body.key, position + 2, 'utf8');
+      out[position] = length >>> 8;
+      out[position + 1] = length & 0xff;
+      position += 2 + length;
     }
   }
-  return writer.finish();
+  return out;
+}
+
+function writeU32(out: Uint8Array, position: number, value: number): void {
+  out[position] = value >>> 24;
+  out[position + 1] = (value >>> 16) & 0xff;
+  out[position + 2] = (value >>> 8) & 0xff;
+  out[position + 3] = value & 0xff;
 }
 
 function parseJsonObject(
@@ -129,9 +189,13 @@ function parseJsonObject(
   return value as Record<string, unknown>;
 }
 
+// Every message of a stream repeats its topic and producer id: decode them once.
+const topicCache: StringCache = { bytes: new Uint8Array(0), value: '' };
+const producerCache: StringCache = { bytes: new Uint8Array(0), value: '' };
+
 /**
- * Decodes an envelope made by {@link encodeBatch}. Inline payloads are views into `message`
- * (no copy). Never evaluates code: metadata and store configs go through `JSON.parse` only.
+ * Decodes an envelope made by {@link encodeBatch}. Inline payloads are plain `Uint8Array` views
+ * into `message` (no copy), also when `message` is a `Buffer`. Never evaluates code: metadata and store configs go through `JSON.parse` only.
  *
  * @throws {@link DecodeError} for anything that is not a complete, valid version-1 envelope;
  *   the caller can skip the message and go on.
@@ -151,8 +215,8 @@ export function decodeBatch(message: Uint8Array): EventBatch {
   const flags = reader.u8();
   if ((flags & ~FLAG_STORE) !== 0) reader.fail(`unknown envelope flags 0x${flags.toString(16)}`);
   const sequence = reader.u64();
-  const topic = reader.string(reader.u16());
-  const producerId = reader.string(reader.u16());
+  const topic = reader.cachedString(reader.u16(), topicCache);
+  const producerId = reader.cachedString(reader.u16(), producerCache);
   let store: StoreConfig | undefined;
   if ((flags & FLAG_STORE) !== 0) {
     const config = parseJsonObject(reader, reader.string(reader.u32()), 'store config');

@@ -61,6 +61,35 @@ describe('StreamProducer with maxBatchesInFlight', () => {
     store.clear();
   });
 
+  it('a refused batch rejects at once while an earlier one is pending; later sends wait for every earlier batch', async () => {
+    const { publisher, nextCall } = gatedPublisher();
+    const producer = new StreamProducer<number>(publisher, { maxBatchesInFlight: 4 });
+    const sends = [0, 1, 2].map((i) => producer.send('t', i));
+    const first = await nextCall(0);
+    const second = await nextCall(1);
+    const third = await nextCall(2);
+    second.gate.reject(new Error('refused'));
+    await expect(sends[1]).rejects.toThrow('refused');
+    third.gate.resolve();
+    expect(await isSettled(sends[2]!)).toBe(false);
+    const flushed = producer.flush();
+    expect(await isSettled(flushed)).toBe(false);
+    first.gate.resolve();
+    await sends[0];
+    await sends[2];
+    await flushed;
+  });
+
+  it('a batch the serializer refuses rejects its send without using a sequence number', async () => {
+    const { publisher, calls, nextCall } = gatedPublisher();
+    const producer = new StreamProducer<unknown>(publisher, { maxBatchesInFlight: 2 });
+    await expect(producer.send('t', () => undefined)).rejects.toThrow(InvalidArgumentError);
+    const sent = producer.send('t', 1);
+    (await nextCall(0)).gate.resolve();
+    await sent;
+    expect(calls.map((c) => decodeBatch(c.message).sequence)).toEqual([0]);
+  });
+
   it('flush waits for every batch in flight', async () => {
     const { publisher, nextCall } = gatedPublisher();
     const producer = new StreamProducer<number>(publisher, {

@@ -161,4 +161,47 @@ describe('wire codec', () => {
       expect(() => decodeBatch(bytes), `case ${index}`).toThrow(DecodeError);
     }
   });
+
+  it('keeps topics and producer ids apart when batches of several interleave', () => {
+    const batch = (topic: string, producerId: string, sequence: number): EventBatch => ({
+      topic,
+      producerId,
+      sequence,
+      events: [
+        {
+          type: 'new-object',
+          metadata: {},
+          evict: false,
+          body: { kind: 'inline', data: Uint8Array.of(sequence) },
+        },
+      ],
+    });
+    const sent = [
+      batch('a', 'p1', 0),
+      batch('a', 'p2', 1),
+      batch('b', 'p1', 2),
+      batch('a', 'p1', 3),
+      batch('', 'p1', 4),
+      batch('ab', 'p', 5),
+      batch('a', 'p1', 6),
+      batch('frames/ünïcode', 'p1', 7),
+    ];
+    const encoded = sent.map(encodeBatch);
+    const decode = (bytes: Uint8Array) => printable(decodeBatch(bytes));
+    expect(encoded.map(decode)).toEqual(sent.map(printable));
+    // Decoding again, in another order, gives the same batches.
+    expect([...encoded].reverse().map(decode)).toEqual([...sent].reverse().map(printable));
+  });
+
+  it('rejects a topic or producer id longer than 65535 bytes every time, not only the first', () => {
+    const long = 'x'.repeat(70_000);
+    for (let i = 0; i < 2; i++) {
+      expect(() => encodeBatch({ topic: long, producerId: 'p', sequence: 0, events: [] })).toThrow(
+        InvalidArgumentError,
+      );
+      expect(() => encodeBatch({ topic: 't', producerId: long, sequence: 0, events: [] })).toThrow(
+        InvalidArgumentError,
+      );
+    }
+  });
 });
