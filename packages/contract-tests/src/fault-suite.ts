@@ -67,6 +67,8 @@ export interface FaultScenarios<Shim, Module extends string> {
     stream: unknown;
     events: number;
     inactivityMs?: number;
+    /** Who reads after the kill: the shim's subscriber itself, or a `StreamConsumer` over it. */
+    second?: 'subscriber' | 'stream';
   }): Promise<KillFigures>;
   /** Sends `events` objects as fast as the shim takes them. */
   loadScenario(options: { shim: Shim; stream: unknown; events: number }): Promise<LoadFigures>;
@@ -242,19 +244,23 @@ export function faultSuite<Shim, Module extends string>(
     const events = kill.events ?? 2_000;
     describe('a consumer process killed with SIGKILL', () => {
       for (const name of kill.shims) {
-        it(`${name}: a second consumer of the group receives everything the first had not moved past`, async () => {
-          const figures = await scenarios.killScenario({
-            shim: shim(name),
-            shimModule: options.shimModule,
-            stream,
-            events,
-            inactivityMs: kill.inactivityMs ?? 20_000,
+        for (const second of ['subscriber', 'stream'] as const) {
+          const reader = second === 'stream' ? 'a StreamConsumer of' : 'a second consumer of';
+          it(`${name}: ${reader} the group receives everything the first had not moved past`, async () => {
+            const figures = await scenarios.killScenario({
+              shim: shim(name),
+              shimModule: options.shimModule,
+              stream,
+              events,
+              inactivityMs: kill.inactivityMs ?? 20_000,
+              second,
+            });
+            report(figures);
+            expect(figures.childDone).toBeGreaterThan(0);
+            expect(figures.childDone).toBeLessThan(events);
+            expect(figures).toMatchObject({ missing: 0, ended: 'done' });
           });
-          report(figures);
-          expect(figures.childDone).toBeGreaterThan(0);
-          expect(figures.childDone).toBeLessThan(events);
-          expect(figures).toMatchObject({ missing: 0, ended: 'done' });
-        });
+        }
       }
     });
   }

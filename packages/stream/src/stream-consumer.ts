@@ -91,8 +91,12 @@ export interface StreamConsumerOptions<T> {
    * stream for such batches. An acknowledging broker delivers a message lost on its way to the
    * subscriber (a connection cut mid-delivery) again after its redelivery time, so the default
    * is the subscriber's `AcknowledgingSubscriber.redeliveryMs` plus 2 s when it declares
-   * one (JetStream, Redis Streams), else `0`: a gap is reported as soon as it is seen. Nothing
-   * waits unless a batch is missing.
+   * one (JetStream, Redis Streams, Redis list queue), else `0`: a gap is reported as soon as it
+   * is seen; and `0` with `onGap: 'ignore'` (competing consumers, whose holes are other members'
+   * batches). Nothing waits unless a batch is missing — or, at the end of the stream, unless the
+   * first batch seen of a producer was not its first: a consumer that took over from one that
+   * died waits this long for the older batches the broker delivers again (delivered if they come,
+   * not reported if they do not, since a consumer may also join a stream late on purpose).
    */
   lateBatchWaitMs?: number;
 }
@@ -208,6 +212,11 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
   readonly #lateWaitMs: number;
   /** Holes waiting for their batches under a deadline (see {@link ProducerProgress.missing}). */
   #waiting = 0;
+  /**
+   * End of the wait, once every topic ended, for batches older than the first one seen of a
+   * producer (see `#joinedLate`); set once.
+   */
+  #lingerUntil: number | undefined;
   /** A read of the subscriber that outlived a deadline; the next read takes it over. */
   #read: Promise<IteratorResult<Uint8Array | EventBatch>> | undefined;
   #batch: EventBatch | undefined;
@@ -245,8 +254,12 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
     }
     this.#minProducers = minProducers;
     const redelivery = isAcknowledgingSubscriber(subscriber) ? subscriber.redeliveryMs : undefined;
+    // Competing consumers ('ignore') see holes that are other members' batches: never wait.
     const lateWait =
-      options.lateBatchWaitMs ?? (redelivery === undefined ? 0 : redelivery + REDELIVERY_MARGIN_MS);
+      options.lateBatchWaitMs ??
+      (redelivery === undefined || options.onGap === 'ignore'
+        ? 0
+        : redelivery + REDELIVERY_MARGIN_MS);
     if (!Number.isFinite(lateWait) || lateWait < 0) {
       throw new InvalidArgumentError(
         `lateBatchWaitMs must be a finite number ≥ 0, got ${options.lateBatchWaitMs}`,
@@ -444,26 +457,35 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
         this.#batch = undefined;
         this.#batchStore = undefined;
       }
-      if (this.#ended || (this.#waiting === 0 && this.#allEnded())) {
-        if (!this.#ended) {
-          this.#ended = true;
-          if (isAcknowledgingSubscriber(this.#subscriber)) await this.#subscriber.ack();
-        }
-        return undefined;
-      }
-      let result: IteratorResult<Uint8Array | EventBatch> | undefined;
+      if (this.#ended) return undefined;
       // Defensive: a count out of step with the holes must not turn into a busy loop.
       if (this.#waiting > 0 && this.#earliestDeadline() === Number.POSITIVE_INFINITY) {
         this.#waiting = 0;
       }
-      if (this.#waiting === 0) {
+      // Read until a deadline: the earliest waiting hole, or the linger at the end of the stream.
+      let deadline: number | undefined;
+      if (this.#waiting > 0) {
+        deadline = this.#earliestDeadline();
+      } else if (this.#allEnded()) {
+        if (this.#lingerUntil === undefined && this.#lateWaitMs > 0 && this.#joinedLate()) {
+          this.#lingerUntil = Date.now() + this.#lateWaitMs;
+        }
+        if (this.#lingerUntil === undefined || Date.now() >= this.#lingerUntil) {
+          this.#ended = true;
+          if (isAcknowledgingSubscriber(this.#subscriber)) await this.#subscriber.ack();
+          return undefined;
+        }
+        deadline = this.#lingerUntil;
+      }
+      let result: IteratorResult<Uint8Array | EventBatch> | undefined;
+      if (deadline === undefined) {
         const parked = this.#read;
         this.#read = undefined;
         result = await (parked ?? this.#source.next());
       } else {
-        result = await this.#readBefore(this.#earliestDeadline());
+        result = await this.#readBefore(deadline);
         if (result === undefined) {
-          this.#reportOverdue(Date.now());
+          if (this.#waiting > 0) this.#reportOverdue(Date.now());
           continue;
         }
       }
@@ -536,7 +558,13 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
     } else if (sequence < producer.low) {
       // Older than anything seen: delivered late (or the consumer joined mid-stream). The batches
       // between it and the oldest seen exist too; they are reported if the stream ends without them.
-      remember(producer.missing, sequence + 1, producer.low, AT_END);
+      if (producer.ended && this.#lateWaitMs > 0) {
+        // Its end of stream came already: the batches in between get the usual wait.
+        const deadline = Date.now() + this.#lateWaitMs;
+        this.#waiting += remember(producer.missing, sequence + 1, producer.low, deadline);
+      } else {
+        remember(producer.missing, sequence + 1, producer.low, AT_END);
+      }
       producer.low = sequence;
     } else if (producer.missing.has(sequence)) {
       if (isDeadline(producer.missing.get(sequence)!)) this.#waiting--;
@@ -614,6 +642,19 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
         if (handling !== 'ignore') handling(error);
       }
     }
+  }
+
+  /**
+   * Whether the first batch seen of some producer was not its first (sequence 0): this consumer
+   * may have taken over from one that died holding older batches, which an acknowledging broker
+   * delivers again later. It may also have joined the stream late on purpose, so batches that
+   * never come are not reported; but those that come within `lateBatchWaitMs` are delivered.
+   */
+  #joinedLate(): boolean {
+    for (const progress of this.#progress.values()) {
+      for (const producer of progress.producers.values()) if (producer.low > 0) return true;
+    }
+    return false;
   }
 
   /** The earliest time a waiting hole is reported at. */

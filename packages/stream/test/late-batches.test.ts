@@ -173,6 +173,39 @@ describe('waiting for batches an acknowledging broker delivers again (lateBatchW
     await plain.broker.close();
   });
 
+  it('a consumer whose first batch of a producer was not its first waits at the end for older ones', async () => {
+    // Taking over from a consumer that died holding batches 3 and 4: the broker delivers them
+    // again after the end of stream came.
+    const { broker, consumer, gaps } = await setUp('late-wait-takeover', {
+      lateBatchWaitMs: 1_000,
+    });
+    const publisher = broker.eventPublisher();
+    for (const [sequence, end] of [[5], [6, true]] as const) {
+      await publisher.sendEvents(batch('late-wait-takeover', sequence, end));
+    }
+    const reading = readAll(consumer);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(consumer.ended).toBe(false);
+    await publisher.sendEvents(batch('late-wait-takeover', 3));
+    await publisher.sendEvents(batch('late-wait-takeover', 4));
+    expect(await reading).toEqual([5, 6, 3, 4]);
+    expect(gaps).toEqual([]);
+    await broker.close();
+  });
+
+  it('a consumer that joined late and gets nothing older ends after the wait, reporting nothing', async () => {
+    const { broker, consumer, gaps } = await setUp('late-wait-joined', { lateBatchWaitMs: 250 });
+    const publisher = broker.eventPublisher();
+    for (const [sequence, end] of [[5], [6, true]] as const) {
+      await publisher.sendEvents(batch('late-wait-joined', sequence, end));
+    }
+    const started = Date.now();
+    expect(await readAll(consumer)).toEqual([5, 6]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    expect(gaps).toEqual([]);
+    await broker.close();
+  });
+
   it('refuses a negative or non-finite wait', async () => {
     const broker = new InProcessBroker();
     const subscriber = await broker.eventSubscriber('late-wait-bad');
