@@ -602,6 +602,15 @@ export class StreamProducer<T = unknown> {
     state.sequence++;
   }
 
+  /** The batch's objects merged by the aggregator into one: metadata united (later values win), evicted if all were. */
+  #aggregate(objects: T[], metadata: Metadata[], evict: boolean[]): [T[], Metadata[], boolean[]] {
+    return [
+      [this.#aggregator!(objects)],
+      [metadata.length === 1 ? metadata[0]! : Object.assign({}, ...metadata)],
+      [evict.every(Boolean)],
+    ];
+  }
+
   /** The batch of a topic without a store: every object inline (serialised unless the publisher is live). */
   #inlineBatch(
     state: TopicState<T>,
@@ -611,9 +620,7 @@ export class StreamProducer<T = unknown> {
     endOfStream: boolean,
   ): EventBatch {
     if (this.#aggregator !== undefined && objects.length > 0) {
-      objects = [this.#aggregator(objects)];
-      metadata = [metadata.length === 1 ? metadata[0]! : Object.assign({}, ...metadata)];
-      evict = [evict.every(Boolean)];
+      [objects, metadata, evict] = this.#aggregate(objects, metadata, evict);
     }
     const count = objects.length;
     const events: StreamEvent[] = new Array(endOfStream ? count + 1 : count);
@@ -645,9 +652,7 @@ export class StreamProducer<T = unknown> {
     endOfStream: boolean,
   ): Promise<PreparedBatch> {
     if (this.#aggregator !== undefined && objects.length > 0) {
-      objects = [this.#aggregator(objects)];
-      metadata = [metadata.length === 1 ? metadata[0]! : Object.assign({}, ...metadata)];
-      evict = [evict.every(Boolean)];
+      [objects, metadata, evict] = this.#aggregate(objects, metadata, evict);
     }
     const count = objects.length;
     const events: StreamEvent[] = new Array(endOfStream ? count + 1 : count);
