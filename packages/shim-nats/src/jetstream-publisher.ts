@@ -6,6 +6,7 @@ import {
   ClosedError,
   InFlightWindow,
   InvalidArgumentError,
+  MessageTooLargeError,
   type Publisher,
 } from '@proxystream/protocols';
 import { JETSTREAM_HEADER_RESERVE } from './capabilities.js';
@@ -60,6 +61,16 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 function isTransient(error: unknown): boolean {
   const name = (error as { name?: unknown } | null)?.name;
   return name === 'TimeoutError' || name === 'JetStreamNotEnabled' || name === 'RequestError';
+}
+
+/** The server refused a message above the stream's `max_msg_size` (JetStream API error 10054). */
+function isTooLargeForStream(error: unknown): boolean {
+  const apiError = (error as { apiError?: unknown } | null)?.apiError;
+  const code =
+    typeof apiError === 'function'
+      ? (apiError.call(error) as { err_code?: unknown } | undefined)?.err_code
+      : undefined;
+  return code === 10054 || /message size exceeds maximum allowed/i.test(messageOf(error));
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -136,7 +147,8 @@ export class JetStreamPublisher implements Publisher {
   /**
    * Stores `message` under `topic` and resolves once the server acknowledged it.
    * @throws {@link InvalidTopicError} for a topic with wildcards, whitespace or empty tokens.
-   * @throws {@link MessageTooLargeError} above {@link maxMessageSize}; nothing is sent.
+   * @throws {@link MessageTooLargeError} above {@link maxMessageSize}, nothing sent; or above
+   *   the stream's own `max_msg_size`, refused by the server and not stored.
    * @throws {@link ClosedError} after {@link close}.
    * @throws {@link BrokerError} when no stream captures the topic, or retries ran out.
    */
@@ -181,6 +193,10 @@ export class JetStreamPublisher implements Publisher {
         return;
       } catch (error) {
         if (this.#held.nc.isClosed()) throw toProxyStreamError(error, `publishing to ${subject}`);
+        if (isTooLargeForStream(error)) {
+          const limit = await this.#target.maxMessageSize(this.#held.nc);
+          throw new MessageTooLargeError(data.byteLength, limit, { cause: error });
+        }
         const noStream = (error as { name?: unknown }).name === 'JetStreamNotEnabled';
         if (noStream && this.#target.creates && !createdStream) {
           createdStream = true;

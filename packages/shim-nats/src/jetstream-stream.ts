@@ -215,6 +215,16 @@ export class StreamTarget {
     return `${this.prefix}.${topic}`;
   }
 
+  /** The stream's own `max_msg_size` (`-1`: none, or the stream cannot be read). */
+  async maxMessageSize(nc: NatsConnection): Promise<number> {
+    try {
+      const info = await (await jetstreamManager(nc)).streams.info(this.name);
+      return info.config.max_msg_size ?? -1;
+    } catch {
+      return -1;
+    }
+  }
+
   /** Creates the stream when `createStream` asked for it; once. */
   async ensure(nc: NatsConnection): Promise<void> {
     const settings = this.#create;

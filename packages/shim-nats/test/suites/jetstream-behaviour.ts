@@ -154,6 +154,38 @@ export function jetStreamBehaviour(): void {
       }
     });
 
+    it("refuses a message above the stream's own max_msg_size with MessageTooLargeError, storing nothing", async () => {
+      const stream = `PSSMALL_${Date.now()}`;
+      const prefix = `pssmall-${Date.now()}`;
+      const nc = await connect({ servers: NATS_URL });
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({
+        name: stream,
+        subjects: [`${prefix}.>`],
+        max_msg_size: 1024,
+        storage: 'memory',
+      });
+      const publisher = await JetStreamPublisher.connect({
+        connection: nc,
+        stream,
+        subjectPrefix: prefix,
+      });
+      try {
+        const error = await publisher
+          .send('big', new Uint8Array(2_000))
+          .catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(MessageTooLargeError);
+        expect(error).toMatchObject({ code: 'MESSAGE_TOO_LARGE', size: 2_000, limit: 1024 });
+        // The limit counts the headers too (the deduplication id): well below it is stored.
+        await publisher.send('big', new Uint8Array(900));
+        expect((await jsm.streams.info(stream)).state.messages).toBe(1);
+      } finally {
+        await publisher.close();
+        await jsm.streams.delete(stream).catch(() => undefined);
+        await nc.close();
+      }
+    });
+
     it('fails with BrokerError when no stream captures the topic, and creates it when asked', async () => {
       const stream = `PSMISSING_${Date.now()}`;
       const prefix = `psmissing-${Date.now()}`;
