@@ -85,6 +85,21 @@ describe('waiting for batches an acknowledging broker delivers again (lateBatchW
     return { broker, consumer, gaps };
   }
 
+  async function sendAll(
+    publisher: ReturnType<InProcessBroker['eventPublisher']>,
+    topic: string,
+    sequences: ReadonlyArray<readonly [number, boolean?]>,
+  ): Promise<void> {
+    for (const [sequence, end] of sequences)
+      await publisher.sendEvents(batch(topic, sequence, end));
+  }
+
+  /** Lets 300 ms pass, as a broker's redelivery would, and checks the consumer is still waiting. */
+  async function stillWaitingAfter300ms(consumer: StreamConsumer<number>): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(consumer.ended).toBe(false);
+  }
+
   async function readAll(consumer: StreamConsumer<number>): Promise<number[]> {
     const received: number[] = [];
     for await (const value of consumer.iterObjects()) received.push(value);
@@ -94,13 +109,10 @@ describe('waiting for batches an acknowledging broker delivers again (lateBatchW
   it('a batch missing below the end of stream is waited for and delivered, not reported', async () => {
     const { broker, consumer, gaps } = await setUp('late-wait-fill', { lateBatchWaitMs: 10_000 });
     const publisher = broker.eventPublisher();
-    for (const [sequence, end] of [[0], [2], [3, true]] as const) {
-      await publisher.sendEvents(batch('late-wait-fill', sequence, end));
-    }
+    await sendAll(publisher, 'late-wait-fill', [[0], [2], [3, true]]);
     const reading = readAll(consumer);
     // Delivered again well after the end of stream, as a broker's redelivery would be.
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(consumer.ended).toBe(false);
+    await stillWaitingAfter300ms(consumer);
     await publisher.sendEvents(batch('late-wait-fill', 1));
     expect(await reading).toEqual([0, 2, 3, 1]);
     expect(gaps).toEqual([]);
@@ -110,9 +122,7 @@ describe('waiting for batches an acknowledging broker delivers again (lateBatchW
   it('a batch that does not come within the wait is reported once, and iteration ends', async () => {
     const { broker, consumer, gaps } = await setUp('late-wait-lost', { lateBatchWaitMs: 200 });
     const publisher = broker.eventPublisher();
-    for (const [sequence, end] of [[0], [3], [4, true]] as const) {
-      await publisher.sendEvents(batch('late-wait-lost', sequence, end));
-    }
+    await sendAll(publisher, 'late-wait-lost', [[0], [3], [4, true]]);
     expect(await readAll(consumer)).toEqual([0, 3, 4]);
     expect(gaps.map((gap) => [gap.expected, gap.received])).toEqual([[1, 3]]);
     await broker.close();
@@ -124,9 +134,7 @@ describe('waiting for batches an acknowledging broker delivers again (lateBatchW
       lateBatchWaitMs: 150,
     });
     const publisher = broker.eventPublisher();
-    for (const [sequence, end] of [[0], [2, true]] as const) {
-      await publisher.sendEvents(batch('late-wait-error', sequence, end));
-    }
+    await sendAll(publisher, 'late-wait-error', [[0], [2, true]]);
     expect(await consumer.nextObject()).toEqual({ done: false, value: 0 });
     expect(await consumer.nextObject()).toEqual({ done: false, value: 2 });
     const error = await consumer.nextObject().catch((caught: unknown) => caught);
@@ -180,12 +188,9 @@ describe('waiting for batches an acknowledging broker delivers again (lateBatchW
       lateBatchWaitMs: 1_000,
     });
     const publisher = broker.eventPublisher();
-    for (const [sequence, end] of [[5], [6, true]] as const) {
-      await publisher.sendEvents(batch('late-wait-takeover', sequence, end));
-    }
+    await sendAll(publisher, 'late-wait-takeover', [[5], [6, true]]);
     const reading = readAll(consumer);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(consumer.ended).toBe(false);
+    await stillWaitingAfter300ms(consumer);
     await publisher.sendEvents(batch('late-wait-takeover', 3));
     await publisher.sendEvents(batch('late-wait-takeover', 4));
     expect(await reading).toEqual([5, 6, 3, 4]);
@@ -196,9 +201,7 @@ describe('waiting for batches an acknowledging broker delivers again (lateBatchW
   it('a consumer that joined late and gets nothing older ends after the wait, reporting nothing', async () => {
     const { broker, consumer, gaps } = await setUp('late-wait-joined', { lateBatchWaitMs: 250 });
     const publisher = broker.eventPublisher();
-    for (const [sequence, end] of [[5], [6, true]] as const) {
-      await publisher.sendEvents(batch('late-wait-joined', sequence, end));
-    }
+    await sendAll(publisher, 'late-wait-joined', [[5], [6, true]]);
     const started = Date.now();
     expect(await readAll(consumer)).toEqual([5, 6]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(200);
