@@ -162,6 +162,17 @@ const MODE_OBJECT = 2;
 const MODE_OBJECT_METADATA = 3;
 type Mode = 0 | 1 | 2 | 3;
 
+/** What a `next`-like call of `mode` yields for `value` (an object, or a reference to one). */
+function result(
+  mode: Mode,
+  value: unknown,
+  metadata: Metadata,
+): IteratorResult<unknown, undefined> {
+  if (mode === MODE_ITEM || mode === MODE_OBJECT) return { done: false, value };
+  if (mode === MODE_ITEM_METADATA) return { done: false, value: { item: value, metadata } };
+  return { done: false, value: { object: value, metadata } };
+}
+
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 const RESOLVED: Promise<unknown> = Promise.resolve();
 
@@ -212,6 +223,8 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
   readonly #lateWaitMs: number;
   /** Holes waiting for their batches under a deadline (see {@link ProducerProgress.missing}). */
   #waiting = 0;
+  /** No waiting hole is reported before this time (it may be early after a hole filled: harmless). */
+  #nextDeadline = Number.POSITIVE_INFINITY;
   /**
    * End of the wait, once every topic ended, for batches older than the first one seen of a
    * producer (see `#joinedLate`); set once.
@@ -404,10 +417,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       this.#index++;
       if (this.#filter?.(event.metadata)) continue;
       const value = body.kind === 'live' ? body.value : this.#serializer.deserialize(body.data);
-      if (mode === MODE_ITEM || mode === MODE_OBJECT) return { done: false, value };
-      if (mode === MODE_ITEM_METADATA)
-        return { done: false, value: { item: value, metadata: event.metadata } };
-      return { done: false, value: { object: value, metadata: event.metadata } };
+      return result(mode, value, event.metadata);
     }
     return undefined;
   }
@@ -431,10 +441,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       });
       value = mode >= MODE_OBJECT ? await reference.resolve() : reference;
     }
-    if (mode === MODE_ITEM || mode === MODE_OBJECT) return { done: false, value };
-    if (mode === MODE_ITEM_METADATA)
-      return { done: false, value: { item: value, metadata: event.metadata } };
-    return { done: false, value: { object: value, metadata: event.metadata } };
+    return result(mode, value, event.metadata);
   }
 
   /** The next event that passes the filter, or `undefined` at the end. */
@@ -458,14 +465,10 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
         this.#batchStore = undefined;
       }
       if (this.#ended) return undefined;
-      // Defensive: a count out of step with the holes must not turn into a busy loop.
-      if (this.#waiting > 0 && this.#earliestDeadline() === Number.POSITIVE_INFINITY) {
-        this.#waiting = 0;
-      }
       // Read until a deadline: the earliest waiting hole, or the linger at the end of the stream.
       let deadline: number | undefined;
       if (this.#waiting > 0) {
-        deadline = this.#earliestDeadline();
+        deadline = this.#nextDeadline;
       } else if (this.#allEnded()) {
         if (this.#lingerUntil === undefined && this.#lateWaitMs > 0 && this.#joinedLate()) {
           this.#lingerUntil = Date.now() + this.#lateWaitMs;
@@ -485,7 +488,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       } else {
         result = await this.#readBefore(deadline);
         if (result === undefined) {
-          if (this.#waiting > 0) this.#reportOverdue(Date.now());
+          if (this.#waiting > 0) this.#reportOverdue();
           continue;
         }
       }
@@ -520,7 +523,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       this.#batchStore = store;
       this.#index = 0;
       if (gap !== undefined) throw gap;
-      if (this.#waiting > 0) this.#reportOverdue(Date.now());
+      if (this.#waiting > 0 && Date.now() >= this.#nextDeadline) this.#reportOverdue();
     }
   }
 
@@ -547,8 +550,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
         const hole = sequence - producer.next;
         if (this.#lateWaitMs > 0 && hole <= MAX_TRACKED_HOLE) {
           // Maybe lost in transit: the broker delivers it again; report it if it does not come.
-          const deadline = Date.now() + this.#lateWaitMs;
-          this.#waiting += remember(producer.missing, producer.next, sequence, deadline);
+          this.#awaitHole(producer, producer.next, sequence);
         } else {
           error = new SequenceGapError(batch.topic, batch.producerId, producer.next, sequence);
           remember(producer.missing, producer.next, sequence, REPORTED);
@@ -560,14 +562,15 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       // between it and the oldest seen exist too; they are reported if the stream ends without them.
       if (producer.ended && this.#lateWaitMs > 0) {
         // Its end of stream came already: the batches in between get the usual wait.
-        const deadline = Date.now() + this.#lateWaitMs;
-        this.#waiting += remember(producer.missing, sequence + 1, producer.low, deadline);
+        this.#awaitHole(producer, sequence + 1, producer.low);
       } else {
         remember(producer.missing, sequence + 1, producer.low, AT_END);
       }
       producer.low = sequence;
     } else if (producer.missing.has(sequence)) {
-      if (isDeadline(producer.missing.get(sequence)!)) this.#waiting--;
+      if (isDeadline(producer.missing.get(sequence)!) && --this.#waiting === 0) {
+        this.#nextDeadline = Number.POSITIVE_INFINITY;
+      }
       producer.missing.delete(sequence);
     } else {
       const duplicate = new SequenceGapError(
@@ -612,6 +615,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       if (wait > 0) {
         producer.missing.set(sequence, deadline);
         this.#waiting++;
+        this.#nextDeadline = Math.min(this.#nextDeadline, deadline);
         continue;
       }
       producer.missing.set(sequence, REPORTED);
@@ -622,8 +626,26 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
     return new SequenceGapError(batch.topic, batch.producerId, first, first + count);
   }
 
+  /** Remembers the sequences `from` … `to − 1` as missing, to be reported if not there within the wait. */
+  #awaitHole(producer: ProducerProgress, from: number, to: number): void {
+    const deadline = Date.now() + this.#lateWaitMs;
+    this.#waiting += remember(producer.missing, from, to, deadline);
+    this.#nextDeadline = Math.min(this.#nextDeadline, deadline);
+  }
+
   /** Reports, through `onGap`, every hole whose deadline has passed (throws the first for `'error'`). */
-  #reportOverdue(now: number): void {
+  #reportOverdue(): void {
+    const now = Date.now();
+    try {
+      this.#reportHolesDue(now);
+    } finally {
+      this.#nextDeadline = this.#earliestDeadline();
+      // Defensive: a count out of step with the holes must not turn into a busy loop.
+      if (this.#nextDeadline === Number.POSITIVE_INFINITY) this.#waiting = 0;
+    }
+  }
+
+  #reportHolesDue(now: number): void {
     for (const [topic, progress] of this.#progress) {
       for (const [producerId, producer] of progress.producers) {
         let first = -1;

@@ -481,13 +481,23 @@ export class StreamProducer<T = unknown> {
   #handOver(state: TopicState<T>, batch: EventBatch): Promise<void> {
     state.inFlight++;
     state.sequence++;
+    return this.#publish(batch);
+  }
+
+  /** Sends `batch` through the publisher (encoded, unless it takes events); never throws synchronously. */
+  #publish(batch: EventBatch): Promise<void> {
     try {
       return this.#eventPublisher !== undefined
         ? this.#eventPublisher.sendEvents(batch)
-        : this.#publisher!.send(state.topic, encodeBatch(batch));
+        : this.#publisher!.send(batch.topic, encodeBatch(batch));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** Deletes the data of a refused batch: nobody will ever hear of these keys. */
+  async #forget(store: Store, keys: readonly string[]): Promise<void> {
+    await Promise.allSettled(keys.map((key) => store.evict(key)));
   }
 
   /** Settles `entry` when the publisher accepted or refused it, and frees its slot. */
@@ -503,11 +513,7 @@ export class StreamProducer<T = unknown> {
         this.#settle(state, entry, false, undefined);
       },
       async (error: unknown) => {
-        // Nobody will ever hear of these keys: delete their data rather than leak it.
-        if (keys !== undefined) {
-          const store = state.store!;
-          await Promise.allSettled(keys.map((key) => store.evict(key)));
-        }
+        if (keys !== undefined) await this.#forget(state.store!, keys);
         this.#freeSlot(state);
         this.#settle(state, entry, true, error);
       },
@@ -562,17 +568,13 @@ export class StreamProducer<T = unknown> {
     const store = state.store;
     if (store !== undefined)
       return this.#sendStoredBatch(state, store, objects, metadata, evict, endOfStream);
-    let accepted: Promise<void>;
+    let batch: EventBatch;
     try {
-      const batch = this.#inlineBatch(state, objects, metadata, evict, endOfStream);
-      accepted =
-        this.#eventPublisher !== undefined
-          ? this.#eventPublisher.sendEvents(batch)
-          : this.#publisher!.send(state.topic, encodeBatch(batch));
+      batch = this.#inlineBatch(state, objects, metadata, evict, endOfStream);
     } catch (error) {
       return Promise.reject(error);
     }
-    return accepted.then(state.accepted);
+    return this.#publish(batch).then(state.accepted);
   }
 
   async #sendStoredBatch(
@@ -592,11 +594,9 @@ export class StreamProducer<T = unknown> {
       endOfStream,
     );
     try {
-      if (this.#eventPublisher !== undefined) await this.#eventPublisher.sendEvents(batch);
-      else await this.#publisher!.send(state.topic, encodeBatch(batch));
+      await this.#publish(batch);
     } catch (error) {
-      // Nobody will ever hear of these keys: delete their data rather than leak it.
-      if (keys !== undefined) await Promise.allSettled(keys.map((key) => store.evict(key)));
+      if (keys !== undefined) await this.#forget(store, keys);
       throw error;
     }
     state.sequence++;
