@@ -33,6 +33,8 @@ export {
 export {
   acceptsConnections,
   type CertificateFiles,
+  type ConnectionTrap,
+  connectionTrap,
   freePort,
   type LocalServer,
   type LocalServerOptions,

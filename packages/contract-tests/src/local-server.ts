@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -167,4 +167,39 @@ export async function selfSignedCertificate(directory: string): Promise<Certific
     'subjectAltName=IP:127.0.0.1,DNS:localhost',
   ]);
   return { certFile, keyFile };
+}
+
+/** A TCP listener that only counts the connections made to it; see {@link connectionTrap}. */
+export interface ConnectionTrap {
+  /** Its port on 127.0.0.1. */
+  readonly port: number;
+  /** Connections accepted so far. */
+  connections(): number;
+  /** Drops every connection and stops listening. */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens on a free port of 127.0.0.1 and counts the connections made to it: a server that a
+ * store config from the wire may name and that nothing may reach (a factory that refuses the
+ * config must leave the count at 0).
+ */
+export async function connectionTrap(): Promise<ConnectionTrap> {
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    connections: () => connections,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -1,7 +1,6 @@
-import { createServer, type Socket } from 'node:net';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { malformedMessagesCase } from '@proxystream/contract-tests';
+import { connectionTrap, malformedMessagesCase } from '@proxystream/contract-tests';
 import { StoreNotAllowedError, type Subscriber } from '@proxystream/protocols';
 import {
   encodeBatch,
@@ -63,15 +62,8 @@ malformedMessagesCase({
 
 describe('store configs from the wire', () => {
   it('NatsObjectStoreFactory refuses servers it was not allowed with StoreNotAllowedError and connects to none of them', async () => {
-    let connections = 0;
-    const sockets = new Set<Socket>();
-    const trap = createServer((socket) => {
-      connections++;
-      sockets.add(socket);
-      socket.on('error', () => {});
-    });
-    await new Promise<void>((resolve) => trap.listen(0, '127.0.0.1', resolve));
-    const port = (trap.address() as { port: number }).port;
+    const trap = await connectionTrap();
+    const port = trap.port;
     try {
       const factory = new NatsObjectStoreFactory({ allowedServers: [NATS_URL] });
       const config = { kind: 'nats-object', name: 'b', bucket: 'b' };
@@ -87,10 +79,9 @@ describe('store configs from the wire', () => {
         expect((error as Error).message).not.toContain('secret');
       }
       // open() connects before it resolves: had it tried, the trap would have seen it by now.
-      expect(connections).toBe(0);
+      expect(trap.connections()).toBe(0);
     } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => trap.close(resolve));
+      await trap.close();
     }
   });
 });

@@ -1,5 +1,5 @@
-import { createServer, type Socket } from 'node:net';
 import {
+  connectionTrap,
   label,
   malformedMessagesCase,
   readLabel,
@@ -41,70 +41,45 @@ const poisonPayload = Uint8Array.of(...SERIALIZER_MARKER, SERIALIZER_VERSION, 0x
 const consumerOf = (subscriber: Subscriber, topic: string) =>
   new StreamConsumer(subscriber, { topics: [topic] });
 
-malformedMessagesCase({
-  name: 'Redis pub/sub',
-  openConsumer: async (topic) =>
-    consumerOf(await RedisPubSubSubscriber.create(topic, { connection: REDIS_URL }), topic),
-  publishRaw: async (topic, message) => {
-    await raw.publish(topic, Buffer.from(message));
+// Each shim's subscriber, and how a raw client writes a message where it reads.
+const rawWriters: ReadonlyArray<{
+  name: string;
+  subscribe: (topic: string) => Promise<Subscriber>;
+  write: (topic: string, message: Buffer) => Promise<unknown>;
+}> = [
+  {
+    name: 'Redis pub/sub',
+    subscribe: (topic) => RedisPubSubSubscriber.create(topic, { connection: REDIS_URL }),
+    write: (topic, message) => raw.publish(topic, message),
   },
-  encode: encodeBatch,
-  poisonPayload,
-});
-
-malformedMessagesCase({
-  name: 'Redis list queue',
-  openConsumer: async (topic) =>
-    consumerOf(await RedisQueueSubscriber.create(topic, { connection: REDIS_URL }), topic),
-  publishRaw: async (topic, message) => {
-    await raw.rpush(topic, Buffer.from(message));
+  {
+    name: 'Redis list queue',
+    subscribe: (topic) => RedisQueueSubscriber.create(topic, { connection: REDIS_URL }),
+    write: (topic, message) => raw.rpush(topic, message),
   },
-  encode: encodeBatch,
-  poisonPayload,
-});
-
-malformedMessagesCase({
-  name: 'Redis streams',
-  openConsumer: async (topic) =>
-    consumerOf(
-      await RedisStreamsSubscriber.create(topic, { connection: REDIS_URL, group: 'bad-input' }),
-      topic,
-    ),
-  publishRaw: async (topic, message) => {
-    await raw.xadd(topic, '*', STREAM_DATA_FIELD, Buffer.from(message));
+  {
+    name: 'Redis streams',
+    subscribe: (topic) =>
+      RedisStreamsSubscriber.create(topic, { connection: REDIS_URL, group: 'bad-input' }),
+    write: (topic, message) => raw.xadd(topic, '*', STREAM_DATA_FIELD, message),
   },
-  encode: encodeBatch,
-  poisonPayload,
-});
+];
 
-/** A TCP server that only counts the connections made to it: a Redis no one may reach. */
-async function trap(): Promise<{
-  port: number;
-  connections: () => number;
-  close: () => Promise<void>;
-}> {
-  let connections = 0;
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on('error', () => {});
+for (const { name, subscribe, write } of rawWriters) {
+  malformedMessagesCase({
+    name,
+    openConsumer: async (topic) => consumerOf(await subscribe(topic), topic),
+    publishRaw: async (topic, message) => {
+      await write(topic, Buffer.from(message));
+    },
+    encode: encodeBatch,
+    poisonPayload,
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as { port: number }).port,
-    connections: () => connections,
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 describe('store configs from the wire', () => {
   it('RedisStoreFactory refuses a server it was not allowed with StoreNotAllowedError and opens no connection to it', async () => {
-    const target = await trap();
+    const target = await connectionTrap();
     try {
       const config = {
         kind: 'redis',
@@ -132,7 +107,7 @@ describe('store configs from the wire', () => {
   });
 
   it('a consumer refuses batches naming a store it may not open, connects nowhere, and reads on', async () => {
-    const target = await trap();
+    const target = await connectionTrap();
     const topic = uniqueTopic('bad-input-store');
     const consumer = new StreamConsumer(
       await RedisQueueSubscriber.create(topic, { connection: REDIS_URL }),
