@@ -5,9 +5,14 @@
 #   bash scripts/brokers.sh stop [redis] [nats] [kafka]
 #   bash scripts/brokers.sh restart redis|nats|kafka         # data survives (used by fault tests)
 #   bash scripts/brokers.sh start redis_auth nats_auth       # servers that demand credentials
+#   REDIS_PORT=6391 bash scripts/brokers.sh start redis       # a second, private instance
 #
 # A broker whose URL variable (REDIS_URL, NATS_URL, KAFKA_BROKERS) is already set is left alone:
-# the tests use it as given. redis-server and nats-server come from Debian's packages and are
+# `start` uses it as given; `stop` and `restart` refuse (exit 1), since this script did not start
+# that broker and cannot stop it. To restart a private instance, set its port, not its URL.
+# Each port has its own data directory and pid file (.cache/brokers/redis for 6379,
+# .cache/brokers/redis-<port> otherwise; the same for nats), so a second instance never touches
+# the default one's files. redis-server and nats-server come from Debian's packages and are
 # installed when missing; Kafka comes from Maven Central through scripts/kafka.sh.
 set -euo pipefail
 
@@ -17,6 +22,9 @@ REDIS_PORT="${REDIS_PORT:-6379}"
 NATS_PORT="${NATS_PORT:-4222}"
 NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-8222}"
 mkdir -p "$CACHE"
+# The default ports keep the directories they always had (a running instance finds its pid file).
+REDIS_DIR="$CACHE/redis"; [ "$REDIS_PORT" = 6379 ] || REDIS_DIR="$CACHE/redis-$REDIS_PORT"
+NATS_DIR="$CACHE/nats"; [ "$NATS_PORT" = 4222 ] || NATS_DIR="$CACHE/nats-$NATS_PORT"
 
 log() { echo "[brokers] $*" >&2; }
 die() { echo "[brokers] ERROR: $*" >&2; exit 1; }
@@ -57,7 +65,7 @@ redis_start() { # keep_data
   [ -n "${REDIS_URL:-}" ] && { log "REDIS_URL is set; using $REDIS_URL"; return 0; }
   command -v redis-server >/dev/null || apt_install redis-server
   if redis_ping; then log "redis already answers on $REDIS_PORT"; return 0; fi
-  local dir="$CACHE/redis"
+  local dir="$REDIS_DIR"
   [ "${1:-}" = keep ] || rm -rf "$dir"
   mkdir -p "$dir"
   # Append-only file so that a restart keeps the data of persistent shims (lists, streams).
@@ -69,8 +77,8 @@ redis_start() { # keep_data
 }
 
 redis_stop() {
-  [ -n "${REDIS_URL:-}" ] && return 0
-  local pidfile="$CACHE/redis/redis.pid"
+  [ -n "${REDIS_URL:-}" ] && die "REDIS_URL is set ($REDIS_URL): this script will not stop or restart a server it did not start; do that yourself, or unset REDIS_URL and set REDIS_PORT to address one it started"
+  local pidfile="$REDIS_DIR/redis.pid"
   # SHUTDOWN rewrites nothing with --save '' but flushes the append-only file. Sent even when a
   # ping just failed: a server too busy to answer one ping must still stop.
   timeout 10 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true
@@ -83,6 +91,19 @@ redis_stop() {
   fi
 }
 
+redis_restart() {
+  [ -n "${REDIS_URL:-}" ] && redis_stop # dies with the reason
+  # A server on this port that keeps its data elsewhere was not started here: restarting it from
+  # this script's directory would bring up another data set, so refuse.
+  local dir
+  dir=$(timeout 10 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config get dir 2>/dev/null | sed -n 2p) ||
+    true
+  [ -z "$dir" ] || [ "$dir" = "$REDIS_DIR" ] ||
+    die "the redis on port $REDIS_PORT keeps its data in $dir, not in $REDIS_DIR: it was not started by this script; restart it yourself"
+  redis_stop
+  redis_start keep
+}
+
 # --- nats ----------------------------------------------------------------------------------
 nats_ready() { curl -fsS "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-only=true" >/dev/null 2>&1; }
 
@@ -90,7 +111,7 @@ nats_start() { # keep_data
   [ -n "${NATS_URL:-}" ] && { log "NATS_URL is set; using $NATS_URL"; return 0; }
   command -v nats-server >/dev/null || apt_install nats-server
   if nats_ready; then log "nats already answers on $NATS_PORT"; return 0; fi
-  local dir="$CACHE/nats"
+  local dir="$NATS_DIR"
   [ "${1:-}" = keep ] || rm -rf "$dir"
   mkdir -p "$dir"
   setsid nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" \
@@ -101,8 +122,8 @@ nats_start() { # keep_data
 }
 
 nats_stop() {
-  [ -n "${NATS_URL:-}" ] && return 0
-  local pidfile="$CACHE/nats/nats.pid"
+  [ -n "${NATS_URL:-}" ] && die "NATS_URL is set ($NATS_URL): this script will not stop or restart a server it did not start; do that yourself, or unset NATS_URL and set NATS_PORT to address one it started"
+  local pidfile="$NATS_DIR/nats.pid"
   # A lost pid file must not turn a restart into a no-op: find the server by its port.
   if [ ! -f "$pidfile" ]; then
     mkdir -p "$(dirname "$pidfile")"
@@ -177,7 +198,7 @@ kafka_restart() {
   bash "$ROOT/scripts/kafka.sh" restart >/dev/null
 }
 kafka_stop() {
-  [ -n "${KAFKA_BROKERS:-}" ] && return 0
+  [ -n "${KAFKA_BROKERS:-}" ] && die "KAFKA_BROKERS is set ($KAFKA_BROKERS): this script will not stop a broker it did not start; stop it yourself"
   bash "$ROOT/scripts/kafka.sh" stop
 }
 
@@ -202,6 +223,7 @@ case "$command" in
   restart)
     for b in "${brokers[@]}"; do
       if [ "$b" = kafka ]; then kafka_restart; continue; fi
+      if [ "$b" = redis ]; then redis_restart; continue; fi
       "${b}_stop"
       "${b}_start" keep
     done

@@ -78,7 +78,10 @@ async function main(): Promise<void> {
   const consumer = new StreamConsumer<Uint8Array>(counting(subscriber, tally), {
     topics: [settings.topic],
     stores: [
-      new RedisStoreFactory({ allowedHosts: settings.allowedRedisHosts }),
+      new RedisStoreFactory({
+        allowedHosts: settings.allowedRedisHosts,
+        allowedPrefixes: ['bench:scaling:'],
+      }),
       new FileStoreFactory({ allowedRoots: [settings.fileRoot] }),
     ],
   });

@@ -17,7 +17,10 @@ export interface ScalingWorkerData {
 // its size, sleeps, and reports the task done. Tasks run one at a time, in arrival order.
 const settings = workerData as ScalingWorkerData;
 const stores = new StoreCache([
-  new RedisStoreFactory({ allowedHosts: settings.allowedRedisHosts }),
+  new RedisStoreFactory({
+    allowedHosts: settings.allowedRedisHosts,
+    allowedPrefixes: ['bench:scaling:'],
+  }),
   new FileStoreFactory({ allowedRoots: [settings.fileRoot] }),
 ]);
 let chain: Promise<void> = Promise.resolve();

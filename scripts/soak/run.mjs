@@ -4,10 +4,12 @@
 // table at the end (the source of docs/reliability.md).
 //
 //   node scripts/soak/run.mjs [--events 100000] [--load-events 1000000]
+//                             [--restart-batch 10] [--batches-in-flight 1]
 //                             [--shim redis-list,jetstream,...] [--scenario restart,kill,kill-stream,load]
 //
 // Restarts use `bash scripts/brokers.sh restart <broker>`: do not run it while others use the
-// brokers.
+// brokers. For Redis, a private instance avoids that: `REDIS_PORT=6391 bash scripts/brokers.sh
+// start redis`, then `REDIS_URL=redis://127.0.0.1:6391 node scripts/soak/run.mjs --shim redis-list`.
 
 import { parseArgs } from 'node:util';
 import { loadDist, loadShimModules } from './dist.mjs';
@@ -30,6 +32,10 @@ const { values } = parseArgs({
     'load-events': { type: 'string', default: '1000000' },
     'kill-events': { type: 'string', default: '20000' },
     'load-batch': { type: 'string', default: '10' },
+    // Restart scenario: objects per batch of the persistent shims, and the producer's
+    // maxBatchesInFlight (batches sent before the earlier ones were accepted).
+    'restart-batch': { type: 'string', default: '10' },
+    'batches-in-flight': { type: 'string', default: '1' },
     repeat: { type: 'string', default: '1' },
     shim: { type: 'string', default: ALL.join(',') },
     scenario: { type: 'string', default: 'restart,kill,kill-stream,load' },
@@ -38,7 +44,10 @@ const { values } = parseArgs({
 });
 if (values.help) {
   process.stdout.write(
-    'node scripts/soak/run.mjs [--events N] [--load-events N] [--kill-events N] [--shim a,b] [--scenario restart,kill,kill-stream,load]\n',
+    'node scripts/soak/run.mjs [--events N] [--load-events N] [--kill-events N] [--load-batch N]\n' +
+      '  [--restart-batch N] [--batches-in-flight N] [--repeat N] [--shim a,b] [--scenario restart,kill,kill-stream,load]\n' +
+      'REDIS_URL=redis://127.0.0.1:<port> runs on (and restarts) a private Redis started with\n' +
+      'REDIS_PORT=<port> bash scripts/brokers.sh start redis.\n',
   );
   process.exit(0);
 }
@@ -59,7 +68,8 @@ for (const scenario of scenarios) {
         shim,
         stream,
         events: Number(values.events),
-        batchSize: shim.persistent ? 10 : 1,
+        batchSize: shim.persistent ? Number(values['restart-batch']) : 1,
+        producerOptions: { maxBatchesInFlight: Number(values['batches-in-flight']) },
         restart: () => restartBroker(shim.broker),
       });
     } else if (scenario === 'kill' || scenario === 'kill-stream') {

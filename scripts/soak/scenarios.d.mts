@@ -10,6 +10,8 @@ export interface RestartFigures {
   topic: string;
   events: number;
   batchSize: number;
+  /** The producer's `maxBatchesInFlight`. */
+  batchesInFlight: number;
   received: number;
   lost: number;
   duplicates: number;
@@ -78,6 +80,8 @@ export function restartScenario(options: {
   restart: () => Promise<void>;
   events: number;
   batchSize?: number;
+  /** Options of the StreamProducer (`maxBatchesInFlight` > 1: that many batches kept in flight). */
+  producerOptions?: { maxBatchesInFlight?: number };
   restartAt?: number;
   resumeAt?: number;
   inactivityMs?: number;

@@ -89,7 +89,29 @@ function rssSampler(everyMs = 500) {
  * buffered since the last accepted batch), which is re-sent from its first object.
  * `throttle()` is awaited before each batch; `onSent(next)` reports progress.
  */
-async function sendAll({ producer, topic, events, batchSize, throttle, onSent, maxRetries = 200 }) {
+async function sendAll({
+  producer,
+  topic,
+  events,
+  batchSize,
+  throttle,
+  onSent,
+  maxRetries = 200,
+  batchesInFlight = 1,
+}) {
+  if (batchesInFlight > 1) {
+    const refused = await sendPipelined({
+      producer,
+      topic,
+      events,
+      batchSize,
+      throttle,
+      onSent,
+      maxRetries,
+      batchesInFlight,
+    });
+    return refused + (await closeTopic(producer, topic, maxRetries));
+  }
   let retries = 0;
   let batchStart = 0;
   let i = 0;
@@ -107,6 +129,12 @@ async function sendAll({ producer, topic, events, batchSize, throttle, onSent, m
       await pause(100);
     }
   }
+  return retries + (await closeTopic(producer, topic, maxRetries));
+}
+
+/** Closes the producer with an end-of-stream on `topic`, retried; returns the retries. */
+async function closeTopic(producer, topic, maxRetries) {
+  let retries = 0;
   for (;;) {
     try {
       await producer.close({ topics: [topic] });
@@ -117,6 +145,59 @@ async function sendAll({ producer, topic, events, batchSize, throttle, onSent, m
       await pause(100);
     }
   }
+}
+
+/**
+ * {@link sendAll} for a producer with `maxBatchesInFlight` > 1: sends are not awaited one by one
+ * but kept at most `batchesInFlight` unsettled, so that many batches really are in flight. A
+ * refused batch (its `SendRefusedError` lists its objects) is sent again after the others.
+ */
+async function sendPipelined({
+  producer,
+  topic,
+  events,
+  batchSize,
+  throttle,
+  onSent,
+  maxRetries,
+  batchesInFlight,
+}) {
+  let retries = 0;
+  let failure;
+  const again = [];
+  const outstanding = new Set();
+  const track = (promise) => {
+    const tracked = promise
+      .catch((error) => {
+        if (!Array.isArray(error?.unsent)) failure ??= error;
+        else {
+          retries++;
+          for (const { object } of error.unsent) again.push(object);
+        }
+      })
+      .finally(() => outstanding.delete(tracked));
+    outstanding.add(tracked);
+  };
+  let i = 0;
+  let count = 0;
+  while (i < events || again.length > 0 || outstanding.size > 0) {
+    if (failure !== undefined) throw failure;
+    if (retries > maxRetries) throw new Error(`more than ${maxRetries} batches refused`);
+    if (i >= events && again.length === 0) {
+      await Promise.race(outstanding);
+      continue;
+    }
+    if (count % batchSize === 0) {
+      if (throttle !== undefined) await throttle(i);
+      while (outstanding.size >= batchesInFlight) await Promise.race(outstanding);
+    }
+    const object = again.length > 0 ? again.shift() : i++;
+    count++;
+    track(producer.send(topic, object));
+    onSent?.(i);
+  }
+  if (failure !== undefined) throw failure;
+  return retries;
 }
 
 /**
@@ -136,6 +217,7 @@ export async function restartScenario({
   restart,
   events,
   batchSize = 1,
+  producerOptions = {},
   restartAt = Math.floor(events / 3),
   resumeAt = Math.floor((2 * events) / 3),
   inactivityMs = 60_000,
@@ -156,7 +238,7 @@ export async function restartScenario({
       else duplicatesSkipped++;
     },
   });
-  const producer = new StreamProducer(await shim.publisher(), { batchSize });
+  const producer = new StreamProducer(await shim.publisher(), { ...producerOptions, batchSize });
   const started = performance.now();
   let sent = 0;
   let restartMs;
@@ -228,6 +310,7 @@ export async function restartScenario({
     events,
     batchSize,
     throttle,
+    batchesInFlight: producerOptions.maxBatchesInFlight ?? 1,
     onSent: (next) => {
       sent = next;
     },
@@ -249,6 +332,7 @@ export async function restartScenario({
     topic,
     events,
     batchSize,
+    batchesInFlight: producerOptions.maxBatchesInFlight ?? 1,
     received: tally.distinct,
     lost,
     duplicates: tally.duplicates,

@@ -43,13 +43,30 @@ async function brokerIdentity(broker) {
 }
 
 /**
+ * The environment of `scripts/brokers.sh restart`: it refuses a broker given by its URL variable,
+ * so a local Redis named by `REDIS_URL` (a private instance on another port, started with
+ * `REDIS_PORT=<port> bash scripts/brokers.sh start redis`) is passed as `REDIS_PORT` instead.
+ */
+function brokersEnv(broker) {
+  if (broker !== 'redis' || env.REDIS_URL === undefined) return env;
+  const url = new URL(env.REDIS_URL);
+  if (!['127.0.0.1', 'localhost'].includes(url.hostname)) return env;
+  const { REDIS_URL: _given, ...rest } = env;
+  return { ...rest, REDIS_PORT: url.port || '6379' };
+}
+
+/**
  * Restarts one local broker keeping its data (`bash scripts/brokers.sh restart <broker>`), and
  * fails when the broker that answers afterwards is still the same run (a restart that did not
  * happen would make a fault test pass without a fault).
  */
 export async function restartBroker(broker) {
   const before = await brokerIdentity(broker);
-  await run('bash', ['scripts/brokers.sh', 'restart', broker], { cwd: root, timeout: 120_000 });
+  await run('bash', ['scripts/brokers.sh', 'restart', broker], {
+    cwd: root,
+    timeout: 120_000,
+    env: brokersEnv(broker),
+  });
   const after = await brokerIdentity(broker);
   if (before === undefined || before === after) {
     throw new Error(

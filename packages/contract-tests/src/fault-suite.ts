@@ -14,6 +14,8 @@ export interface RestartFigures {
   missingReported: number;
   /** Events lost and not reported: `lost - missingReported`. */
   unreported: number;
+  /** `MessagesLostError`s the consumer's `next()` threw (a fan-out subscriber's reported outages). */
+  lossErrors: number;
   /** `'done'` when the consumer read to the end of the stream. */
   ended: string;
   /** What a new group reads again from the start; `undefined` where the broker cannot re-read. */
@@ -77,8 +79,11 @@ export interface FaultScenarios<Shim, Module extends string> {
 /**
  * What a shim must deliver to the application across a broker restart:
  * - `'nothing-lost'`: every event, once, in order;
- * - `'every-loss-reported'`: in order and without duplicates, and every event it did not deliver
- *   reported as a sequence gap (`received + missingReported === events`).
+ * - `'every-loss-reported'`: in order and without duplicates, every event it did not deliver
+ *   reported as a sequence gap (`received + missingReported === events`), and the outage itself
+ *   thrown by the consumer's `next()` as `MessagesLostError` (`lossErrors > 0`): a fan-out
+ *   subscriber cannot know what it missed while disconnected, so the disconnect is the loss, and
+ *   a lost end of stream is reported rather than waited for.
  */
 export type RestartDelivery = 'nothing-lost' | 'every-loss-reported';
 
@@ -158,7 +163,7 @@ const STORED_PHRASE: Record<RestartStorage, string> = {
 const DELIVERY_PHRASE: Record<RestartDelivery, string> = {
   'nothing-lost': 'the consumer gets every event, once, in order',
   'every-loss-reported':
-    'the consumer gets the events in order, and reports as a gap every one it did not get',
+    'the consumer gets the events in order, reports as a gap every one it did not get, and next() throws MessagesLostError for the outage',
 };
 
 /**
@@ -231,6 +236,8 @@ export function faultSuite<Shim, Module extends string>(
               reordered: 0,
               ended: 'done',
             });
+            // The restart broke the subscriber's connection: next() said so with a typed error.
+            expect(figures.lossErrors).toBeGreaterThan(0);
           }
           // Objects sent after the restart arrived: the stream went on.
           expect(figures.recoveryMs).toBeDefined();

@@ -12,6 +12,11 @@ export {
   type RestartStorage,
 } from './fault-suite.js';
 export {
+  type FrozenBrokerCaseOptions,
+  frozenBrokerCase,
+  type StreamClasses,
+} from './frozen-broker.js';
+export {
   activeHandleCount,
   assertAllReceived,
   assertNoneLost,

@@ -1,3 +1,5 @@
+import type { Metadata } from './events.js';
+
 /**
  * Stable, machine-readable codes carried by every {@link ProxyStreamError}.
  * Codes never change once released; messages may be reworded.
@@ -17,7 +19,10 @@ export type ErrorCode =
   | 'STORE_FAILED'
   | 'SEQUENCE_GAP'
   | 'MESSAGES_LOST'
-  | 'BROKER_ERROR';
+  | 'BROKER_ERROR'
+  | 'SEND_REFUSED'
+  | 'CLOSE_INCOMPLETE'
+  | 'STREAM_IDLE';
 
 /** Options accepted by every error constructor: the underlying error, when there is one. */
 export interface ProxyStreamErrorOptions {
@@ -249,6 +254,95 @@ export class SequenceGapError extends ProxyStreamError {
 export class MessagesLostError extends ProxyStreamError {
   constructor(message: string, options?: ProxyStreamErrorOptions) {
     super('MESSAGES_LOST', message, options);
+  }
+}
+
+/**
+ * An object a producer did not get accepted by its publisher: what to send again, with the
+ * options it was sent with.
+ */
+export interface UnsentObject<T = unknown> {
+  /** Topic it was sent to. */
+  readonly topic: string;
+  /** The object, as given to `send` (before any aggregation). */
+  readonly object: T;
+  /** Its metadata. */
+  readonly metadata: Metadata;
+  /** Its one-shot flag. */
+  readonly evict: boolean;
+}
+
+/** Lists `unsent` in a message: how many objects on which topics. */
+function describeUnsent(unsent: readonly UnsentObject[]): string {
+  const topics = [...new Set(unsent.map((entry) => entry.topic))];
+  const shown = topics.slice(0, 3).map((topic) => `"${topic}"`);
+  if (topics.length > 3) shown.push(`${topics.length - 3} more`);
+  return `${unsent.length} object(s)${shown.length > 0 ? ` of ${shown.join(', ')}` : ''}`;
+}
+
+/**
+ * The publisher refused a batch (the broker was down, the message too large, …): none of its
+ * objects was delivered, including those whose `send` had already resolved while they waited in
+ * the batch. {@link SendRefusedError.unsent} lists every one of them, in order, to send again;
+ * `cause` is the publisher's error. The producer stays usable.
+ */
+export class SendRefusedError<T = unknown> extends ProxyStreamError {
+  /** Every object of the refused batch(es), in the order they were sent. */
+  readonly unsent: readonly UnsentObject<T>[];
+  constructor(unsent: readonly UnsentObject<T>[], options?: ProxyStreamErrorOptions) {
+    const reason =
+      options?.cause instanceof Error ? `: ${options.cause.message}` : ' by the publisher';
+    super(
+      'SEND_REFUSED',
+      `${describeUnsent(unsent)} not delivered, refused${reason}; send error.unsent again`,
+      options,
+    );
+    this.unsent = unsent;
+  }
+}
+
+/**
+ * `close()` gave up waiting, after its time limit or because its signal was aborted: the broker
+ * did not accept everything in time (a frozen or unreachable broker). The producer or consumer is
+ * closed all the same (later calls are refused) and what could not be confirmed is listed:
+ * {@link CloseIncompleteError.unsent} are objects whose batches were not accepted — some may still
+ * arrive, the rest are lost — so a caller that resends them delivers each at least once.
+ */
+export class CloseIncompleteError<T = unknown> extends ProxyStreamError {
+  /** Why close gave up. */
+  readonly reason: 'timeout' | 'aborted';
+  /** Objects not confirmed as accepted, in the order they were sent (empty for a consumer). */
+  readonly unsent: readonly UnsentObject<T>[];
+  constructor(
+    what: string,
+    reason: 'timeout' | 'aborted',
+    unsent: readonly UnsentObject<T>[],
+    options?: ProxyStreamErrorOptions & { timeoutMs?: number },
+  ) {
+    const why =
+      reason === 'timeout' ? `within ${options?.timeoutMs ?? '?'} ms` : 'before its signal aborted';
+    const left = unsent.length > 0 ? `; ${describeUnsent(unsent)} not confirmed` : '';
+    super('CLOSE_INCOMPLETE', `${what} did not close ${why}${left}`, options);
+    this.reason = reason;
+    this.unsent = unsent;
+  }
+}
+
+/**
+ * A consumer received nothing for its `idleTimeoutMs`: the producer went silent, or its
+ * end-of-stream was lost on a broker that does not redeliver. Iteration can go on (call `next()`
+ * again to wait another period) or the caller closes the consumer.
+ */
+export class StreamIdleError extends ProxyStreamError {
+  /** The idle time that passed, in ms. */
+  readonly idleMs: number;
+  constructor(idleMs: number, options?: ProxyStreamErrorOptions) {
+    super(
+      'STREAM_IDLE',
+      `nothing received for ${idleMs} ms: the producer went silent or its end of stream was lost`,
+      options,
+    );
+    this.idleMs = idleMs;
   }
 }
 

@@ -29,7 +29,11 @@ export interface NatsSubscriberOptions extends NatsConnectionOptions, SubscribeO
   maxPendingBytes?: number;
 }
 
-/** A place in the stream where messages went missing; the iterator throws when it reaches it. */
+/**
+ * A place in the stream where messages went missing. It waits in the queue behind the messages
+ * received before the loss, so that `next()` throws exactly there, also when nobody was reading
+ * when it happened.
+ */
 class Loss {
   dropped = 0;
   constructor(readonly reason: 'overflow' | 'disconnect') {}
@@ -62,8 +66,10 @@ function positive(name: string, value: number | undefined, fallback: number): nu
  *
  * Core NATS keeps nothing: a message published while no subscriber exists, while the
  * connection is down, or when a subscriber falls too far behind is lost. The last two are
- * reported: iteration throws {@link MessagesLostError} at the point of the loss, and a further
- * `next()` goes on with the messages after it.
+ * reported: `next()` rejects with {@link MessagesLostError} once per loss, at the point of the
+ * loss (after the messages received before it, even if nobody was reading at the time), and a
+ * further `next()` goes on with the messages after it. A broken connection always counts as a
+ * loss, so a lost end-of-stream is reported rather than waited for.
  *
  * @example
  * ```ts
@@ -78,6 +84,8 @@ export class NatsSubscriber implements Subscriber, AsyncIterableIterator<Uint8Ar
   readonly #maxBytes: number;
   #subscription: Subscription | undefined;
   #unwatch: (() => void) | undefined;
+  /** Messages (not loss markers) and their bytes received but not yet read. */
+  #pendingMessages = 0;
   #pendingBytes = 0;
   /** The loss marker still in the queue, which further drops are added to. */
   #openLoss: Loss | undefined;
@@ -137,14 +145,19 @@ export class NatsSubscriber implements Subscriber, AsyncIterableIterator<Uint8Ar
     }
     let data = msg.data;
     const size = data.byteLength;
-    if (this.#queue.size >= this.#maxMessages || this.#pendingBytes + size > this.#maxBytes) {
+    if (this.#pendingMessages >= this.#maxMessages || this.#pendingBytes + size > this.#maxBytes) {
       this.#lost('overflow');
       return;
     }
     // A small message is a view of the whole socket read: copy it so that holding it does not
     // hold the read buffer, and the pending byte count stays true.
     if (data.buffer.byteLength > size * 2) data = data.slice();
+    this.#pendingMessages++;
     this.#pendingBytes += size;
+    // A message behind the marker: a later drop is a new loss, thrown after this message (else
+    // a drop of the last messages, the end of a stream, would be reported before messages that
+    // came ahead of it, and the reader would then wait for ever at the end).
+    this.#openLoss = undefined;
     this.#queue.push(data);
   }
 
@@ -170,6 +183,7 @@ export class NatsSubscriber implements Subscriber, AsyncIterableIterator<Uint8Ar
       if (this.#openLoss === value) this.#openLoss = undefined;
       throw value.error();
     }
+    this.#pendingMessages--;
     this.#pendingBytes -= value.byteLength;
     return { done: false, value };
   }
@@ -194,6 +208,7 @@ export class NatsSubscriber implements Subscriber, AsyncIterableIterator<Uint8Ar
     if (this.#subscription !== undefined && !this.#held.nc.isClosed()) {
       this.#subscription.unsubscribe();
     }
+    this.#pendingMessages = 0;
     this.#pendingBytes = 0;
     await releaseConnection(this.#held);
   }

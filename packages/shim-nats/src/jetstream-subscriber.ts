@@ -113,6 +113,14 @@ interface Settings {
 export class JetStreamSubscriber
   implements AcknowledgingSubscriber, AsyncIterableIterator<Uint8Array>
 {
+  // An optional property, not a getter returning `number | undefined`: that would not match the
+  // interface's `redeliveryMs?: number` for a caller compiling with exactOptionalPropertyTypes.
+  /**
+   * For a group member: at most how long, in ms, until a message the server sent that never
+   * arrived (a connection cut mid-delivery) is delivered again — `ackWaitMs`. Without a group
+   * the ordered consumer recovers by itself: not set.
+   */
+  readonly redeliveryMs?: number;
   readonly #held: HeldConnection;
   readonly #queue: MessageQueue<JsMsg>;
   readonly #settings: Settings;
@@ -120,8 +128,12 @@ export class JetStreamSubscriber
   readonly #durable: boolean;
   /** Bytes one message is expected to take; starts at `max_payload`, then follows the sizes seen. */
   #sizeEstimate: number;
+  /** Undefined while an ordered consumer whose pull failed waits to be made again. */
   #consumer: Consumer | undefined;
+  /** Makes the consumer again: a durable's from its info, an ordered one from `#nextSequence`. */
   #recreate: (() => Promise<Consumer>) | undefined;
+  /** Without a group: the stream sequence after the last message received, where to resume. */
+  #nextSequence = 0;
   #bufferedBytes = 0;
   #unacked: JsMsg | undefined;
   #fetch: ConsumerMessages | undefined;
@@ -142,6 +154,7 @@ export class JetStreamSubscriber
     this.#held = held;
     this.#durable = durable;
     this.#settings = settings;
+    if (durable) this.redeliveryMs = settings.ackWait;
     this.#sizeEstimate = maxPayloadOf(held.nc) + MESSAGE_OVERHEAD;
     this.#queue = new MessageQueue<JsMsg>({
       capacity: Number.MAX_SAFE_INTEGER,
@@ -181,11 +194,7 @@ export class JetStreamSubscriber
       const subject = target.subject(topic);
       const open =
         group === undefined
-          ? () =>
-              jetstream(held.nc).consumers.get(target.name, {
-                filter_subjects: subject,
-                deliver_policy: DeliverPolicy.All,
-              })
+          ? () => subscriber.#openOrdered(target.name, subject)
           : () => subscriber.#openDurable(jsm, target.name, subject, durableName(topic, group));
       subscriber.#consumer = await open();
       subscriber.#recreate = open;
@@ -213,15 +222,6 @@ export class JetStreamSubscriber
       subscriber.#heartbeat.unref();
     }
     return subscriber;
-  }
-
-  /**
-   * For a group member: at most how long, in ms, until a message the server sent that never
-   * arrived (a connection cut mid-delivery) is delivered again — `ackWaitMs`. Without a group
-   * the ordered consumer recovers by itself: `undefined`.
-   */
-  get redeliveryMs(): number | undefined {
-    return this.#durable ? this.#settings.ackWait : undefined;
   }
 
   /** Tells the server that the messages held here are still being worked on (resets ack wait). */
@@ -254,6 +254,34 @@ export class JetStreamSubscriber
     return jsm.jetstream().consumers.getConsumerFromInfo(info);
   }
 
+  /** An ordered consumer from the oldest message, or from where the previous one stopped. */
+  #openOrdered(stream: string, subject: string): Promise<Consumer> {
+    const consumers = jetstream(this.#held.nc).consumers;
+    return this.#nextSequence === 0
+      ? consumers.get(stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.All })
+      : consumers.get(stream, {
+          filter_subjects: subject,
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: this.#nextSequence,
+        });
+  }
+
+  /**
+   * Drops an ordered consumer whose pull failed, so that the next pull makes a new one. The
+   * client's ordered consumer is not fit to reuse once its server-side consumer was lost (a
+   * restart loses ephemerals): from then on each of its fetches makes a new consumer, reads
+   * delivery sequence 1 where it expects the one after the last seen, takes that for a gap,
+   * makes another and asks it for 0 messages, and gets its batch only after two missed
+   * heartbeats: about 3 s a pull with the defaults, for the rest of the stream (seen with
+   * @nats-io/jetstream 3.4.0).
+   */
+  #dropOrdered(): void {
+    const stale = this.#consumer;
+    this.#consumer = undefined;
+    // Usually gone already; otherwise its inactive threshold would remove it after 5 minutes.
+    stale?.delete().catch(() => undefined);
+  }
+
   /** Pulls while there is room, pushes into the queue, and survives reconnections. */
   async #run(): Promise<void> {
     let delay = 100;
@@ -270,9 +298,10 @@ export class JetStreamSubscriber
       }
       let largest = 0;
       try {
+        this.#consumer ??= await this.#recreate!();
         // A count, not max_bytes: the client cannot tell when a byte-bounded pull is complete.
         // The count follows the sizes seen, so that the bytes buffered stay near maxBufferedBytes.
-        const batch = await this.#consumer!.fetch({
+        const batch = await this.#consumer.fetch({
           max_messages: Math.max(1, count),
           expires: this.#settings.expires,
         });
@@ -288,10 +317,18 @@ export class JetStreamSubscriber
           this.#buffered.add(message);
           this.#bufferedBytes += size;
           this.#queue.push(message);
+          if (!this.#durable) this.#nextSequence = message.seq + 1;
           delay = 100;
         }
-      } catch {
+      } catch (error) {
         if (this.#queue.isClosed) break;
+        if (!this.#durable) {
+          if (this.#consumer === undefined && isStreamNotFound(error)) {
+            this.#streamGone(error);
+            break;
+          }
+          this.#dropOrdered();
+        }
         await this.#pause(delay);
         delay = Math.min(delay * 2, 2_000);
         try {
@@ -299,11 +336,7 @@ export class JetStreamSubscriber
           if (this.#durable) this.#consumer = await this.#recreate!();
         } catch (again) {
           if (isStreamNotFound(again) && !this.#queue.isClosed) {
-            this.#queue.fail(
-              new BrokerError(`the JetStream stream is gone: ${messageOf(again)}`, {
-                cause: again,
-              }),
-            );
+            this.#streamGone(again);
             break;
           }
         }
@@ -317,6 +350,12 @@ export class JetStreamSubscriber
         );
       }
     }
+  }
+
+  #streamGone(error: unknown): void {
+    this.#queue.fail(
+      new BrokerError(`the JetStream stream is gone: ${messageOf(error)}`, { cause: error }),
+    );
   }
 
   /**

@@ -12,11 +12,19 @@ import { assertValidBucket, NATS_OBJECT_STORE_KIND, NatsObjectStore } from './ob
 /** Options of {@link NatsObjectStoreFactory}. */
 export interface NatsObjectStoreFactoryOptions {
   /**
-   * Servers a config may name (`host:port` or `nats://host:port`; port 4222 when omitted). A
-   * config naming any other server is refused, so a message cannot send the consumer elsewhere.
+   * Servers a config may name, as `host:port` or `nats://host:port`, compared exactly (lowercase,
+   * no DNS resolution). An entry without a port means port **4222 only**, as in a NATS URL (unlike
+   * `RedisStoreFactory`, where a bare host allows every port); a config's server without a port is
+   * read the same way. Every server a config names must be allowed, or the config is refused with
+   * `StoreNotAllowedError` before any connection, so a message cannot send the consumer elsewhere.
    */
   allowedServers: readonly string[];
-  /** Buckets a config may name. Default: any. */
+  /**
+   * Buckets a config may name; any other is refused with `StoreNotAllowedError` before any
+   * connection. Default: every bucket of the allowed servers, so a forged config can make the
+   * consumer read (and, for one-shot references, delete) objects of another application's bucket
+   * on the same servers: set it whenever the servers hold buckets that are not the stream's.
+   */
   allowedBuckets?: readonly string[];
   /**
    * Open every store on this connection instead of connecting to the config's servers (which

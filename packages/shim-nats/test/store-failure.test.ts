@@ -1,7 +1,6 @@
 import {
   freePort,
   type LocalServer,
-  startLocalServer,
   storeServerGoneCase,
   within,
 } from '@proxystream/contract-tests';
@@ -9,16 +8,14 @@ import { StoreError } from '@proxystream/protocols';
 import * as stream from '@proxystream/stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsObjectStore, NatsObjectStoreFactory } from '../src/index.js';
+import { privateNats } from './support.js';
 
 // A nats-server of this file's own on a free port: killing it must not disturb the shared one.
 let server: LocalServer;
 const servers = () => `127.0.0.1:${server.port}`;
 
 beforeAll(async () => {
-  server = await startLocalServer({
-    command: 'nats-server',
-    args: ({ port, directory }) => ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', directory],
-  });
+  server = await privateNats();
 });
 afterAll(() => server.stop('SIGKILL'));
 

@@ -22,8 +22,8 @@ export const PERSISTENT_WINDOW = Object.freeze({ count: 64, bytes: 4 * MiB });
 
 /**
  * Redis pub/sub: every subscriber gets every message published while it is subscribed; nothing is
- * stored. A subscriber that falls behind drops messages and reports it (see
- * `RedisPubSubSubscriberOptions.onLoss`); the stream consumer sees the gap in sequence numbers.
+ * stored. A subscriber that falls behind or loses its connection rejects `next()` with
+ * `MessagesLostError` once per loss; the stream consumer also sees the gap in sequence numbers.
  */
 export const redisPubSubCapabilities: Capabilities = Object.freeze({
   fanOut: true,

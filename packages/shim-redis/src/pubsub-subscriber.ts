@@ -31,12 +31,45 @@ export interface RedisPubSubSubscriberOptions extends SubscribeOptions {
   /** Unread messages held before newer ones are dropped. Default 10 000. */
   maxBufferedMessages?: number;
   /**
-   * Called when messages were or may have been lost: when unread messages overflowed the buffer
-   * (once per run of drops) and when the connection to Redis broke (messages published until the
-   * subscription is restored are not received). The stream goes on either way; a
-   * `StreamConsumer` also reports such a loss as a sequence gap.
+   * Called, in addition to the error from `next()`, when messages were or may have been lost:
+   * once per run of messages dropped from a full buffer, and once per broken connection (what
+   * is published until the subscription is restored is not received). For logs and metrics; a
+   * throwing callback is ignored.
    */
   onLoss?: (error: MessagesLostError) => void;
+}
+
+/**
+ * A place in the stream where messages went missing. It waits in the queue behind the messages
+ * received before the loss, so that `next()` rejects exactly there, even when nobody was reading
+ * when it happened, and even when what was lost was the last message of the stream.
+ */
+class Loss {
+  /** Messages dropped; not counted for a broken connection (Redis does not say what it lost). */
+  dropped = 0;
+  constructor(
+    readonly topic: string,
+    readonly reason: 'overflow' | 'disconnect',
+    readonly cause: unknown,
+  ) {}
+
+  /** The error `next()` throws; `ongoing` for `onLoss`, called when the drops begin. */
+  error(ongoing = false): MessagesLostError {
+    const options = this.cause === undefined ? undefined : { cause: this.cause };
+    const what = ongoing ? 'messages' : `${this.dropped} message(s)`;
+    return this.reason === 'overflow'
+      ? new MessagesLostError(
+          `${what} of "${this.topic}" dropped: the subscriber read too slowly and its buffer ` +
+            '(maxBufferedMessages / maxBufferedBytes) was full; read faster or raise the limits',
+          options,
+        )
+      : new MessagesLostError(
+          `the connection of the subscriber of "${this.topic}" to Redis broke (count of messages lost unknown): ` +
+            'Redis pub/sub keeps nothing, so what was published until it resubscribed is lost, ' +
+            'possibly the end of the stream; use Redis Streams to keep messages',
+          options,
+        );
+  }
 }
 
 const MiB = 1024 * 1024;
@@ -45,30 +78,49 @@ const MiB = 1024 * 1024;
  * Subscribes to one Redis pub/sub channel (`SUBSCRIBE`) and yields its messages in order.
  *
  * Redis keeps nothing for a subscriber: what is published while the connection is down, or while
- * the subscriber's buffer is full, is gone. The subscriber resubscribes by itself after a
- * reconnect and makes each such loss visible through `onLoss` and the counters
- * {@link droppedMessages} and {@link connectionLosses}. Groups are not supported: every subscriber
- * receives every message.
+ * the subscriber's buffer is full, is gone. Every such loss makes `next()` reject with
+ * {@link MessagesLostError} once, at the place in the stream where it happened (after the
+ * messages received before it, even if nobody was reading at the time); calling `next()` again
+ * goes on with the messages after it. A broken connection always counts as a loss: Redis cannot
+ * say what it did not deliver, so a lost end-of-stream is reported rather than waited for. The
+ * subscriber resubscribes by itself after a reconnect. `onLoss` and the counters
+ * {@link droppedMessages} and {@link connectionLosses} report the same losses. Groups are not
+ * supported: every subscriber receives every message.
  *
  * @example
  * ```ts
- * const subscriber = await RedisPubSubSubscriber.create('frames', { onLoss: (e) => log(e) });
- * for await (const message of subscriber) handle(message);
+ * const subscriber = await RedisPubSubSubscriber.create('frames');
+ * for (;;) {
+ *   try {
+ *     const { done, value } = await subscriber.next();
+ *     if (done) break;
+ *     handle(value);
+ *   } catch (error) {
+ *     if (!(error instanceof MessagesLostError)) throw error;
+ *     log(error); // messages are missing here; the stream goes on
+ *   }
+ * }
  * ```
  */
 export class RedisPubSubSubscriber implements Subscriber, AsyncIterableIterator<Uint8Array> {
   readonly #topic: string;
   readonly #handle: ClientHandle;
-  readonly #queue: MessageQueue<Uint8Array>;
+  readonly #queue: MessageQueue<Uint8Array | Loss>;
   readonly #maxBytes: number;
   readonly #maxMessages: number;
   readonly #onLoss: ((error: MessagesLostError) => void) | undefined;
+  /** Loss markers pushed and not yet consumed (the queue's size counts them too). */
+  #markers = 0;
+  /** Bytes of the messages pushed and not yet consumed. */
   #bufferedBytes = 0;
   #dropped = 0;
-  #dropping = false;
+  /** The overflow marker at the tail of the queue, which further drops are added to. */
+  #openOverflow: Loss | undefined;
   #connectionLosses = 0;
   #subscribed = false;
   #down = false;
+  /** The client's last error since it was ready: the likely cause of the next disconnect. */
+  #lastError: unknown;
 
   private constructor(topic: string, options: RedisPubSubSubscriberOptions) {
     this.#topic = topic;
@@ -79,13 +131,14 @@ export class RedisPubSubSubscriber implements Subscriber, AsyncIterableIterator<
     }
     this.#onLoss = options.onLoss;
     this.#handle = dedicatedClient(options.connection, { autoResubscribe: true });
-    this.#queue = new MessageQueue<Uint8Array>({
+    this.#queue = new MessageQueue<Uint8Array | Loss>({
       capacity: this.#maxMessages,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       onClose: () => releaseClient(this.#handle),
     });
     const client = this.#handle.client;
     client.on('messageBuffer', this.#onMessage);
+    client.on('error', this.#onError);
     client.on('close', this.#onDisconnect);
     client.on('ready', this.#onReady);
   }
@@ -130,12 +183,16 @@ export class RedisPubSubSubscriber implements Subscriber, AsyncIterableIterator<
     return this.#dropped;
   }
 
-  /** Times the connection broke while subscribed (each may have lost messages). */
+  /** Times the connection broke while subscribed (each may have lost messages, and is reported). */
   get connectionLosses(): number {
     return this.#connectionLosses;
   }
 
-  /** The next message, or `done` once closed. */
+  /**
+   * The next message, or `done` once closed.
+   * @throws {@link MessagesLostError} once per loss, where it happened (a full buffer, a broken
+   * connection); calling `next()` again goes on after it.
+   */
   next(): Promise<IteratorResult<Uint8Array>> {
     return this.#queue.next().then(this.#consumed);
   }
@@ -155,49 +212,74 @@ export class RedisPubSubSubscriber implements Subscriber, AsyncIterableIterator<
     return this;
   }
 
-  readonly #consumed = (result: IteratorResult<Uint8Array>): IteratorResult<Uint8Array> => {
-    if (result.done !== true) this.#bufferedBytes -= result.value.byteLength;
-    return result;
+  readonly #consumed = (result: IteratorResult<Uint8Array | Loss>): IteratorResult<Uint8Array> => {
+    if (result.done === true) return result;
+    const value = result.value;
+    if (value instanceof Loss) {
+      this.#markers--;
+      if (this.#openOverflow === value) this.#openOverflow = undefined;
+      throw value.error();
+    }
+    this.#bufferedBytes -= value.byteLength;
+    return result as IteratorResult<Uint8Array>;
   };
 
   readonly #onMessage = (_channel: Buffer, message: Buffer): void => {
     const queue = this.#queue;
     const size = message.byteLength;
+    // Messages waiting in the queue (one handed straight to a waiting reader is not counted:
+    // ioredis emits a whole socket chunk's messages in one go, before the reader took it).
+    const buffered = queue.size - this.#markers;
     if (
-      queue.size > 0 &&
-      (queue.size >= this.#maxMessages || this.#bufferedBytes + size > this.#maxBytes)
+      buffered > 0 &&
+      (buffered >= this.#maxMessages || this.#bufferedBytes + size > this.#maxBytes)
     ) {
       this.#dropped++;
-      if (!this.#dropping) {
-        this.#dropping = true;
-        this.#report(
-          `subscriber of "${this.#topic}" reads too slowly: its buffer is full (${queue.size} messages, ${this.#bufferedBytes} bytes), newer messages are dropped until it catches up`,
-        );
+      const open = this.#openOverflow;
+      if (open !== undefined) {
+        open.dropped++;
+        return;
       }
+      const loss = new Loss(this.#topic, 'overflow', undefined);
+      loss.dropped = 1;
+      this.#openOverflow = loss;
+      this.#pushLoss(loss);
       return;
     }
-    this.#dropping = false;
+    // A message behind the marker: a later drop is a new loss, reported after this message.
+    this.#openOverflow = undefined;
     if (queue.push(message)) this.#bufferedBytes += size;
+  };
+
+  readonly #onError = (error: unknown): void => {
+    this.#lastError = error;
   };
 
   readonly #onDisconnect = (): void => {
     if (!this.#subscribed || this.#down || this.#queue.isClosed) return;
     this.#down = true;
     this.#connectionLosses++;
-    this.#report(
-      `connection of the subscriber of "${this.#topic}" to Redis broke; messages published until it resubscribes are lost`,
-    );
+    this.#openOverflow = undefined;
+    const cause = this.#lastError === undefined ? undefined : withoutCredentials(this.#lastError);
+    this.#pushLoss(new Loss(this.#topic, 'disconnect', cause));
   };
+
+  #pushLoss(loss: Loss): void {
+    if (!this.#queue.push(loss)) return;
+    this.#markers++;
+    this.#report(loss);
+  }
 
   readonly #onReady = (): void => {
     this.#down = false;
+    this.#lastError = undefined;
   };
 
-  #report(message: string): void {
+  #report(loss: Loss): void {
     const onLoss = this.#onLoss;
     if (onLoss === undefined) return;
     try {
-      onLoss(new MessagesLostError(message));
+      onLoss(loss.error(true));
     } catch {
       // A throwing callback must not break message delivery.
     }

@@ -29,12 +29,28 @@ const RELEASE_SCRIPT = `local n = 0
 while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do n = n + 1 end
 return n`;
 
-// The same, then removes the pending list from the topic's registry (KEYS[3]): in one step, so
-// that no pending list holding messages is ever missing from the registry.
+// The same, then removes the pending list from the topic's registry (KEYS[3]) and drops its
+// acknowledgement mark (KEYS[4]): in one step, so that no pending list holding messages is ever
+// missing from the registry.
 const HAND_BACK_SCRIPT = `local n = 0
 while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do n = n + 1 end
 redis.call('HDEL', KEYS[3], KEYS[1])
+redis.call('DEL', KEYS[4])
 return n`;
+
+// Acknowledgement number ARGV[1] of the pending list KEYS[1], applied at most once: KEYS[2] holds
+// the number of the last one applied. ioredis sends a command again when the connection was cut
+// before its reply came (autoResendUnfulfilledCommands), also when Redis had already run it; an
+// RPOP run twice removes the message that the next read had moved in (lost for good). ARGV[2]:
+// 'R' or 'L' pops ARGV[3] messages from that end, 'V' removes each of ARGV[3..] by value.
+// EVAL, not EVALSHA: the NOSCRIPT retry of a fresh server would run behind the read sent after it.
+const ACK_SCRIPT = `local n = tonumber(ARGV[1])
+if n <= tonumber(redis.call('GET', KEYS[2]) or '0') then return 0 end
+redis.call('SET', KEYS[2], n)
+if ARGV[2] == 'R' then redis.call('RPOP', KEYS[1], ARGV[3])
+elseif ARGV[2] == 'L' then redis.call('LPOP', KEYS[1], ARGV[3])
+else for i = 3, #ARGV do redis.call('LREM', KEYS[1], 1, ARGV[i]) end end
+return 1`;
 
 // Moves up to ARGV[1] messages from the head of the queue to the pending list, without blocking.
 const TAKE_SCRIPT = `local out = {}
@@ -51,6 +67,11 @@ const CONNECTION_PREFIX = 'proxystream-queue:';
 /** Name of the pending list of one subscriber: in the topic's hash slot, so that LMOVE works on a cluster. */
 export function pendingListKey(topic: string, subscriberId: string): string {
   return `{${topic}}:pending:${subscriberId}`;
+}
+
+/** Name of the key holding the number of the last acknowledgement applied to `pendingKey`. */
+function ackMarkKey(pendingKey: string): string {
+  return `${pendingKey}:acked`;
 }
 
 /**
@@ -76,7 +97,9 @@ export function pendingRegistryKey(topic: string): string {
  * the topic's registry ({@link pendingRegistryKey}), where every subscriber enters its pending
  * list and connection name before its first read, and checks with `CLIENT LIST` which owners'
  * connections are gone: the cost of a start grows with the topic's subscribers, not with the
- * size of the keyspace.
+ * size of the keyspace. Acknowledgements are numbered and applied at most once, so a command that
+ * ioredis sends again after a reconnect (its reply was cut, e.g. by a Redis restart) cannot remove
+ * a message it was not meant for.
  *
  * @example
  * ```ts
@@ -86,11 +109,14 @@ export function pendingRegistryKey(topic: string): string {
  */
 export class RedisQueueSubscriber extends PullSubscriber {
   readonly #pending: string;
+  readonly #ackMark: string;
   readonly #registry: string;
   readonly #connectionName: string;
   readonly #blockSeconds: string;
   readonly #count: number;
   #counter = 0;
+  /** Number of the last acknowledgement sent ({@link ACK_SCRIPT} applies each at most once). */
+  #acknowledgements = 0;
   /** Set by a reconnection: look in the pending list for messages a lost reply stranded there. */
   #recover = false;
   /**
@@ -105,6 +131,7 @@ export class RedisQueueSubscriber extends PullSubscriber {
     super('Redis queue subscriber', topic, options, { connectionName });
     this.#connectionName = connectionName;
     this.#pending = pendingListKey(topic, id);
+    this.#ackMark = ackMarkKey(this.#pending);
     this.#registry = pendingRegistryKey(topic);
     this.#blockSeconds = (this.blockMs / 1000).toFixed(3);
     this.#count = options.count ?? 1;
@@ -176,7 +203,9 @@ export class RedisQueueSubscriber extends PullSubscriber {
       live.add(match[1]!);
     }
     for (const [key, owner] of others) {
-      if (!live.has(owner)) await client.eval(HAND_BACK_SCRIPT, 3, key, this.topic, this.#registry);
+      if (!live.has(owner)) {
+        await client.eval(HAND_BACK_SCRIPT, 4, key, this.topic, this.#registry, ackMarkKey(key));
+      }
     }
   }
 
@@ -200,6 +229,16 @@ export class RedisQueueSubscriber extends PullSubscriber {
       const stranded = await this.#stranded();
       if (stranded.length > 0) return stranded;
     }
+    const read = await this.#read();
+    if (!this.#recover) return read;
+    // The connection was cut during the read, so the read may have run twice (sent again by
+    // ioredis): the first run's message stands in the pending list before this one. Deliver the
+    // pending list in its order instead, so that no message comes after one read later.
+    this.#recover = false;
+    return this.#stranded();
+  }
+
+  async #read(): Promise<PulledMessage[]> {
     if (this.#count > 1) {
       const taken = (await this.client.callBuffer(
         'EVAL',
@@ -245,15 +284,24 @@ export class RedisQueueSubscriber extends PullSubscriber {
   }
 
   protected acknowledge(messages: readonly PulledMessage[], allHeld: boolean): Promise<unknown> {
+    const number = ++this.#acknowledgements;
     if (this.#exactAcks) {
       if (allHeld) this.#exactAcks = false;
-      const pipeline = (this.client as Redis).pipeline();
-      for (const message of messages) pipeline.lrem(this.#pending, 1, message.data);
-      return pipeline.exec();
+      const values = messages.map((message) => message.data);
+      return this.client.eval(ACK_SCRIPT, 2, this.#pending, this.#ackMark, number, 'V', ...values);
     }
     // Pending holds the held messages oldest first. When all of them are acknowledged, pop from
     // the right: a message a lost reply left behind (further left) then stays to be handed back.
-    return this.client.call(allHeld ? 'RPOP' : 'LPOP', this.#pending, messages.length);
+    const end = allHeld ? 'R' : 'L';
+    return this.client.eval(
+      ACK_SCRIPT,
+      2,
+      this.#pending,
+      this.#ackMark,
+      number,
+      end,
+      messages.length,
+    );
   }
 
   protected release(): Promise<unknown> {
@@ -263,6 +311,13 @@ export class RedisQueueSubscriber extends PullSubscriber {
   protected override async finish(): Promise<void> {
     // A message whose BLMOVE reply was lost may still sit in pending: hand it back too, and leave
     // the registry.
-    await this.client.eval(HAND_BACK_SCRIPT, 3, this.#pending, this.topic, this.#registry);
+    await this.client.eval(
+      HAND_BACK_SCRIPT,
+      4,
+      this.#pending,
+      this.topic,
+      this.#registry,
+      this.#ackMark,
+    );
   }
 }

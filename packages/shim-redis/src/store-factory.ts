@@ -1,22 +1,58 @@
 import {
+  InvalidArgumentError,
   type Store,
   type StoreConfig,
   type StoreFactory,
   StoreNotAllowedError,
 } from '@proxystream/protocols';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { REDIS_STORE_KIND, RedisStore, STORE_MAX_RETRIES_PER_REQUEST } from './store.js';
+import {
+  DEFAULT_REDIS_STORE_PREFIX,
+  REDIS_STORE_KIND,
+  RedisStore,
+  STORE_MAX_RETRIES_PER_REQUEST,
+} from './store.js';
 
 /** Options of {@link RedisStoreFactory}. */
 export interface RedisStoreFactoryOptions {
   /**
-   * Servers a config from the wire may point at, as `host` (any port) or `host:port`, compared
-   * exactly (no DNS resolution). A config naming any other server is refused with
-   * `StoreNotAllowedError`. Required: a consumer opens nothing it was not told it may open.
+   * Servers a config from the wire may point at, compared exactly (lowercase, no DNS resolution):
+   *
+   * - `'host:port'` (`'[::1]:6379'` for an IPv6 address) allows that one port of the host;
+   * - a bare `'host'` allows **every port** of the host: any Redis (or other service) listening
+   *   there. Prefer `host:port` unless all of them are yours.
+   *
+   * A config naming any other server is refused with `StoreNotAllowedError` before a connection
+   * is made. Required: a consumer opens nothing it was not told it may open.
    */
   allowedHosts: readonly string[];
-  /** Databases a config may name. Default: any. */
+  /**
+   * Key prefixes a config may name: a config's `prefix` must start with one of them (so
+   * `'frames:'` also allows `'frames:camera-1:'`), or the config is refused with
+   * `StoreNotAllowedError` before a connection is made. A consumer reads, and with one-shot
+   * references deletes, only keys under these prefixes. Default `['proxystream:']`, the
+   * `RedisStore` default prefix; list your stores' prefixes when they set their own. `''` allows
+   * every key of the database.
+   */
+  allowedPrefixes?: readonly string[];
+  /**
+   * Databases a config may name. Default: only the factory's own, `redisOptions.db` (0 when not
+   * set), so that a config cannot send the consumer to another database of an allowed server.
+   */
   allowedDbs?: readonly number[];
+  /**
+   * Open a config with `cluster: true` as a Redis Cluster. Default `false`: such a config is
+   * refused with `StoreNotAllowedError`, because a cluster client aimed at a server that is not a
+   * cluster waits for a cluster that never comes; whether the consumer talks to a cluster is its
+   * own decision, not the message's. When allowed, operations are still bounded by
+   * {@link operationTimeoutMs}.
+   */
+  allowCluster?: boolean;
+  /**
+   * Longest wait for one operation of the stores the factory opens, in ms; past it the operation
+   * fails with `StoreError` (see `RedisStoreOptions.operationTimeoutMs`). Default 10 000.
+   */
+  operationTimeoutMs?: number;
   /**
    * Settings of the connections the factory opens, e.g. `password`, `username`, `tls`,
    * `maxRetriesPerRequest` (default {@link STORE_MAX_RETRIES_PER_REQUEST}): the
@@ -32,12 +68,13 @@ function fail(config: StoreConfig, reason: string): never {
 
 /**
  * Opens {@link RedisStore}s from configs received over the wire (a `StreamConsumer` does this for
- * each store a batch names), only on servers it was allowed to reach.
+ * each store a batch names), only on servers, databases and key prefixes it was allowed, and in
+ * cluster mode only when allowed. Every check runs before a connection is made.
  *
  * @example
  * ```ts
  * const consumer = new StreamConsumer(subscriber, {
- *   stores: [new RedisStoreFactory({ allowedHosts: ['127.0.0.1:6379'] })],
+ *   stores: [new RedisStoreFactory({ allowedHosts: ['127.0.0.1:6379'], allowedPrefixes: ['frames:'] })],
  * });
  * ```
  */
@@ -45,18 +82,39 @@ export class RedisStoreFactory implements StoreFactory {
   /** {@inheritDoc @proxystream/protocols#StoreFactory.kind} */
   readonly kind = REDIS_STORE_KIND;
   readonly #hosts: ReadonlySet<string>;
-  readonly #dbs: ReadonlySet<number> | undefined;
+  readonly #prefixes: readonly string[];
+  readonly #dbs: ReadonlySet<number>;
+  readonly #allowCluster: boolean;
+  readonly #operationTimeoutMs: number | undefined;
   readonly #redisOptions: RedisOptions;
 
+  /** @throws {@link InvalidArgumentError} for an option of the wrong type. */
   constructor(options: RedisStoreFactoryOptions) {
+    if (!Array.isArray(options?.allowedHosts)) {
+      throw new InvalidArgumentError('RedisStoreFactory needs allowedHosts');
+    }
+    const prefixes = options.allowedPrefixes ?? [DEFAULT_REDIS_STORE_PREFIX];
+    if (!Array.isArray(prefixes) || !prefixes.every((prefix) => typeof prefix === 'string')) {
+      throw new InvalidArgumentError('allowedPrefixes must be a list of strings');
+    }
     this.#hosts = new Set(options.allowedHosts.map((host) => host.toLowerCase()));
-    this.#dbs = options.allowedDbs === undefined ? undefined : new Set(options.allowedDbs);
+    this.#prefixes = [...prefixes];
     this.#redisOptions = options.redisOptions ?? {};
+    this.#dbs = new Set(options.allowedDbs ?? [this.#redisOptions.db ?? 0]);
+    this.#allowCluster = options.allowCluster ?? false;
+    const timeoutMs = options.operationTimeoutMs;
+    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+      throw new InvalidArgumentError(
+        `operationTimeoutMs must be a positive number, got ${timeoutMs}`,
+      );
+    }
+    this.#operationTimeoutMs = timeoutMs;
   }
 
   /**
    * Opens the store `config` describes, on a connection of its own (closed by the store's `close`).
-   * @throws {@link StoreNotAllowedError} for another kind, a malformed config, or a server or db not allowed.
+   * @throws {@link StoreNotAllowedError} for another kind, a malformed config, a server, db or
+   * prefix not allowed, or `cluster: true` without `allowCluster`; nothing is connected then.
    */
   async open(config: StoreConfig): Promise<Store> {
     if (config.kind !== REDIS_STORE_KIND)
@@ -67,14 +125,28 @@ export class RedisStoreFactory implements StoreFactory {
       fail(config, 'bad port');
     if (!Number.isInteger(db) || (db as number) < 0) fail(config, 'bad db');
     if (typeof prefix !== 'string') fail(config, 'prefix missing');
-    if (ttlSeconds !== undefined && !Number.isSafeInteger(ttlSeconds))
+    if (
+      ttlSeconds !== undefined &&
+      !(Number.isSafeInteger(ttlSeconds) && (ttlSeconds as number) > 0)
+    )
       fail(config, 'bad ttlSeconds');
-    const address = `${host.toLowerCase()}:${port}`;
-    if (!this.#hosts.has(host.toLowerCase()) && !this.#hosts.has(address)) {
-      fail(config, `server ${address} is not among the allowed hosts`);
+    if (cluster !== undefined && typeof cluster !== 'boolean') fail(config, 'bad cluster');
+    const name = host.toLowerCase();
+    const address = name.includes(':') ? `[${name}]:${port}` : `${name}:${port}`;
+    if (!this.#hosts.has(name) && !this.#hosts.has(address)) {
+      fail(config, `server ${address} is not among the allowed hosts (allowedHosts)`);
     }
-    if (this.#dbs !== undefined && !this.#dbs.has(db as number))
-      fail(config, `db ${db} is not allowed`);
+    if (!this.#dbs.has(db as number))
+      fail(config, `db ${db} is not allowed (allowedDbs: ${[...this.#dbs].join(', ')})`);
+    if (!this.#prefixes.some((allowed) => prefix.startsWith(allowed))) {
+      fail(
+        config,
+        `prefix ${JSON.stringify(prefix)} is not under an allowed prefix (allowedPrefixes: ${JSON.stringify(this.#prefixes)})`,
+      );
+    }
+    if (cluster === true && !this.#allowCluster) {
+      fail(config, 'it asks for cluster mode, which this factory does not allow (allowCluster)');
+    }
     const redisOptions: RedisOptions = {
       maxRetriesPerRequest: STORE_MAX_RETRIES_PER_REQUEST,
       ...this.#redisOptions,
@@ -97,6 +169,9 @@ export class RedisStoreFactory implements StoreFactory {
       name: String(config.name),
       closeClient: true,
       ...(ttlSeconds === undefined ? {} : { ttlSeconds: ttlSeconds as number }),
+      ...(this.#operationTimeoutMs === undefined
+        ? {}
+        : { operationTimeoutMs: this.#operationTimeoutMs }),
     });
     return store;
   }

@@ -42,6 +42,13 @@ export interface RedisStoreOptions {
    * the receiving side supplies them through `RedisStoreFactory`.
    */
   includeCredentialsInConfig?: boolean;
+  /**
+   * Longest wait, in ms, for one operation (`put`, `putBatch`, `get`, `exists`, `evict`) before
+   * it fails with `StoreError`. It bounds what reconnection limits cannot: a server that accepts
+   * the connection and never answers (frozen), or a cluster client that never becomes ready.
+   * Default 10 000; raise it for very large objects on a slow link.
+   */
+  operationTimeoutMs?: number;
 }
 
 /** Store kind of {@link RedisStore}. */
@@ -54,13 +61,21 @@ export const REDIS_STORE_KIND = 'redis';
  */
 export const STORE_MAX_RETRIES_PER_REQUEST = 6;
 
+/** Default of {@link RedisStoreOptions.operationTimeoutMs}. */
+const OPERATION_TIMEOUT_MS = 10_000;
+
+/** The store's default {@link RedisStoreOptions.prefix}, and so the prefix a `RedisStoreFactory` allows by default. */
+export const DEFAULT_REDIS_STORE_PREFIX = 'proxystream:';
+
 // Keys the store makes are UUIDs: anything else did not come from a store and is refused.
 const KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Keeps objects' bytes in Redis strings (`SET`/`GET`/`DEL`/`EXISTS`) under a key prefix, with an
  * optional time to live; `putBatch` is pipelined. Its {@link config} names host, port, db and
- * prefix, so that a `RedisStoreFactory` in another process reopens the same store.
+ * prefix, so that a `RedisStoreFactory` in another process reopens the same store. Every
+ * operation ends: with its result, a `StoreError` (server gone, or no answer within
+ * `operationTimeoutMs`), or a `ClosedError` when the store is closed while it waits.
  *
  * @example
  * ```ts
@@ -75,14 +90,24 @@ export class RedisStore implements Store {
   readonly #prefix: string;
   readonly #ttl: readonly (string | number)[];
   readonly #config: StoreConfig;
+  readonly #timeoutMs: number;
+  /** Rejecters of the operations waiting for the server, ended by {@link close}. */
+  readonly #pending = new Set<(error: Error) => void>();
   #closed = false;
 
   constructor(options: RedisStoreOptions = {}) {
-    this.#prefix = options.prefix ?? 'proxystream:';
+    this.#prefix = options.prefix ?? DEFAULT_REDIS_STORE_PREFIX;
     const ttl = options.ttlSeconds;
     if (ttl !== undefined && !(Number.isSafeInteger(ttl) && ttl > 0)) {
       throw new InvalidArgumentError(`ttlSeconds must be a positive integer, got ${ttl}`);
     }
+    const timeoutMs = options.operationTimeoutMs ?? OPERATION_TIMEOUT_MS;
+    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+      throw new InvalidArgumentError(
+        `operationTimeoutMs must be a positive number, got ${timeoutMs}`,
+      );
+    }
+    this.#timeoutMs = timeoutMs;
     this.#ttl = ttl === undefined ? [] : ['EX', ttl];
     const shared = sharedClient(options.connection, {
       maxRetriesPerRequest: STORE_MAX_RETRIES_PER_REQUEST,
@@ -161,10 +186,16 @@ export class RedisStore implements Store {
     return this.#config;
   }
 
-  /** Closes the connection if the store opened it. Safe to call twice. */
+  /**
+   * Ends every pending operation with `ClosedError` and closes the connection if the store opened
+   * it. Safe to call twice.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const closed = new ClosedError('Redis store');
+    for (const reject of this.#pending) reject(closed);
+    this.#pending.clear();
     releaseClient(this.#handle);
   }
 
@@ -181,12 +212,33 @@ export class RedisStore implements Store {
   }
 
   async #run<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    let stop: ((error: Error) => void) | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      stop = reject;
+      timer = setTimeout(
+        () =>
+          reject(
+            new StoreError(
+              `Redis store: ${what} got no answer within ${this.#timeoutMs} ms (server not ` +
+                'answering, or not the kind of server the config says); raise operationTimeoutMs ' +
+                'for very large objects',
+            ),
+          ),
+        this.#timeoutMs,
+      );
+    });
+    this.#pending.add(stop!);
     try {
-      return await operation();
+      return await Promise.race([operation(), limit]);
     } catch (error) {
+      if (error instanceof StoreError || error instanceof ClosedError) throw error;
       throw new StoreError(`Redis store: ${what} failed: ${String(error)}`, {
         cause: withoutCredentials(error),
       });
+    } finally {
+      clearTimeout(timer);
+      this.#pending.delete(stop!);
     }
   }
 }

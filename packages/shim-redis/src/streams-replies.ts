@@ -1,9 +1,20 @@
 import type { PulledMessage } from './pull-subscriber.js';
 
+/**
+ * What an entry without the data field is delivered as: no bytes, which no decoder accepts, so
+ * the consumer reports it (`DecodeError`) like any other malformed message instead of it
+ * vanishing.
+ */
+const MALFORMED = Buffer.alloc(0);
+
 /** Messages of a stream reply, the ids of entries without a message, and the last id seen. */
 export interface ParsedEntries {
+  /**
+   * Entries in reply order. One that has fields but not the data field (written by a broken
+   * producer or another application) is a message of zero bytes: malformed, for the consumer to report.
+   */
   readonly messages: PulledMessage[];
-  /** Entries that carry no message: deleted by trimming, or without the data field. */
+  /** Entries that carry no fields at all: deleted by trimming while pending (`[id, null]`). */
   readonly skipped: string[];
   /** Id of the last entry in the reply, if any. */
   readonly lastId: string | undefined;
@@ -19,17 +30,18 @@ function parseEntries(entries: unknown, field: string): ParsedEntries {
     const id = String(entry[0]);
     lastId = id;
     const fields = entry[1];
-    let data: Buffer | undefined;
-    if (Array.isArray(fields)) {
-      for (let i = 0; i + 1 < fields.length; i += 2) {
-        if (String(fields[i]) === field && Buffer.isBuffer(fields[i + 1])) {
-          data = fields[i + 1] as Buffer;
-          break;
-        }
+    if (!Array.isArray(fields)) {
+      skipped.push(id);
+      continue;
+    }
+    let data: Buffer = MALFORMED;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (String(fields[i]) === field && Buffer.isBuffer(fields[i + 1])) {
+        data = fields[i + 1] as Buffer;
+        break;
       }
     }
-    if (data === undefined) skipped.push(id);
-    else messages.push({ id, data });
+    messages.push({ id, data });
   }
   return { messages, skipped, lastId };
 }

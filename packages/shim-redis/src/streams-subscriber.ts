@@ -49,6 +49,10 @@ const DATA_FIELD = STREAM_DATA_FIELD;
  * idle, so that the next member to read claims it at once; messages of a member that died are
  * claimed by another after `claimIdleMs`. A claimed message may arrive out of order.
  *
+ * An entry without the data field ({@link STREAM_DATA_FIELD}), e.g. added by another program, is
+ * yielded as an empty message, so that a `StreamConsumer` reports it with `DecodeError` like any
+ * other malformed message rather than it being dropped unseen.
+ *
  * @example
  * ```ts
  * const worker = await RedisStreamsSubscriber.create('jobs', { group: 'workers', claimIdleMs: 10_000 });
@@ -215,7 +219,7 @@ export class RedisStreamsSubscriber extends PullSubscriber {
     return messages;
   }
 
-  /** Entries that carry no message (trimmed away, or written by someone else): acknowledged and dropped. */
+  /** Entries trimmed away while pending (no fields left): acknowledged and dropped. */
   async #skip(ids: readonly string[]): Promise<void> {
     if (ids.length > 0) await this.client.call('XACK', this.topic, this.#group, ...ids);
   }

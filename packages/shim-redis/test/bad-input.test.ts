@@ -7,7 +7,12 @@ import {
   waitFor,
   within,
 } from '@proxystream/contract-tests';
-import { type StoreConfig, StoreNotAllowedError, type Subscriber } from '@proxystream/protocols';
+import {
+  DecodeError,
+  type StoreConfig,
+  StoreNotAllowedError,
+  type Subscriber,
+} from '@proxystream/protocols';
 import {
   encodeBatch,
   SERIALIZER_MARKER,
@@ -77,6 +82,59 @@ for (const { name, subscribe, write } of rawWriters) {
   });
 }
 
+describe('Redis Streams entries without the data field', () => {
+  it('an entry without the data field, or with other fields only, costs one DecodeError and the valid objects around it arrive in order', async () => {
+    const topic = uniqueTopic('bad-input-fields');
+    const consumer = consumerOf(
+      await RedisStreamsSubscriber.create(topic, { connection: REDIS_URL, group: 'bad-input' }),
+      topic,
+    );
+    try {
+      const valid = (sequence: number, last = false) =>
+        Buffer.from(
+          encodeBatch({
+            topic,
+            producerId: 'bad-input-fields',
+            sequence,
+            events: last
+              ? [{ type: 'end-of-stream' }]
+              : [
+                  {
+                    type: 'new-object',
+                    metadata: {},
+                    evict: false,
+                    body: { kind: 'inline', data: label(`valid-${sequence}`) },
+                  },
+                ],
+          }),
+        );
+      await raw.xadd(topic, '*', STREAM_DATA_FIELD, valid(0));
+      await raw.xadd(topic, '*', 'other', 'x');
+      await raw.xadd(topic, '*', STREAM_DATA_FIELD, valid(1));
+      await raw.xadd(topic, '*', 'foo', 'a', 'bar', valid(2));
+      await raw.xadd(topic, '*', STREAM_DATA_FIELD, valid(2));
+      await raw.xadd(topic, '*', STREAM_DATA_FIELD, valid(3, true));
+      const seen: string[] = [];
+      for (;;) {
+        const item = await within(consumer.nextObject(), 10_000, `item after ${seen}`).catch(
+          (error: unknown) => error,
+        );
+        if (item instanceof Error) {
+          expect(item).toBeInstanceOf(DecodeError);
+          seen.push('DecodeError');
+          continue;
+        }
+        const result = item as IteratorResult<unknown>;
+        if (result.done) break;
+        seen.push(readLabel(result.value as Uint8Array));
+      }
+      expect(seen).toEqual(['valid-0', 'DecodeError', 'valid-1', 'DecodeError', 'valid-2']);
+    } finally {
+      await consumer.close();
+    }
+  });
+});
+
 describe('store configs from the wire', () => {
   it('RedisStoreFactory refuses a server it was not allowed with StoreNotAllowedError and opens no connection to it', async () => {
     const target = await connectionTrap();
@@ -87,7 +145,7 @@ describe('store configs from the wire', () => {
         host: '127.0.0.1',
         port: target.port,
         db: 0,
-        prefix: 'x:',
+        prefix: 'proxystream:',
       };
       const refusing = new RedisStoreFactory({ allowedHosts: ['127.0.0.1:6379'] });
       await expect(refusing.open(config)).rejects.toBeInstanceOf(StoreNotAllowedError);
@@ -138,7 +196,7 @@ describe('store configs from the wire', () => {
         host: '127.0.0.1',
         port: target.port,
         db: 0,
-        prefix: 'x:',
+        prefix: 'proxystream:',
       };
       await raw.rpush(topic, Buffer.from(stored(0, redisTrap)));
       await raw.rpush(

@@ -92,6 +92,7 @@ describe('Redis over TLS with a password', () => {
     expect(JSON.stringify(config)).not.toContain('BEGIN CERTIFICATE');
     const factory = new RedisStoreFactory({
       allowedHosts: [`127.0.0.1:${port}`],
+      allowedPrefixes: ['tls:'],
       redisOptions: { password: SECRET, tls: { ca } },
     });
     const reopened = track(await factory.open(JSON.parse(JSON.stringify(config))));
@@ -101,6 +102,7 @@ describe('Redis over TLS with a password', () => {
   it('a factory without tls options cannot talk to the TLS port: StoreError within a bounded time', async () => {
     const factory = new RedisStoreFactory({
       allowedHosts: [`127.0.0.1:${port}`],
+      allowedPrefixes: ['tls:'],
       redisOptions: { password: SECRET },
     });
     const reopened = track(

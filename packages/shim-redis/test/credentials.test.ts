@@ -106,6 +106,7 @@ describe('Redis store with credentials', () => {
       expect(renderings(config)).not.toContain(SECRET);
       const factory = new RedisStoreFactory({
         allowedHosts: [`${host}:${port}`],
+        allowedPrefixes: ['credentials:'],
         redisOptions: { username: 'streamer', password: SECRET },
       });
       const reopened = track(await factory.open(JSON.parse(JSON.stringify(config))));

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { type LocalServer, startLocalServer } from '@proxystream/contract-tests';
 import { Redis, type RedisOptions } from 'ioredis';
 
 /** The server the tests use: `REDIS_URL`, or the one `scripts/brokers.sh` starts. */
@@ -74,4 +75,26 @@ export async function answersPing(options: RedisOptions): Promise<boolean> {
   } finally {
     probe.disconnect();
   }
+}
+
+/**
+ * A redis-server of the test file's own on a free port, without persistence (`extra` adds
+ * arguments): killing or freezing it disturbs no shared broker.
+ */
+export function privateRedis(extra: string[] = []): Promise<LocalServer> {
+  return startLocalServer({
+    command: 'redis-server',
+    args: ({ port }) => [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      ...extra,
+    ],
+    ready: (port) => answersPing({ host: '127.0.0.1', port }),
+  });
 }

@@ -4,7 +4,10 @@ import { RedisStore, RedisStoreFactory } from '../src/index.js';
 import { deleteKeys, REDIS_URL } from './env.js';
 
 const prefix = `test-store-${process.pid}:`;
-const factory = new RedisStoreFactory({ allowedHosts: ['127.0.0.1', 'localhost'] });
+const factory = new RedisStoreFactory({
+  allowedHosts: ['127.0.0.1', 'localhost'],
+  allowedPrefixes: [prefix],
+});
 
 storeContract({
   name: 'redis store',

@@ -64,7 +64,10 @@ describe('redis store factory', () => {
 
   it('opens a store on an allowed host, by host or host:port', async () => {
     for (const allowed of ['127.0.0.1', '127.0.0.1:6379']) {
-      const store = await new RedisStoreFactory({ allowedHosts: [allowed] }).open(config());
+      const store = await new RedisStoreFactory({
+        allowedHosts: [allowed],
+        allowedPrefixes: [prefix],
+      }).open(config());
       expect(await store.exists('00000000-0000-0000-0000-000000000000')).toBe(false);
       await store.close();
     }
@@ -77,8 +80,14 @@ describe('redis store factory', () => {
     ['a db not allowed', { db: 3 }],
     ['a malformed port', { port: '6379' }],
     ['no prefix', { prefix: null }],
+    ['a prefix not allowed', { prefix: 'other:' }],
+    ['cluster mode', { cluster: true }],
   ])('refuses a config naming %s with StoreNotAllowedError', async (_what, change) => {
-    const factory = new RedisStoreFactory({ allowedHosts: ['127.0.0.1:6379'], allowedDbs: [0] });
+    const factory = new RedisStoreFactory({
+      allowedHosts: ['127.0.0.1:6379'],
+      allowedDbs: [0],
+      allowedPrefixes: [prefix],
+    });
     await expect(factory.open({ ...config(), ...change } as never)).rejects.toBeInstanceOf(
       StoreNotAllowedError,
     );

@@ -217,7 +217,7 @@ export class FileStoreFactory implements StoreFactory {
   readonly kind = 'file';
   readonly #allowedRoots: readonly string[] | 'any';
   readonly #fsync: boolean;
-  #realRoots: Promise<string[]> | undefined;
+  #roots: Promise<string[]> | undefined;
 
   constructor(options: FileStoreFactoryOptions) {
     this.#allowedRoots = options.allowedRoots;
@@ -234,23 +234,53 @@ export class FileStoreFactory implements StoreFactory {
     if (typeof directory !== 'string' || !isAbsolute(directory)) {
       throw new StoreNotAllowedError('a file store config needs an absolute "directory"');
     }
-    let real: string;
+    if (this.#allowedRoots === 'any') {
+      return new FileStore({
+        directory: await this.#realpath(directory),
+        name: config.name,
+        fsync: this.#fsync,
+      });
+    }
+    // The config comes from the wire: refuse on the path as written before touching the file
+    // system, so that the answer for a path outside the roots is the same whether or not it
+    // exists. Roots count both as given and resolved, so `/tmp/x` and `/private/tmp/x` both pass
+    // where `/tmp` is a link.
+    this.#roots ??= this.#resolveRoots(this.#allowedRoots);
+    const roots = await this.#roots;
+    if (!roots.some((root) => isInside(root, resolve(directory)))) this.#refuse(directory);
+    // Only now follow links, and check again: a link inside a root may lead out of it.
+    const real = await this.#realpath(directory);
+    if (!roots.some((root) => isInside(root, real))) this.#refuse(directory);
+    return new FileStore({ directory: real, name: config.name, fsync: this.#fsync });
+  }
+
+  async #resolveRoots(allowedRoots: readonly string[]): Promise<string[]> {
+    const given = allowedRoots.map((root) => resolve(root));
+    let missing = false;
+    const real = await Promise.all(
+      given.map((root) =>
+        realpath(root).catch(() => {
+          missing = true;
+          return root;
+        }),
+      ),
+    );
+    // A root created later (by the first `put`, say) is resolved again on the next open.
+    if (missing) this.#roots = undefined;
+    return [...new Set([...given, ...real])];
+  }
+
+  async #realpath(directory: string): Promise<string> {
     try {
-      real = await realpath(directory);
+      return await realpath(directory);
     } catch (error) {
       throw new StoreError(`file store directory ${directory} cannot be opened`, { cause: error });
     }
-    if (this.#allowedRoots !== 'any') {
-      this.#realRoots ??= Promise.all(
-        this.#allowedRoots.map((root) => realpath(root).catch(() => resolve(root))),
-      );
-      const roots = await this.#realRoots;
-      if (!roots.some((root) => isInside(root, real))) {
-        throw new StoreNotAllowedError(
-          `file store directory ${directory} is outside the allowed roots; add its parent to FileStoreFactory's allowedRoots`,
-        );
-      }
-    }
-    return new FileStore({ directory: real, name: config.name, fsync: this.#fsync });
+  }
+
+  #refuse(directory: string): never {
+    throw new StoreNotAllowedError(
+      `file store directory ${directory} is outside the allowed roots (symbolic links resolved); add its parent to FileStoreFactory's allowedRoots`,
+    );
   }
 }

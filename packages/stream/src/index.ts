@@ -22,6 +22,7 @@ export {
   inProcessCapabilities,
 } from './in-process-broker.js';
 export { MemoryStore, MemoryStoreFactory, type MemoryStoreOptions } from './memory-store.js';
+export { mergeSubscribers } from './merged-subscriber.js';
 export {
   isProxyReference,
   ProxyReference,

@@ -5,6 +5,7 @@ import {
   type Serializer,
   type Store,
   type StoreConfig,
+  type StoreFactory,
 } from '@proxystream/protocols';
 import { defaultSerializer } from './default-serializer.js';
 import { StoreCache } from './store-cache.js';
@@ -27,9 +28,13 @@ export interface ProxyReferenceJSON {
 export interface ProxyReferenceOptions<T> {
   /** Key of the object in the store. */
   key: string;
-  /** The open store holding the object, or a cache that opens it from `storeConfig`. */
-  store: Store | StoreCache;
-  /** Config of the store; default `store.config()` (required when `store` is a {@link StoreCache}). */
+  /**
+   * The open store holding the object; or a cache that opens it from `storeConfig`; or factories
+   * (as `StreamConsumer`'s `stores` option takes them) through which each resolve opens the store
+   * and closes it afterwards.
+   */
+  store: Store | StoreCache | readonly StoreFactory[];
+  /** Config of the store; default `store.config()` (required unless `store` is an open store). */
   storeConfig?: StoreConfig;
   /** One-shot: delete the data after the first resolve. Default `false`. */
   evict?: boolean;
@@ -39,8 +44,13 @@ export interface ProxyReferenceOptions<T> {
 
 /** Options of {@link ProxyReference.fromJSON}. */
 export interface ReviveReferenceOptions<T> {
-  /** Opens the reference's store; share one cache among the references of a worker. */
-  stores: StoreCache;
+  /**
+   * Opens the reference's store, as `StreamConsumer`'s `stores` option: the factories of the kinds
+   * allowed, or a {@link StoreCache} of them. With factories, the store is opened for the resolve
+   * and closed after it; a worker that revives many references shares one `StoreCache` instead,
+   * which keeps its stores (and their connections) open until its `close()`.
+   */
+  stores: readonly StoreFactory[] | StoreCache;
   /** Default {@link defaultSerializer}; must match the producer's. */
   serializer?: Serializer<T>;
 }
@@ -73,7 +83,7 @@ export class ProxyReference<T = unknown> {
   readonly storeConfig: StoreConfig;
   /** Whether the data is deleted after the first resolve. */
   readonly evict: boolean;
-  readonly #source: Store | StoreCache;
+  readonly #source: Store | StoreCache | readonly StoreFactory[];
   readonly #serializer: Serializer<T>;
   #state = UNRESOLVED;
   #value: T | undefined;
@@ -82,10 +92,16 @@ export class ProxyReference<T = unknown> {
   constructor(options: ProxyReferenceOptions<T>) {
     this.key = options.key;
     this.#source = options.store;
-    if (options.storeConfig === undefined && options.store instanceof StoreCache) {
-      throw new TypeError('ProxyReference: storeConfig is required when store is a StoreCache');
+    const store = options.store;
+    if (options.storeConfig !== undefined) {
+      this.storeConfig = options.storeConfig;
+    } else if (store instanceof StoreCache || isFactoryList(store)) {
+      throw new TypeError(
+        'ProxyReference: storeConfig is required when store is a StoreCache or store factories',
+      );
+    } else {
+      this.storeConfig = store.config();
     }
-    this.storeConfig = options.storeConfig ?? (options.store as Store).config();
     this.evict = options.evict ?? false;
     this.#serializer = options.serializer ?? (defaultSerializer as Serializer<T>);
   }
@@ -178,13 +194,31 @@ export class ProxyReference<T = unknown> {
 
   async #fetch(): Promise<T> {
     const source = this.#source;
-    const store = source instanceof StoreCache ? await source.open(this.storeConfig) : source;
+    if (source instanceof StoreCache) return this.#fetchFrom(await source.open(this.storeConfig));
+    if (!isFactoryList(source)) return this.#fetchFrom(source);
+    // The factories' own cache for this one resolve: the consumer's way of opening a store from
+    // a config (kind checks, refusals), and nothing left open afterwards.
+    const stores = new StoreCache(source);
+    try {
+      return this.#fetchFrom(await stores.open(this.storeConfig));
+    } finally {
+      await stores.close();
+    }
+  }
+
+  async #fetchFrom(store: Store): Promise<T> {
     const data = await store.get(this.key);
     if (data === undefined) throw new ObjectNotFoundError(this.key);
     const value = this.#serializer.deserialize(data);
     if (this.evict) await store.evict(this.key);
     return value;
   }
+}
+
+function isFactoryList(
+  source: Store | StoreCache | readonly StoreFactory[],
+): source is readonly StoreFactory[] {
+  return Array.isArray(source);
 }
 
 /** True when `value` is a {@link ProxyReference} (what a consumer yields for stored objects). */

@@ -1,4 +1,5 @@
 import {
+  CloseIncompleteError,
   DecodeError,
   type EventBatch,
   type EventSubscriber,
@@ -13,8 +14,10 @@ import {
   type Serializer,
   type Store,
   type StoreFactory,
+  StreamIdleError,
   type Subscriber,
 } from '@proxystream/protocols';
+import { type BoundedCloseOptions, closeTimeout, settleWithin } from './bounded-close.js';
 import { defaultSerializer } from './default-serializer.js';
 import { ProxyReference } from './proxy-reference.js';
 import { StoreCache } from './store-cache.js';
@@ -60,7 +63,11 @@ export interface StreamConsumerOptions<T> {
   /**
    * Topics the subscriber reads. Iteration ends once each of them has ended. Without this
    * option the consumer knows only the topics it has seen a batch of, so it may end before a
-   * topic that is still silent has started: pass it when subscribing to several topics.
+   * topic that is still silent has started: pass it when reading several topics (see
+   * `mergeSubscribers`). With it, a batch whose envelope names any other topic — a forged or
+   * misrouted message that could otherwise end or fill a topic it does not belong to — is a
+   * malformed message (`DecodeError`, handled by `onDecodeError`). Without it, the envelope's
+   * topic is trusted: a subscriber does not tell the consumer what it arrived on.
    */
   topics?: readonly string[];
   /**
@@ -99,10 +106,24 @@ export interface StreamConsumerOptions<T> {
    * not reported if they do not, since a consumer may also join a stream late on purpose).
    */
   lateBatchWaitMs?: number;
+  /**
+   * Longest time, in ms, the consumer waits for the subscriber to yield anything before `next()`
+   * rejects with `StreamIdleError`. A stream normally ends with its producers' end-of-stream; on a
+   * fan-out broker that does not redeliver (Redis pub/sub, core NATS) that message can be lost
+   * with the connection, and a producer can die before sending it: without a limit, such a
+   * consumer waits for ever. The error ends nothing: `next()` again waits one more period, or
+   * close the consumer. Set it above the longest pause the producer makes between batches.
+   * Default: no limit.
+   */
+  idleTimeoutMs?: number;
 }
 
-/** Options of {@link StreamConsumer.close}. */
-export interface ConsumerCloseOptions {
+/**
+ * Options of {@link StreamConsumer.close}. `timeoutMs` (default 30 000) and `signal` bound how
+ * long it waits for the broker (the last acknowledgement, closing the subscriber and stores);
+ * past them it rejects with `CloseIncompleteError`.
+ */
+export interface ConsumerCloseOptions extends BoundedCloseOptions {
   /** Close the subscriber. Default `true`. */
   subscriber?: boolean;
   /** Close the stores the consumer opened. Default `false`. */
@@ -174,6 +195,7 @@ function result(
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
 const RESOLVED: Promise<unknown> = Promise.resolve();
 
 /**
@@ -216,6 +238,8 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
   readonly #onGap: GapHandling;
   readonly #onDecodeError: DecodeErrorHandling;
   readonly #expectedTopics: readonly string[] | undefined;
+  /** The same topics, to refuse a batch that names another one. */
+  readonly #topicSet: ReadonlySet<string> | undefined;
   readonly #minProducers: number;
   readonly #progress = new Map<string, TopicProgress>();
   readonly #signal: AbortSignal | undefined;
@@ -237,6 +261,10 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
   #index = 0;
   #ended = false;
   #closed = false;
+  /** See {@link StreamConsumerOptions.idleTimeoutMs}. */
+  readonly #idleMs: number | undefined;
+  /** When the current wait for the subscriber began (only tracked with an idle time limit). */
+  #waitStart = 0;
   #closing: Promise<void> | undefined;
   #running = 0;
   #tail: Promise<unknown> = RESOLVED;
@@ -259,6 +287,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
     this.#expectedTopics = options.topics === undefined ? undefined : [...new Set(options.topics)];
     if (this.#expectedTopics?.length === 0)
       throw new InvalidArgumentError('topics must name at least one topic');
+    this.#topicSet = this.#expectedTopics === undefined ? undefined : new Set(this.#expectedTopics);
     const minProducers = options.minProducers ?? 1;
     if (!Number.isInteger(minProducers) || minProducers < 1) {
       throw new InvalidArgumentError(
@@ -279,6 +308,11 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       );
     }
     this.#lateWaitMs = lateWait;
+    const idle = options.idleTimeoutMs;
+    if (idle !== undefined && !(typeof idle === 'number' && idle > 0)) {
+      throw new InvalidArgumentError(`idleTimeoutMs must be a number > 0, got ${idle}`);
+    }
+    this.#idleMs = idle === Number.POSITIVE_INFINITY ? undefined : idle;
     this.#signal = options.signal;
     if (this.#signal !== undefined) {
       this.#onAbort = () => void this.close().catch(() => undefined);
@@ -347,13 +381,24 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
    * intact, close the consumer while no `next()` is pending.
    */
   close(options: ConsumerCloseOptions = {}): Promise<void> {
-    this.#closing ??= this.#close(options);
+    this.#closing ??= this.#closeWithin(options);
     return this.#closing;
   }
 
   /** Same as {@link close} with default options; lets `await using` close the consumer. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  async #closeWithin(options: ConsumerCloseOptions): Promise<void> {
+    const timeoutMs = closeTimeout(options);
+    const gaveUp = await settleWithin(this.#close(options), timeoutMs, options.signal);
+    if (gaveUp !== undefined) {
+      // The last acknowledgement may be what hangs: close the subscriber anyway (closing twice
+      // is safe), which ends a pending read.
+      if (options.subscriber ?? true) this.#subscriber.close().catch(() => undefined);
+      throw new CloseIncompleteError('StreamConsumer', gaveUp, [], { timeoutMs });
+    }
   }
 
   async #close(options: ConsumerCloseOptions): Promise<void> {
@@ -480,32 +525,48 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
         }
         deadline = this.#lingerUntil;
       }
+      if (this.#idleMs !== undefined) {
+        // A new read starts the idle clock; a read parked by an earlier deadline keeps it.
+        if (this.#read === undefined) this.#waitStart = Date.now();
+        const idleAt = this.#waitStart + this.#idleMs;
+        if (deadline === undefined || idleAt < deadline) deadline = idleAt;
+      }
       let result: IteratorResult<Uint8Array | EventBatch> | undefined;
       if (deadline === undefined) {
+        // No deadline (the common case): no timer. close() ends this wait through the
+        // subscriber, whose close() ends a pending read at once (the Subscriber contract, which
+        // every shim keeps with its broker frozen: see frozenBrokerCase).
         const parked = this.#read;
         this.#read = undefined;
         result = await (parked ?? this.#source.next());
       } else {
         result = await this.#readBefore(deadline);
-        if (result === undefined) {
-          if (this.#waiting > 0) this.#reportOverdue();
-          continue;
-        }
       }
-      if (result.done === true || this.#closed) return undefined;
-      let next: EventBatch;
-      if (this.#bytes) {
-        try {
-          next = decodeBatch(result.value as Uint8Array);
-        } catch (error) {
-          if (!(error instanceof DecodeError)) throw error;
-          const handling = this.#onDecodeError;
-          if (handling === 'error') throw error;
-          if (handling !== 'skip') handling(error);
-          continue;
+      if (this.#closed) return undefined;
+      if (result === undefined) {
+        if (this.#waiting > 0 && Date.now() >= this.#nextDeadline) this.#reportOverdue();
+        if (this.#idleMs !== undefined && Date.now() >= this.#waitStart + this.#idleMs) {
+          // Counted again from now: a caller that goes on waits one more full period.
+          this.#waitStart = Date.now();
+          throw new StreamIdleError(this.#idleMs);
         }
-      } else {
-        next = result.value as EventBatch;
+        continue;
+      }
+      if (result.done === true) return undefined;
+      let next: EventBatch;
+      try {
+        next = this.#bytes ? decodeBatch(result.value as Uint8Array) : (result.value as EventBatch);
+        if (this.#topicSet !== undefined && !this.#topicSet.has(next.topic)) {
+          throw new DecodeError(
+            `batch of topic ${JSON.stringify(next.topic.slice(0, 200))} is not of the topics this consumer reads`,
+          );
+        }
+      } catch (error) {
+        if (!(error instanceof DecodeError)) throw error;
+        const handling = this.#onDecodeError;
+        if (handling === 'error') throw error;
+        if (handling !== 'skip') handling(error);
+        continue;
       }
       const gap = this.#track(next);
       if (gap === null) continue;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   ClosedError,
+  CloseIncompleteError,
   type EndOfStreamEvent,
   type EventBatch,
   type EventPublisher,
@@ -11,12 +12,15 @@ import {
   type Metadata,
   type NewObjectEvent,
   type Publisher,
+  SendRefusedError,
   type Serializer,
   type Store,
   type StoreConfig,
   type StreamEvent,
   TopicClosedError,
+  type UnsentObject,
 } from '@proxystream/protocols';
+import { type BoundedCloseOptions, closeTimeout, settleWithin } from './bounded-close.js';
 import { defaultSerializer } from './default-serializer.js';
 import { encodeBatch } from './wire-codec.js';
 
@@ -31,8 +35,12 @@ export interface SendOptions {
   metadata?: Metadata;
 }
 
-/** Options of {@link StreamProducer.close}. */
-export interface ProducerCloseOptions {
+/**
+ * Options of {@link StreamProducer.close}. `timeoutMs` (default 30 000) and `signal` bound how
+ * long it waits for the publisher; past them it rejects with `CloseIncompleteError`, listing the
+ * objects not confirmed as accepted.
+ */
+export interface ProducerCloseOptions extends BoundedCloseOptions {
   /** Topics to end first, as with {@link StreamProducer.closeTopics}. Default none. */
   topics?: Iterable<string>;
   /** Close the publisher too. Default `true`; pass `false` to keep using it. */
@@ -81,6 +89,15 @@ export interface StreamProducerOptions<T> {
    * was accepted.
    */
   maxBatchesInFlight?: number;
+  /**
+   * Sends an empty batch (a heartbeat: no objects, the next sequence number) on every open topic
+   * that sent nothing for this many ms and has nothing buffered, so that a consumer with
+   * `idleTimeoutMs` (set it to a few heartbeats) tells a quiet producer from a dead one or a lost
+   * end-of-stream, and sees a lost last batch as a gap at the next heartbeat. The timer does not
+   * keep the process alive. A refused heartbeat is not reported (it carried nothing); the next
+   * send on a broker that still refuses is. Default: no heartbeats.
+   */
+  heartbeatMs?: number;
 }
 
 const EMPTY_METADATA: Metadata = Object.freeze({}) as Metadata;
@@ -113,6 +130,8 @@ class TopicState<T> {
   /** An end-of-stream event is on its way or was accepted: never send another. */
   ending = false;
   timer: NodeJS.Timeout | undefined;
+  /** When the last batch was cut (only tracked with heartbeats). */
+  lastCut = 0;
   storeConfig: StoreConfig | undefined;
   readonly settled = (): void => {
     this.pending--;
@@ -127,6 +146,31 @@ class TopicState<T> {
     readonly topic: string,
     readonly store: Store | undefined,
   ) {}
+}
+
+/**
+ * The objects of a batch from the moment it is cut until the publisher accepted or refused it:
+ * what a refusal or an incomplete close reports as unsent.
+ */
+class CutBatch<T> {
+  constructor(
+    readonly topic: string,
+    readonly objects: T[],
+    readonly metadata: Metadata[],
+    readonly evict: boolean[],
+  ) {}
+
+  unsent(into: UnsentObject<T>[] = []): UnsentObject<T>[] {
+    for (let i = 0; i < this.objects.length; i++) {
+      into.push({
+        topic: this.topic,
+        object: this.objects[i]!,
+        metadata: this.metadata[i]!,
+        evict: this.evict[i]!,
+      });
+    }
+    return into;
+  }
 }
 
 /** A batch ready to be handed over, and the keys it put in the store (deleted if it is refused). */
@@ -157,6 +201,33 @@ class PipelinedBatch {
       this.reject = reject;
     });
   }
+}
+
+/**
+ * Waits for every one of `sends`; when some were refused, throws one {@link SendRefusedError}
+ * listing the unsent objects of all of them (so none goes unreported), else the first error.
+ */
+async function allReported<T>(sends: Promise<void>[]): Promise<void> {
+  const outcomes = await Promise.allSettled(sends);
+  const refused: SendRefusedError<T>[] = [];
+  let other: unknown;
+  for (const outcome of outcomes) {
+    if (outcome.status === 'fulfilled') continue;
+    if (outcome.reason instanceof SendRefusedError) refused.push(outcome.reason);
+    else other ??= outcome.reason;
+  }
+  if (refused.length === 0) {
+    if (other !== undefined) throw other;
+    return;
+  }
+  throw mergeRefusals(refused);
+}
+
+/** One {@link SendRefusedError} for several: every unsent object, in order; the first cause. */
+function mergeRefusals<T>(errors: SendRefusedError<T>[]): SendRefusedError<T> {
+  if (errors.length === 1) return errors[0]!;
+  const unsent = errors.flatMap((error) => error.unsent);
+  return new SendRefusedError(unsent, { cause: errors[0]!.cause });
 }
 
 function positiveInteger(value: number | undefined, fallback: number, name: string): number {
@@ -208,10 +279,14 @@ export class StreamProducer<T = unknown> {
   readonly #lingerMs: number | undefined;
   readonly #inlineBelow: number;
   readonly #maxInFlight: number;
+  readonly #heartbeatMs: number | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
   readonly #topics = new Map<string, TopicState<T>>();
   #closing: Promise<void> | undefined;
-  /** Error of a batch sent by the linger timer, reported by the next call. */
-  #lingerError: unknown = undefined;
+  /** Batches cut and not yet accepted or refused, in cut order. */
+  readonly #unsettled = new Set<CutBatch<T>>();
+  /** Refusals of batches the linger timer sent, reported together by the next call. */
+  #lingerErrors: SendRefusedError<T>[] = [];
 
   constructor(publisher: Publisher | EventPublisher, options: StreamProducerOptions<T> = {}) {
     if (isEventPublisher(publisher)) this.#eventPublisher = publisher;
@@ -232,22 +307,47 @@ export class StreamProducer<T = unknown> {
     this.#lingerMs = nonNegative(options.lingerMs, 'lingerMs');
     this.#inlineBelow = nonNegative(options.inlineBelow, 'inlineBelow') ?? 0;
     this.#maxInFlight = positiveInteger(options.maxBatchesInFlight, 1, 'maxBatchesInFlight');
+    const heartbeatMs = options.heartbeatMs;
+    if (heartbeatMs !== undefined) {
+      if (!(typeof heartbeatMs === 'number' && heartbeatMs > 0 && Number.isFinite(heartbeatMs))) {
+        throw new InvalidArgumentError(
+          `heartbeatMs must be a finite number > 0, got ${heartbeatMs}`,
+        );
+      }
+      this.#heartbeatMs = heartbeatMs;
+      this.#heartbeat = setInterval(() => this.#beat(), Math.max(1, heartbeatMs / 2));
+      this.#heartbeat.unref();
+    }
     this.producerId = options.producerId ?? randomBytes(8).toString('hex');
   }
 
   /**
    * Buffers `object` for `topic` and sends the batch once it holds `batchSize` objects.
    * An object the producer's filter drops resolves at once and is never sent.
+   *
+   * A resolved `send` means the object was accepted, or is buffered and will be: if its batch is
+   * later refused by the publisher, the call that sent the batch (the `send` that filled it,
+   * `flush`, `closeTopics`, `close`, or — for a batch the `lingerMs` timer sent — the next of
+   * these calls) rejects with {@link SendRefusedError}, whose `unsent` lists every object of the
+   * batch to send again, those whose `send` had resolved included. Nothing is dropped silently.
+   * @throws {@link SendRefusedError} when the batch this object completed was refused.
    * @throws {@link TopicClosedError} when `topic` was closed with {@link closeTopics}.
    * @throws {@link ClosedError} after {@link close}.
    */
   send(topic: string, object: T, options?: SendOptions): Promise<void> {
     if (this.#closing !== undefined) return Promise.reject(new ClosedError('StreamProducer'));
-    const failure = this.#takeLingerError();
-    if (failure !== undefined) return Promise.reject(failure);
     const state = this.#topic(topic);
     if (state.closed) return Promise.reject(new TopicClosedError(topic));
     const metadata = options?.metadata ?? EMPTY_METADATA;
+    if (this.#lingerErrors.length > 0) {
+      // A batch the timer sent was refused: report it now, with this object (not taken) too.
+      const failure = this.#takeLingerError()!;
+      const unsent = [
+        ...failure.unsent,
+        { topic, object, metadata, evict: options?.evict ?? true },
+      ];
+      return Promise.reject(new SendRefusedError(unsent, { cause: failure.cause }));
+    }
     if (this.#filter !== undefined) {
       try {
         if (this.#filter(metadata)) return RESOLVED;
@@ -269,7 +369,7 @@ export class StreamProducer<T = unknown> {
   async flush(): Promise<void> {
     const failure = this.#takeLingerError();
     if (failure !== undefined) throw failure;
-    await Promise.all(Array.from(this.#topics.values(), (state) => this.#flushState(state, false)));
+    await allReported(Array.from(this.#topics.values(), (state) => this.#flushState(state, false)));
   }
 
   /** Sends the partial batch of `topic`; resolves when the publisher accepted everything sent so far on it. */
@@ -287,7 +387,7 @@ export class StreamProducer<T = unknown> {
    * was refused by the publisher, in which case it is sent again).
    */
   async closeTopics(...topics: string[]): Promise<void> {
-    await Promise.all(
+    await allReported(
       topics.map((topic) => {
         const state = this.#topic(topic);
         state.closed = true;
@@ -304,9 +404,15 @@ export class StreamProducer<T = unknown> {
   /**
    * Ends `topics`, sends every partial batch (nothing buffered is dropped), then closes the
    * publisher and, if asked, the stores. Later sends reject with {@link ClosedError}. Safe to call twice.
+   *
+   * Bounded: when the publisher has not accepted everything and closed within `timeoutMs`
+   * (default 30 s), or when `signal` aborts, it rejects with `CloseIncompleteError`, whose
+   * `unsent` lists the objects not confirmed as accepted; the producer is closed all the same.
+   * @throws `CloseIncompleteError` past the time limit or on abort.
+   * @throws {@link SendRefusedError} when a batch flushed by close was refused.
    */
   close(options: ProducerCloseOptions = {}): Promise<void> {
-    this.#closing ??= this.#close(options);
+    this.#closing ??= this.#closeWithin(options);
     return this.#closing;
   }
 
@@ -315,20 +421,49 @@ export class StreamProducer<T = unknown> {
     return this.close();
   }
 
+  async #closeWithin(options: ProducerCloseOptions): Promise<void> {
+    const timeoutMs = closeTimeout(options);
+    const gaveUp = await settleWithin(this.#close(options), timeoutMs, options.signal);
+    if (gaveUp === undefined) return;
+    this.#stopTimers();
+    const unsent: UnsentObject<T>[] = [];
+    for (const batch of this.#unsettled) batch.unsent(unsent);
+    for (const state of this.#topics.values()) {
+      new CutBatch(state.topic, state.objects, state.metadata, state.evict).unsent(unsent);
+    }
+    throw new CloseIncompleteError('StreamProducer', gaveUp, unsent, { timeoutMs });
+  }
+
+  /** Sends a heartbeat on every open topic quiet for `heartbeatMs` with nothing buffered or in flight. */
+  #beat(): void {
+    const quietSince = Date.now() - this.#heartbeatMs!;
+    for (const state of this.#topics.values()) {
+      if (state.closed || state.ending || state.lastCut > quietSince) continue;
+      if (state.objects.length > 0 || state.pending > 0 || state.oldest !== undefined) continue;
+      this.#flushState(state, false, true).catch(() => undefined);
+    }
+  }
+
+  #stopTimers(): void {
+    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    for (const state of this.#topics.values()) {
+      if (state.timer !== undefined) clearTimeout(state.timer);
+      state.timer = undefined;
+    }
+  }
+
   async #close(options: ProducerCloseOptions): Promise<void> {
     let failure: unknown;
     try {
       if (options.topics !== undefined) await this.closeTopics(...options.topics);
-      await Promise.all(
+      await allReported(
         Array.from(this.#topics.values(), (state) => this.#flushState(state, false)),
       );
     } catch (error) {
       failure = error;
     }
-    for (const state of this.#topics.values()) {
-      if (state.timer !== undefined) clearTimeout(state.timer);
-      state.timer = undefined;
-    }
+    this.#stopTimers();
     failure ??= this.#takeLingerError();
     try {
       if (options.publisher ?? true) await (this.#publisher ?? this.#eventPublisher)!.close();
@@ -343,10 +478,12 @@ export class StreamProducer<T = unknown> {
     if (failure !== undefined) throw failure;
   }
 
-  #takeLingerError(): unknown {
-    const error = this.#lingerError;
-    this.#lingerError = undefined;
-    return error;
+  /** The refusals of linger-sent batches not reported yet, as one error; clears them. */
+  #takeLingerError(): SendRefusedError<T> | undefined {
+    const errors = this.#lingerErrors;
+    if (errors.length === 0) return undefined;
+    this.#lingerErrors = [];
+    return mergeRefusals(errors);
   }
 
   #topic(topic: string): TopicState<T> {
@@ -357,7 +494,7 @@ export class StreamProducer<T = unknown> {
       created.onLinger = () => {
         created.timer = undefined;
         this.#flushState(created, false).catch((error: unknown) => {
-          this.#lingerError ??= error;
+          if (error instanceof SendRefusedError) this.#lingerErrors.push(error);
         });
       };
       state = created;
@@ -378,27 +515,49 @@ export class StreamProducer<T = unknown> {
   }
 
   /** Cuts the buffered objects into a batch and queues it behind the topic's batches in flight. */
-  #flushState(state: TopicState<T>, endOfStream: boolean): Promise<void> {
+  #flushState(state: TopicState<T>, endOfStream: boolean, heartbeat = false): Promise<void> {
     if (state.timer !== undefined) {
       clearTimeout(state.timer);
       state.timer = undefined;
     }
-    if (state.objects.length === 0 && !endOfStream) return this.#tailOf(state);
+    if (state.objects.length === 0 && !endOfStream && !heartbeat) return this.#tailOf(state);
+    if (this.#heartbeatMs !== undefined) state.lastCut = Date.now();
     const objects = state.objects;
     const metadata = state.metadata;
     const evict = state.evict;
     state.objects = [];
     state.metadata = [];
     state.evict = [];
-    if (this.#maxInFlight > 1)
-      return this.#pipelineBatch(state, objects, metadata, evict, endOfStream);
-    state.pending++;
-    const run =
-      state.pending === 1
-        ? this.#sendBatch(state, objects, metadata, evict, endOfStream)
-        : state.tail.then(() => this.#sendBatch(state, objects, metadata, evict, endOfStream));
-    state.tail = run.then(state.settled, state.settled);
-    return run;
+    let run: Promise<void>;
+    if (this.#maxInFlight > 1) {
+      run = this.#pipelineBatch(state, objects, metadata, evict, endOfStream);
+    } else {
+      state.pending++;
+      run =
+        state.pending === 1
+          ? this.#sendBatch(state, objects, metadata, evict, endOfStream)
+          : state.tail.then(() => this.#sendBatch(state, objects, metadata, evict, endOfStream));
+      state.tail = run.then(state.settled, state.settled);
+    }
+    return this.#accountFor(run, new CutBatch(state.topic, objects, metadata, evict));
+  }
+
+  /**
+   * Keeps `batch` listed as unsettled until `run` settles; a refusal becomes a
+   * {@link SendRefusedError} naming every object of the batch.
+   */
+  #accountFor(run: Promise<void>, batch: CutBatch<T>): Promise<void> {
+    const unsettled = this.#unsettled;
+    unsettled.add(batch);
+    return run.then(
+      () => {
+        unsettled.delete(batch);
+      },
+      (error: unknown) => {
+        unsettled.delete(batch);
+        throw new SendRefusedError(batch.unsent(), { cause: error });
+      },
+    );
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Publisher } from '@proxystream/protocols';
-import { InvalidArgumentError } from '@proxystream/protocols';
+import { InvalidArgumentError, SendRefusedError } from '@proxystream/protocols';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../src/memory-store.js';
 import { StreamProducer } from '../src/stream-producer.js';
@@ -83,7 +83,9 @@ describe('StreamProducer with maxBatchesInFlight', () => {
   it('a batch the serializer refuses rejects its send without using a sequence number', async () => {
     const { publisher, calls, nextCall } = gatedPublisher();
     const producer = new StreamProducer<unknown>(publisher, { maxBatchesInFlight: 2 });
-    await expect(producer.send('t', () => undefined)).rejects.toThrow(InvalidArgumentError);
+    const refused = await producer.send('t', () => undefined).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(SendRefusedError);
+    expect((refused as SendRefusedError).cause).toBeInstanceOf(InvalidArgumentError);
     const sent = producer.send('t', 1);
     (await nextCall(0)).gate.resolve();
     await sent;

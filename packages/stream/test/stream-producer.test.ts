@@ -3,6 +3,7 @@ import {
   type EventBatch,
   InvalidArgumentError,
   type Publisher,
+  SendRefusedError,
   TopicClosedError,
 } from '@proxystream/protocols';
 import { describe, expect, it } from 'vitest';
@@ -311,7 +312,11 @@ describe('StreamProducer', () => {
             () => undefined,
             (e: unknown) => e,
           );
-          if (error !== undefined) return expect((error as Error).message).toBe('linger failed');
+          if (error !== undefined) {
+            expect(error).toBeInstanceOf(SendRefusedError);
+            expect(((error as SendRefusedError).cause as Error).message).toBe('linger failed');
+            return expect((error as SendRefusedError).unsent.map((u) => u.object)).toEqual([1]);
+          }
           await new Promise((resolve) => setImmediate(resolve));
         }
       })(),

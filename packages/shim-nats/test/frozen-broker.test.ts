@@ -1,0 +1,42 @@
+import { frozenBrokerCase, type LocalServer } from '@proxystream/contract-tests';
+import * as stream from '@proxystream/stream';
+import { afterAll, beforeAll, describe } from 'vitest';
+import {
+  ensureStream,
+  JetStreamPublisher,
+  JetStreamSubscriber,
+  NatsPublisher,
+  NatsSubscriber,
+} from '../src/index.js';
+import { privateNats } from './support.js';
+
+// A nats-server of this file's own: freezing it must not disturb the shared one.
+let server: LocalServer;
+const servers = () => `127.0.0.1:${server.port}`;
+beforeAll(async () => {
+  server = await privateNats();
+  await ensureStream({ servers: servers() });
+});
+afterAll(() => server.stop('SIGKILL'));
+
+const freeze = async () => void server.process.kill('SIGSTOP');
+const thaw = async () => void server.process.kill('SIGCONT');
+
+describe('NATS shims against a frozen broker', () => {
+  frozenBrokerCase({
+    name: 'core NATS',
+    stream,
+    freeze,
+    thaw,
+    createPublisher: () => NatsPublisher.connect({ servers: servers() }),
+    createSubscriber: (topic) => NatsSubscriber.create(topic, { servers: servers() }),
+  });
+  frozenBrokerCase({
+    name: 'JetStream',
+    stream,
+    freeze,
+    thaw,
+    createPublisher: () => JetStreamPublisher.connect({ servers: servers() }),
+    createSubscriber: (topic) => JetStreamSubscriber.create(topic, { servers: servers() }),
+  });
+});
