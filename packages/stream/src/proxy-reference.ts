@@ -200,7 +200,7 @@ export class ProxyReference<T = unknown> {
     // a config (kind checks, refusals), and nothing left open afterwards.
     const stores = new StoreCache(source);
     try {
-      return this.#fetchFrom(await stores.open(this.storeConfig));
+      return await this.#fetchFrom(await stores.open(this.storeConfig));
     } finally {
       await stores.close();
     }

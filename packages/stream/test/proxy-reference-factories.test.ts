@@ -25,24 +25,43 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/** A factory that counts the stores it opened and how many of them were closed. */
-function countingFactory(inner: StoreFactory): StoreFactory & { opened: number; closed: number } {
+/**
+ * A factory that counts the stores it opened, how many were closed, and how many were closed
+ * while a read was still running on them (each read takes a turn of the event loop).
+ */
+function countingFactory(
+  inner: StoreFactory,
+): StoreFactory & { opened: number; closed: number; closedDuringRead: number } {
   const factory = {
     kind: inner.kind,
     opened: 0,
     closed: 0,
+    closedDuringRead: 0,
     async open(config: StoreConfig): Promise<Store> {
       const store = await inner.open(config);
       factory.opened++;
+      let reading = 0;
       return new Proxy(store, {
-        get(target, property, receiver) {
+        get(target, property) {
           if (property === 'close') {
             return async () => {
               factory.closed++;
+              if (reading > 0) factory.closedDuringRead++;
               await target.close();
             };
           }
-          const value = Reflect.get(target, property, receiver);
+          if (property === 'get') {
+            return async (key: string) => {
+              reading++;
+              try {
+                await new Promise((resolve) => setImmediate(resolve));
+                return await target.get(key);
+              } finally {
+                reading--;
+              }
+            };
+          }
+          const value = Reflect.get(target, property, target);
           return typeof value === 'function' ? value.bind(target) : value;
         },
       });
@@ -87,6 +106,7 @@ describe('ProxyReference.fromJSON with store factories', () => {
     expect(await reference.resolve()).toBe('kept');
     expect(await reference.resolve()).toBe('kept');
     expect({ opened: factory.opened, closed: factory.closed }).toEqual({ opened: 1, closed: 1 });
+    expect(factory.closedDuringRead).toBe(0);
 
     const missing = ProxyReference.fromJSON<string>(
       { ...new ProxyReference({ key, store }).toJSON(), key: '0'.repeat(32) },
