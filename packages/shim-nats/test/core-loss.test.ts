@@ -43,10 +43,18 @@ describe('core NATS: a loss is thrown where it happened', () => {
       };
       await publish(labels('a', 5)); // a-4 dropped
       expect(await step(subscriber)).toBe('a-0');
-      await publish(['b-0', 'end']); // b-0 kept behind the first loss, `end` dropped
+      // b-0 kept behind the first loss; the last of the `end` run dropped (the client may hand a
+      // message on before the next arrives, so how many of them fit is not fixed).
+      await publish(['b-0', ...labels('end', 4)]);
       const seen: string[] = [];
-      for (let i = 0; i < 6; i++) seen.push(await step(subscriber));
-      expect(seen).toEqual(['a-1', 'a-2', 'a-3', 'lost', 'b-0', 'lost']);
+      for (let i = 0; i < 5; i++) seen.push(await step(subscriber));
+      expect(seen).toEqual(['a-1', 'a-2', 'a-3', 'lost', 'b-0']);
+      const tail: string[] = [];
+      while (tail.length < 6 && tail.at(-1) !== 'lost') tail.push(await step(subscriber));
+      // Whatever was kept comes in order, then the loss of the rest, after it.
+      expect(tail.at(-1)).toBe('lost');
+      expect(tail.slice(0, -1)).toEqual(labels('end', tail.length - 1));
+      expect(tail.length).toBeLessThan(5);
     } finally {
       await publisher.close();
       await subscriber.close();
