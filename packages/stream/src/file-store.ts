@@ -1,4 +1,13 @@
-import { type FileHandle, mkdir, open, realpath, rename, stat, unlink } from 'node:fs/promises';
+import {
+  closeSync,
+  fdatasync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  renameSync,
+  statSync,
+} from 'node:fs';
+import { mkdir, realpath, stat, unlink } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import {
   ClosedError,
@@ -8,6 +17,8 @@ import {
   type StoreFactory,
   StoreNotAllowedError,
 } from '@proxystream/protocols';
+import { READ_LEAD, readAll, readAllSync, writeAll, writeAllSync } from './file-io.js';
+import { FileRecycler } from './file-recycler.js';
 import { assertStoreKey, newStoreKey } from './store-keys.js';
 
 /** Options of {@link FileStore}. */
@@ -21,6 +32,21 @@ export interface FileStoreOptions {
    * Writes are atomic for readers either way (temporary file, then rename). Default `false`.
    */
   fsync?: boolean;
+  /**
+   * Objects smaller than this many bytes are written and read on the calling thread, larger ones
+   * on the thread pool (in pieces of 8 MiB, up to four at once). Below about 2 MiB a thread-pool
+   * round trip costs more than the copy it saves the event loop; the loop is blocked at most for
+   * the copy of this many bytes (about 0.5 ms for 2 MiB where measured). `0` moves every object on
+   * the thread pool. Metadata calls (open, fstat, rename, close) always run on the calling thread:
+   * microseconds on a local file system. Default {@link DEFAULT_SYNC_BELOW} (2 MiB).
+   */
+  syncBelow?: number;
+  /**
+   * Reuse the files of evicted objects for later puts of this store (see the class notes):
+   * measured at 16 MiB, a put 1.6× and an evict 17× faster. An evicted object's file then stays
+   * on disk, under a name that is never a key, for at most a second. Default `true`.
+   */
+  recycle?: boolean;
 }
 
 function errorCode(error: unknown): string | undefined {
@@ -29,42 +55,8 @@ function errorCode(error: unknown): string | undefined {
     : undefined;
 }
 
-/**
- * Writes all of `data` at the start of the file. `FileHandle.writeFile` hands the data to the
- * thread pool in 512 KiB pieces (32 round trips for 16 MiB); a positional write usually takes it
- * all in one system call.
- */
-async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < data.byteLength) {
-    const { bytesWritten } = await handle.write(data, offset, data.byteLength - offset, offset);
-    offset += bytesWritten;
-  }
-}
-
-/**
- * Reads a whole file into a buffer of its size: one `fstat`, then usually one `read`, where
- * `readFile` reads 512 KiB per thread-pool round trip. Files are written once (temporary file,
- * then rename) and never changed, so the size does not move under the read; should it shrink,
- * the bytes read are returned, and should it grow, the bytes present at `fstat` time.
- */
-async function readAll(path: string): Promise<Uint8Array> {
-  const handle = await open(path, 'r');
-  try {
-    const { size } = await handle.stat();
-    // Unpooled even when small: the object may be kept (cached by its reference) for long.
-    const buffer = Buffer.allocUnsafeSlow(size);
-    let offset = 0;
-    while (offset < size) {
-      const { bytesRead } = await handle.read(buffer, offset, size - offset, offset);
-      if (bytesRead === 0) break;
-      offset += bytesRead;
-    }
-    return offset === size ? buffer : buffer.subarray(0, offset);
-  } finally {
-    await handle.close();
-  }
-}
+/** Default of {@link FileStoreOptions.syncBelow}: 2 MiB. */
+export const DEFAULT_SYNC_BELOW = 2 * 1024 * 1024;
 
 /**
  * A store that writes each object to its own file in a directory, shared by every process and
@@ -75,6 +67,14 @@ async function readAll(path: string): Promise<Uint8Array> {
  *   the directory.
  * - A `put` writes a temporary file and renames it into place: a reader sees the whole object or
  *   nothing.
+ * - With `recycle` (the default), an evict renames the object's file to `.free-<key>` and a later
+ *   put of the store that wrote it overwrites that file under a temporary name before renaming it
+ *   to its new key: no page-cache pages are freed and allocated again. The evicting process
+ *   deletes free files no put took within a second, and all of its own on `close`. A `get` checks
+ *   after reading that the file still has its name, so a read that raced an evict answers
+ *   `undefined` (evicted) and never bytes of another object.
+ * - A `get` returns a `Buffer` of exactly the object's bytes, a view that starts 48 bytes into its
+ *   own `ArrayBuffer` (the kernel copies from the page cache 2–3× faster into it, see `file-io.ts`).
  */
 export class FileStore implements Store {
   /** Always `'file'`. */
@@ -84,6 +84,8 @@ export class FileStore implements Store {
   /** Name in the store config. */
   readonly name: string;
   readonly #fsync: boolean;
+  readonly #syncBelow: number;
+  readonly #recycler: FileRecycler | undefined;
   #ready: Promise<unknown> | undefined;
   #closed = false;
 
@@ -91,6 +93,8 @@ export class FileStore implements Store {
     this.directory = resolve(options.directory);
     this.name = options.name ?? this.directory;
     this.#fsync = options.fsync ?? false;
+    this.#syncBelow = options.syncBelow ?? DEFAULT_SYNC_BELOW;
+    this.#recycler = (options.recycle ?? true) ? new FileRecycler(this.directory) : undefined;
   }
 
   async put(data: Uint8Array): Promise<string> {
@@ -105,18 +109,23 @@ export class FileStore implements Store {
     // Temporary names start with a dot and end in .tmp, so they are never valid keys.
     const temporary = join(this.directory, `.${key}.tmp`);
     try {
-      const handle = await open(temporary, 'wx');
+      const reused = this.#recycler?.take(temporary);
+      const fd = reused?.fd ?? openSync(temporary, 'wx');
       try {
-        await writeAll(handle, data);
-        if (this.#fsync) await handle.sync();
+        if (data.byteLength < this.#syncBelow) writeAllSync(fd, data);
+        else await writeAll(fd, data);
+        if (reused !== undefined && reused.size > data.byteLength)
+          ftruncateSync(fd, data.byteLength);
+        if (this.#fsync) await syncData(fd);
       } finally {
-        await handle.close();
+        closeSync(fd);
       }
-      await rename(temporary, path);
+      renameSync(temporary, path);
     } catch (error) {
       await unlink(temporary).catch(() => undefined);
       throw new StoreError(`cannot write ${path}`, { cause: error });
     }
+    this.#recycler?.remember(key);
     return key;
   }
 
@@ -127,11 +136,30 @@ export class FileStore implements Store {
   async get(key: string): Promise<Uint8Array | undefined> {
     this.#assertOpen();
     assertStoreKey(key);
+    const path = join(this.directory, key);
+    let fd: number;
     try {
-      return await readAll(join(this.directory, key));
+      fd = openSync(path, 'r');
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return this.#missing(error, undefined);
       throw new StoreError(`cannot read key ${key} in ${this.directory}`, { cause: error });
+    }
+    try {
+      const { size, ino } = fstatSync(fd);
+      // Unpooled even when small: the object may be kept (cached by its reference) for long.
+      const buffer = Buffer.allocUnsafeSlow(READ_LEAD + size);
+      const read =
+        size < this.#syncBelow
+          ? readAllSync(fd, buffer, READ_LEAD, size)
+          : await readAll(fd, buffer, READ_LEAD, size);
+      // Evicted while we read? Its file may then hold another object's bytes (recycling).
+      const after = statSync(path, { throwIfNoEntry: false });
+      if (after === undefined || after.ino !== ino) return undefined;
+      return buffer.subarray(READ_LEAD, READ_LEAD + read);
+    } catch (error) {
+      throw new StoreError(`cannot read key ${key} in ${this.directory}`, { cause: error });
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -150,7 +178,8 @@ export class FileStore implements Store {
     this.#assertOpen();
     assertStoreKey(key);
     try {
-      await unlink(join(this.directory, key));
+      if (this.#recycler !== undefined) this.#recycler.release(key);
+      else await unlink(join(this.directory, key));
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return;
       throw new StoreError(`cannot delete key ${key} in ${this.directory}`, { cause: error });
@@ -161,9 +190,11 @@ export class FileStore implements Store {
     return { kind: 'file', name: this.name, directory: this.directory };
   }
 
-  /** Marks the handle closed; files stay on disk. */
+  /** Marks the handle closed and deletes the evicted files it kept for reuse; objects stay on disk. */
   async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
+    await this.#recycler?.close();
   }
 
   #assertOpen(): void {
@@ -185,6 +216,12 @@ export class FileStore implements Store {
     }
     return answer;
   }
+}
+
+function syncData(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fdatasync(fd, (error) => (error ? reject(error) : resolve()));
+  });
 }
 
 /** Options of {@link FileStoreFactory}. */

@@ -233,6 +233,8 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
   readonly #source: AsyncIterator<Uint8Array | EventBatch>;
   readonly #bytes: boolean;
   readonly #stores: StoreCache;
+  /** Whether a close was asked to close the stores too. */
+  #storesClosing = false;
   readonly #serializer: Serializer<T>;
   readonly #filter: Filter | undefined;
   readonly #onGap: GapHandling;
@@ -381,7 +383,16 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
    * intact, close the consumer while no `next()` is pending.
    */
   close(options: ConsumerCloseOptions = {}): Promise<void> {
-    this.#closing ??= this.#closeWithin(options);
+    const stores = options.stores ?? false;
+    if (this.#closing === undefined) {
+      this.#storesClosing = stores;
+      this.#closing = this.#closeWithin(options);
+    } else if (stores && !this.#storesClosing) {
+      // An earlier close (the end of a `for await` loop, say) left the stores open.
+      this.#storesClosing = true;
+      const closing = this.#closing;
+      this.#closing = closing.finally(() => this.#stores.close());
+    }
     return this.#closing;
   }
 

@@ -132,6 +132,28 @@ describe('StreamConsumer: end of stream', () => {
   });
 });
 
+describe('StreamConsumer: close after a loop ended by break', () => {
+  it('close({ stores: true }) after a `break` still closes the stores the consumer opened', async () => {
+    const { topic, subscriber, publisher } = await setup('close-after-break');
+    const factory = spyFactory('memory');
+    const consumer = new StreamConsumer<number>(subscriber, { stores: [factory] });
+    const producer = new StreamProducer<number>(publisher, {
+      defaultStore: new MemoryStore({ name: 'close-after-break' }),
+    });
+    await producer.send(topic, 1);
+    await producer.send(topic, 2);
+    for await (const value of consumer.iterObjects()) {
+      expect(value).toBe(1);
+      break; // ends the loop: return() closes the consumer, without its stores
+    }
+    expect(factory.stores).toHaveLength(1);
+    await expect(factory.stores[0]!.put(Uint8Array.of(1))).resolves.toBeTypeOf('string');
+    await consumer.close({ stores: true });
+    await expect(factory.stores[0]!.put(Uint8Array.of(1))).rejects.toBeInstanceOf(ClosedError);
+    await producer.close({ stores: true });
+  });
+});
+
 describe('StreamConsumer: filters and eviction', () => {
   it('a consumer-side filter drops events and evicts the stored data of one-shot ones', async () => {
     const { topic, subscriber, publisher } = await setup('consumer-filter');
