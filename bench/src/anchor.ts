@@ -175,12 +175,14 @@ export async function anchor(config: BenchConfig): Promise<SectionResult> {
     ? [
         { mode: 'inline', size: KiB, count: 20000 },
         { mode: 'file', size: 16 * MiB, count: 16 },
+        { mode: 'file', size: 100 * MiB, count: 4 },
       ]
     : [
         { mode: 'inline', size: 100, count: 20000 },
         { mode: 'inline', size: KiB, count: 20000 },
         { mode: 'file', size: MiB, count: 256 },
         { mode: 'file', size: 16 * MiB, count: 32 },
+        { mode: 'file', size: 100 * MiB, count: 8 },
       ];
   const rounds = config.quick ? 2 : 3;
   const rows: string[][] = [];
@@ -272,7 +274,9 @@ export async function anchor(config: BenchConfig): Promise<SectionResult> {
       'which ProxyStore has no counterpart of); the consumer in a child process (`child_process.fork`, started and ' +
       'subscribed before the clock starts), `StreamConsumer` over `RedisPubSubSubscriber`, `iterObjects()` ' +
       "resolving every object; large objects through a `FileStore` on the same directory as ProxyStore's " +
-      '(temporary file and rename per put, so a reader never sees a partial file; the consumer opens it from the ' +
+      '(temporary file and rename per put, so a reader never sees a partial file; default options, so files of ' +
+      'evicted objects are reused by later puts, objects below 2 MiB are moved on the calling thread and larger ' +
+      'ones in 8 MiB pieces on the thread pool; the consumer opens it from the ' +
       'store config in the event, through a `FileStoreFactory`); one-shot (evict) everywhere. Same Redis server, ' +
       `same sizes, alternating, ${rounds} rounds; time from the first send (producer process) to the last object ` +
       'received and resolved (consumer process), both on CLOCK_MONOTONIC. Neither side keeps the payload in memory ' +
