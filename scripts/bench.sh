@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pnpm bench [--quick] [--only overhead,latency,bulk,scaling,memory,anchor] [--transports ...]
+# pnpm bench [--quick] [--only overhead,latency,bulk,scaling,memory,anchor,breakdown] [--transports ...]
 #
 # Sets the project up, starts the brokers it needs on 127.0.0.1 (left running; BENCH_STOP_BROKERS=1
 # stops at exit those it started), creates the ProxyStore venv for the anchor section, builds bench/ and runs it; the

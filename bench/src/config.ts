@@ -1,7 +1,15 @@
 import { resolve } from 'node:path';
 
 /** Sections in the order they run. */
-export const SECTIONS = ['overhead', 'latency', 'bulk', 'scaling', 'memory', 'anchor'] as const;
+export const SECTIONS = [
+  'overhead',
+  'latency',
+  'bulk',
+  'scaling',
+  'memory',
+  'anchor',
+  'breakdown',
+] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** Settings of one benchmark run, from the command line and the environment. */
