@@ -1,11 +1,11 @@
 // The producer thread of the dispatcher demo: makes synthetic frames, puts their bytes in the
-// file store and sends ~200-byte events through a publisher. Running it in its own thread keeps
+// store (a file store, or the shared-memory pool the main thread made) and sends ~200-byte events through a publisher. Running it in its own thread keeps
 // the dispatcher's memory figures its own.
 import { createHash, randomFillSync } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { FileStore, StreamProducer } from '@proxystream/stream';
+import { FileStore, SharedMemoryStore, StreamProducer } from '@proxystream/stream';
 
-const { topic, count, size, batch, blurryEvery, directory } = workerData;
+const { topic, count, size, batch, blurryEvery, store } = workerData;
 const totals = { produced: 0, storeBytes: 0, peakArrayBuffers: 0, peakHeap: 0 };
 let stopRequested = false;
 
@@ -64,7 +64,12 @@ function sampleMemory() {
 }
 
 const producer = new StreamProducer(portPublisher(parentPort), {
-  defaultStore: countingStore(new FileStore({ directory })),
+  // The shared store copies each frame into a slot of the pool once; a resolve reads it there.
+  defaultStore: countingStore(
+    store.kind === 'shared'
+      ? new SharedMemoryStore({ pool: store.pool })
+      : new FileStore({ directory: store.directory }),
+  ),
   batchSize: batch,
 });
 

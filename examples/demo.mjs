@@ -2,12 +2,13 @@
 // The proxystream dispatcher demo.
 //
 // A producer (its own thread, demo-producer.mjs) streams large synthetic frames with metadata:
-// the bytes go to a file store, only ~200-byte events go through the broker. This thread, the
+// the bytes go to a store (a file store, or with --store shared a SharedMemoryPool the threads
+// share), only ~200-byte events go through the broker. This thread, the
 // dispatcher, consumes the events as references (never touching the bytes), drops the "blurry"
 // frames by metadata (their stored data is evicted), and hands the serialised references to
 // worker_threads workers (demo-worker.mjs) that resolve them and verify a checksum.
 //
-//   pnpm build && node examples/demo.mjs [--count 200] [--size 4MiB] [--workers 4] [--batch 4]
+//   pnpm build && node examples/demo.mjs [--count 200] [--size 4MiB] [--workers 4] [--batch 4] [--store shared]
 //
 // Run `node examples/demo.mjs --help` for every option.
 
@@ -20,6 +21,8 @@ import {
   FileStoreFactory,
   InProcessBroker,
   metadataMatches,
+  SharedMemoryPool,
+  SharedMemoryStoreFactory,
   StreamConsumer,
 } from '@proxystream/stream';
 
@@ -30,6 +33,10 @@ const HELP = `Usage: node examples/demo.mjs [options]
   --workers <n>      worker threads resolving references       (default min(4, cores))
   --batch <n>        frames per broker message (batchSize)     (default 4)
   --blurry-every <n> every n-th frame is tagged blurry and dropped by the dispatcher (default 10; 0: none)
+  --store <kind>     file (default): one file per frame in a temporary directory, which any
+                     thread or process can open; shared: a SharedMemoryPool of this process's
+                     threads (the demo's producer and workers are worker_threads), where a
+                     resolve returns a view of the producer's bytes instead of a copy
   --broker <url>     in-process (default). redis://…, nats://…, kafka://… are not yet available:
                      they arrive with the shims (packages/shim-*)
   --keep             keep the store directory instead of deleting it
@@ -61,6 +68,7 @@ function readOptions() {
       workers: { type: 'string', default: String(Math.min(4, availableParallelism())) },
       batch: { type: 'string', default: '4' },
       'blurry-every': { type: 'string', default: '10' },
+      store: { type: 'string', default: 'file' },
       broker: { type: 'string', default: 'in-process' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -73,12 +81,18 @@ function readOptions() {
   const blurryEvery = Number(values['blurry-every']);
   if (!Number.isInteger(blurryEvery) || blurryEvery < 0)
     throw new Error('--blurry-every: expected an integer >= 0');
+  if (values.store !== 'file' && values.store !== 'shared')
+    throw new Error(`--store: expected file or shared, got "${values.store}"`);
+  const frameSize = parseSize(values.size);
+  if (values.store === 'shared' && frameSize < 1)
+    throw new Error('--size: a shared-memory pool needs frames of at least 1 byte');
   return {
     count: positive('count', values.count),
-    size: parseSize(values.size),
+    size: frameSize,
     workers: positive('workers', values.workers),
     batch: positive('batch', values.batch),
     blurryEvery,
+    store: values.store,
     broker: values.broker,
     keep: values.keep,
   };
@@ -150,6 +164,50 @@ class MemoryWatch {
 const MiB = 1024 * 1024;
 const mib = (bytes) => `${(bytes / MiB).toFixed(bytes < 10 * MiB ? 2 : 1)} MiB`;
 const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`;
+const size = (bytes) => (bytes === 0 ? '0 B' : bytes < MiB ? kib(bytes) : mib(bytes));
+
+// ---------------------------------------------------------------- stores
+
+/**
+ * The store the frames go to. `file`: a temporary directory, opened in each thread from the
+ * events' config under `allowedRoots`. `shared`: a SharedMemoryPool made here, whose handle (its
+ * SharedArrayBuffers) the producer and the workers receive in `workerData`; it works because they
+ * are worker_threads of this process, not child processes.
+ */
+async function createStore(options) {
+  if (options.store === 'shared') {
+    // Room for what can be in flight at once: batches waiting in the broker (capacity 4) and in
+    // the producer, and two frames per worker; a fuller pool only makes the producer's put wait.
+    const slots = 6 * options.batch + 2 * options.workers;
+    const pool = new SharedMemoryPool({ name: 'demo-frames', slotBytes: options.size, slots });
+    return {
+      description: `shared-memory store (${slots} slots × ${mib(options.size)})`,
+      poolBytes: slots * options.size,
+      factories: [new SharedMemoryStoreFactory({ pools: [pool] })],
+      workerData: { kind: 'shared', pool: pool.handle() },
+      resolveCopy: 'views into the SharedArrayBuffer',
+      async leftover() {
+        const usage = pool.usage();
+        const used = usage.stored + usage.writing + usage.releasePending;
+        return { count: used, text: `${used} slot(s) in use of ${usage.slots}` };
+      },
+      async remove() {},
+    };
+  }
+  const directory = await mkdtemp(join(tmpdir(), 'proxystream-demo-'));
+  return {
+    description: `file store in ${directory}`,
+    directory,
+    factories: [new FileStoreFactory({ allowedRoots: [directory] })],
+    workerData: { kind: 'file', directory, allowedRoots: [directory] },
+    resolveCopy: 'read from the file into a new buffer',
+    async leftover() {
+      const count = await countFiles(directory);
+      return { count, text: `${count} file(s) left` };
+    },
+    remove: () => rm(directory, { recursive: true, force: true }),
+  };
+}
 
 // ---------------------------------------------------------------- progress bar
 
@@ -211,10 +269,10 @@ class WorkerPool {
   #pending = new Map();
   #nextId = 0;
 
-  constructor(size, allowedRoots, perWorker) {
+  constructor(size, store, perWorker) {
     const url = new URL('./demo-worker.mjs', import.meta.url);
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(url, { workerData: { allowedRoots } });
+      const worker = new Worker(url, { workerData: { store } });
       worker.on('message', (result) => this.#done(worker, result));
       worker.on('error', (error) => {
         for (const { reject } of this.#pending.values()) reject(error);
@@ -263,7 +321,7 @@ class WorkerPool {
  * Runs demo-producer.mjs in its own thread and publishes the envelopes it sends over the port
  * into the broker, acknowledging each once the broker accepted it (backpressure across threads).
  */
-function produce({ publisher, topic, options, directory, totals, stop }) {
+function produce({ publisher, topic, options, store, totals, stop }) {
   const worker = new Worker(new URL('./demo-producer.mjs', import.meta.url), {
     workerData: {
       topic,
@@ -271,7 +329,7 @@ function produce({ publisher, topic, options, directory, totals, stop }) {
       size: options.size,
       batch: options.batch,
       blurryEvery: options.blurryEvery,
-      directory,
+      store,
     },
   });
   stop.producer = worker;
@@ -313,6 +371,7 @@ async function dispatch({ consumer, pool, totals, progress }) {
         if (outcome.ok) {
           totals.verified++;
           totals.workerBytes += outcome.bytes;
+          totals.resolveCopiedBytes += outcome.copied;
         } else {
           totals.failed++;
           totals.failures.push(`frame ${metadata.frame}: ${outcome.error ?? 'checksum mismatch'}`);
@@ -334,7 +393,7 @@ async function main() {
   }
 
   const topic = 'frames';
-  const directory = await mkdtemp(join(tmpdir(), 'proxystream-demo-'));
+  const store = await createStore(options);
   const totals = {
     produced: 0,
     dispatched: 0,
@@ -346,6 +405,7 @@ async function main() {
     brokerMessages: 0,
     storeBytes: 0,
     workerBytes: 0,
+    resolveCopiedBytes: 0,
   };
   const stop = { requested: false, signal: undefined, producer: undefined };
   const memory = new MemoryWatch();
@@ -355,7 +415,7 @@ async function main() {
     transport = await createTransport(options.broker, topic);
   } catch (error) {
     memory.stop();
-    await rm(directory, { recursive: true, force: true });
+    await store.remove();
     if (error instanceof UsageError) {
       process.stderr.write(`${error.message}\n`);
       return 2;
@@ -380,14 +440,14 @@ async function main() {
 
   process.stderr.write(
     `proxystream demo: ${options.count} frames × ${mib(options.size)}, batch ${options.batch}, ` +
-      `${options.workers} workers, ${transport.name}, file store in ${directory}\n`,
+      `${options.workers} workers, ${transport.name}, ${store.description}\n`,
   );
 
   const started = performance.now();
   const progress = new Progress(options.count);
   const consumer = new StreamConsumer(transport.subscriber, {
     topics: [topic],
-    stores: [new FileStoreFactory({ allowedRoots: [directory] })],
+    stores: store.factories,
     // Drop blurry frames; the consumer evicts their one-shot data from the store.
     filter: (metadata) => {
       const drop = isBlurry(metadata);
@@ -398,7 +458,7 @@ async function main() {
       return drop;
     },
   });
-  pool = new WorkerPool(options.workers, [directory], 2);
+  pool = new WorkerPool(options.workers, store.workerData, 2);
 
   let failure;
   try {
@@ -407,7 +467,7 @@ async function main() {
         publisher: countingPublisher(transport.publisher, totals),
         topic,
         options,
-        directory,
+        store: store.workerData,
         totals,
         stop,
       }),
@@ -426,8 +486,12 @@ async function main() {
     process.off('SIGTERM', onSignal);
   }
   const seconds = (performance.now() - started) / 1000;
-  const leftInStore = await countFiles(directory);
-  if (!options.keep) await rm(directory, { recursive: true, force: true });
+  const left = await store.leftover();
+  if (!options.keep) await store.remove();
+  // Copies of a frame's bytes after the producer made it: into the store at put, and out of it
+  // at resolve (what the workers reported: none when the resolved view is the shared memory).
+  const putCopy = totals.storeBytes / Math.max(1, totals.produced);
+  const resolveCopy = totals.resolveCopiedBytes / Math.max(1, totals.verified);
 
   const lines = [
     '',
@@ -436,11 +500,12 @@ async function main() {
     `  through broker    ${kib(totals.brokerBytes)} in ${totals.brokerMessages} messages (${(totals.brokerBytes / Math.max(1, totals.produced)).toFixed(0)} bytes per frame)`,
     `  through store     ${mib(totals.storeBytes)} (${(totals.storeBytes / Math.max(1, totals.brokerBytes)).toFixed(0)}× the broker's bytes)`,
     `  resolved          ${mib(totals.workerBytes)} in ${options.workers} worker threads`,
+    `  bytes copied      ${size(Math.round(putCopy + resolveCopy))} per frame: ${size(Math.round(putCopy))} at put (into the store), ${size(Math.round(resolveCopy))} at resolve (${store.resolveCopy})`,
     `  time              ${seconds.toFixed(2)} s: ${(totals.produced / seconds).toFixed(1)} frames/s, ${(totals.storeBytes / MiB / seconds).toFixed(0)} MiB/s into the store`,
-    `  dispatcher peak   heap ${mib(memory.peakHeap)}, array buffers ${mib(memory.peakArrayBuffers)} (its own thread)`,
+    `  dispatcher peak   heap ${mib(memory.peakHeap)}, array buffers ${mib(memory.peakArrayBuffers)} (its own thread${store.poolBytes === undefined ? '' : `; counts the shared pool's ${mib(store.poolBytes)}`})`,
     `  producer peak     heap ${mib(totals.producerPeakHeap ?? 0)}, array buffers ${mib(totals.producerPeakArrayBuffers ?? 0)}`,
     `  process peak RSS  ${mib(memory.peakRss)} (all threads)`,
-    `  store afterwards  ${leftInStore} file(s) left${options.keep ? ` in ${directory}` : ' (directory removed)'}`,
+    `  store afterwards  ${left.text}${store.directory === undefined ? '' : options.keep ? ` in ${store.directory}` : ' (directory removed)'}`,
   ];
   if (totals.failures.length > 0)
     lines.push(`  failures          ${totals.failures.slice(0, 5).join('; ')}`);
@@ -452,7 +517,7 @@ async function main() {
   if (stop.signal) return stop.signal === 'SIGINT' ? 130 : 143;
   const expected =
     options.count - (options.blurryEvery > 0 ? Math.floor(options.count / options.blurryEvery) : 0);
-  if (totals.verified !== expected || leftInStore !== 0) {
+  if (totals.verified !== expected || left.count !== 0) {
     process.stderr.write(`expected ${expected} verified frames and an empty store\n`);
     return 1;
   }

@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'OBJECT_NOT_FOUND'
   | 'STORE_NOT_ALLOWED'
   | 'STORE_FAILED'
+  | 'STORE_FULL'
+  | 'OBJECT_TOO_LARGE'
   | 'SEQUENCE_GAP'
   | 'MESSAGES_LOST'
   | 'BROKER_ERROR'
@@ -206,6 +208,40 @@ export class StoreNotAllowedError extends ProxyStreamError {
 export class StoreError extends ProxyStreamError {
   constructor(message: string, options?: ProxyStreamErrorOptions) {
     super('STORE_FAILED', message, options);
+  }
+}
+
+/**
+ * A bounded store had no room for an object within its time limit: every slot held an object not
+ * yet evicted (or still read through a view). Nothing was stored. Consumers that resolve and evict
+ * (or release their views) make room; a store that stays full means they stopped doing so.
+ */
+export class StoreFullError extends ProxyStreamError {
+  /** How long the store waited for room, in ms (0: it could never fit, it did not wait). */
+  readonly waitedMs: number;
+  constructor(message: string, waitedMs: number, options?: ProxyStreamErrorOptions) {
+    super('STORE_FULL', message, options);
+    this.waitedMs = waitedMs;
+  }
+}
+
+/**
+ * An object is larger than the store can ever hold (e.g. larger than its largest slot). Nothing
+ * was stored; waiting would not help. Use a store without that limit for such objects.
+ */
+export class ObjectTooLargeError extends ProxyStreamError {
+  /** Size of the rejected object in bytes. */
+  readonly size: number;
+  /** Largest object the store holds, in bytes. */
+  readonly limit: number;
+  constructor(what: string, size: number, limit: number, options?: ProxyStreamErrorOptions) {
+    super(
+      'OBJECT_TOO_LARGE',
+      `object of ${size} bytes exceeds the ${limit}-byte limit of ${what}; give it larger slots or use another store for such objects`,
+      options,
+    );
+    this.size = size;
+    this.limit = limit;
   }
 }
 

@@ -30,6 +30,19 @@ export {
   type ProxyReferenceOptions,
   type ReviveReferenceOptions,
 } from './proxy-reference.js';
+export {
+  releaseSharedMemory,
+  SharedMemoryPool,
+  type SharedMemoryPoolHandle,
+  type SharedMemoryPoolOptions,
+  type SharedMemoryPoolUsage,
+  type SharedMemorySizeClass,
+} from './shared-memory-pool.js';
+export { SharedMemoryStore, type SharedMemoryStoreOptions } from './shared-memory-store.js';
+export {
+  SharedMemoryStoreFactory,
+  type SharedMemoryStoreFactoryOptions,
+} from './shared-memory-store-factory.js';
 export { StoreCache } from './store-cache.js';
 export {
   type ConsumerCloseOptions,

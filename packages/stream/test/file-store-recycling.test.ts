@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileStore, FileStoreFactory } from '../src/file-store.js';
+import { InProcessBroker } from '../src/in-process-broker.js';
 import { StreamConsumer } from '../src/stream-consumer.js';
 import { StreamProducer } from '../src/stream-producer.js';
-import { InProcessBroker } from '../src/in-process-broker.js';
 import { buildForWorkers } from './worker-build.js';
 
 const run = promisify(execFile);
