@@ -82,3 +82,29 @@ describe('the demo on a signal', () => {
     });
   }
 });
+
+describe('the demo on the shared-memory store', () => {
+  it('--store shared verifies every frame, copies nothing at resolve and leaves no slot taken', async () => {
+    if (!existsSync(dist)) throw new Error(`${dist} is missing: build the packages first`);
+    const child = spawn(
+      process.execPath,
+      [demo, '--store', 'shared', '--count', '60', '--size', '1MiB', '--workers', '2'],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk;
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(0);
+    const frames =
+      /(\d+) produced, (\d+) dispatched, (\d+) dropped as blurry \(evicted\), (\d+) verified by workers, (\d+) failed/.exec(
+        stdout,
+      );
+    expect(frames?.slice(1).map(Number)).toEqual([60, 54, 6, 54, 0]);
+    expect(stdout).toMatch(
+      /bytes copied {6}1\.00 MiB per frame: 1\.00 MiB at put \(into the store\), 0 B at resolve/,
+    );
+    expect(stdout).toMatch(/store afterwards {2}0 slot\(s\) in use/);
+  }, 60_000);
+});
