@@ -89,7 +89,10 @@ describe('StreamProducer → Kafka → StreamConsumer', () => {
     ).resolve()) as Uint8Array;
     expect(resolved.byteLength).toBe(size);
     expect(Buffer.from(resolved).equals(Buffer.from(big))).toBe(true);
-    // One-shot by default: resolving evicted the file.
+    // One-shot by default: resolving evicted the object (its file waits as `.free-<key>` for the
+    // producer's next put, at most a second), and closing the consumer's stores deletes that too.
+    expect((await readdir(directory)).filter((name) => !name.startsWith('.'))).toEqual([]);
+    await consumer.close({ stores: true });
     expect(await readdir(directory)).toEqual([]);
   });
 });
