@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '@proxystream/protocols';
+import { nonNegative } from './option-checks.js';
 
 /** Time limit of `close()` on the producer and the consumer when none is given, in ms. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
@@ -16,11 +16,7 @@ export interface BoundedCloseOptions {
 
 /** The validated time limit of `options`. */
 export function closeTimeout(options: BoundedCloseOptions): number {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
-    throw new InvalidArgumentError(`timeoutMs must be a number >= 0, got ${options.timeoutMs}`);
-  }
-  return timeoutMs;
+  return nonNegative(options.timeoutMs, 'timeoutMs', DEFAULT_CLOSE_TIMEOUT_MS);
 }
 
 /**

@@ -1,5 +1,12 @@
 import { read, readSync, write, writeSync } from 'node:fs';
 
+/** The `code` of a Node.js system error (`'ENOENT'`, …), if it has one. Internal. */
+export function errorCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null
+    ? (error as { code?: string }).code
+    : undefined;
+}
+
 /**
  * Bytes a read buffer keeps in front of the object. Page-cache pages start at offset 0 of a page;
  * a large `Buffer` from glibc's `mmap` starts 16 bytes into one. The kernel's copy between two

@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorCode } from './file-io.js';
 
 /** How long an evicted object's file waits to be taken by the put of its writer. */
 const HOLD_MS = 1000;
@@ -8,12 +9,6 @@ const HOLD_MS = 1000;
 const REMEMBERED = 64;
 /** Remembered keys a put tries, oldest first. */
 const TRIES = 2;
-
-function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null
-    ? (error as { code?: string }).code
-    : undefined;
-}
 
 /** The name an evicted object's file waits under; it starts with a dot, so it is never a key. */
 export function freeName(key: string): string {

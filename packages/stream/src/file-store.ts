@@ -17,8 +17,9 @@ import {
   type StoreFactory,
   StoreNotAllowedError,
 } from '@proxystream/protocols';
-import { READ_LEAD, readAll, readAllSync, writeAll, writeAllSync } from './file-io.js';
+import { errorCode, READ_LEAD, readAll, readAllSync, writeAll, writeAllSync } from './file-io.js';
 import { FileRecycler } from './file-recycler.js';
+import { nonNegative } from './option-checks.js';
 import { assertStoreKey, newStoreKey } from './store-keys.js';
 
 /** Options of {@link FileStore}. */
@@ -47,12 +48,6 @@ export interface FileStoreOptions {
    * on disk, under a name that is never a key, for at most a second. Default `true`.
    */
   recycle?: boolean;
-}
-
-function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null
-    ? (error as { code?: string }).code
-    : undefined;
 }
 
 /** Default of {@link FileStoreOptions.syncBelow}: 2 MiB. */
@@ -93,7 +88,7 @@ export class FileStore implements Store {
     this.directory = resolve(options.directory);
     this.name = options.name ?? this.directory;
     this.#fsync = options.fsync ?? false;
-    this.#syncBelow = options.syncBelow ?? DEFAULT_SYNC_BELOW;
+    this.#syncBelow = nonNegative(options.syncBelow, 'syncBelow', DEFAULT_SYNC_BELOW);
     this.#recycler = (options.recycle ?? true) ? new FileRecycler(this.directory) : undefined;
   }
 

@@ -13,6 +13,7 @@ import {
   type SubscribeOptions,
   type Subscriber,
 } from '@proxystream/protocols';
+import { positiveInteger } from './option-checks.js';
 
 /** Options of {@link InProcessBroker}. */
 export interface InProcessBrokerOptions {
@@ -154,10 +155,7 @@ export class InProcessBroker {
   #closed = false;
 
   constructor(options: InProcessBrokerOptions = {}) {
-    const capacity = options.capacity ?? 1024;
-    if (!Number.isInteger(capacity) || capacity < 1) {
-      throw new InvalidArgumentError(`capacity must be a positive integer, got ${capacity}`);
-    }
+    const capacity = positiveInteger(options.capacity, 'capacity', 1024);
     this.capabilities = inProcessCapabilities(options.maxMessageSize);
     this.#bytes = new Channel(capacity);
     this.#events = new Channel(capacity);

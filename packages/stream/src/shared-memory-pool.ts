@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError, InvalidStoreKeyError } from '@proxystream/protocols';
+import { positiveInteger } from './option-checks.js';
 
 /** One size class of a {@link SharedMemoryPool}: `slots` slots of `slotBytes` bytes each. */
 export interface SharedMemorySizeClass {
@@ -175,13 +176,6 @@ export function releaseSharedMemory(view: Uint8Array): boolean {
   collected.unregister(pin);
   unpin(pin);
   return true;
-}
-
-function positiveInteger(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`${what} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
 }
 
 /** Checks size classes and sorts them, smallest slots first. */

@@ -6,6 +6,7 @@ import {
   type StoreConfig,
   StoreFullError,
 } from '@proxystream/protocols';
+import { nonNegative } from './option-checks.js';
 import {
   SharedMemoryPool,
   type SharedMemoryPoolHandle,
@@ -84,13 +85,11 @@ export class SharedMemoryStore implements Store {
     const pool = options.pool;
     this.pool = pool instanceof SharedMemoryPool ? pool : SharedMemoryPool.fromHandle(pool);
     this.name = this.pool.name;
-    const timeout = options.fullTimeoutMs ?? 5_000;
-    if (typeof timeout !== 'number' || !(timeout >= 0)) {
-      throw new InvalidArgumentError(
-        `SharedMemoryStore: fullTimeoutMs must be >= 0, got ${timeout}`,
-      );
-    }
-    this.fullTimeoutMs = timeout;
+    this.fullTimeoutMs = nonNegative(
+      options.fullTimeoutMs,
+      'SharedMemoryStore: fullTimeoutMs',
+      5_000,
+    );
   }
 
   async put(data: Uint8Array): Promise<string> {

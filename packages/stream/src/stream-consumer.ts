@@ -19,6 +19,7 @@ import {
 } from '@proxystream/protocols';
 import { type BoundedCloseOptions, closeTimeout, settleWithin } from './bounded-close.js';
 import { defaultSerializer } from './default-serializer.js';
+import { positiveInteger } from './option-checks.js';
 import { ProxyReference } from './proxy-reference.js';
 import { StoreCache } from './store-cache.js';
 import { decodeBatch } from './wire-codec.js';
@@ -290,13 +291,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
     if (this.#expectedTopics?.length === 0)
       throw new InvalidArgumentError('topics must name at least one topic');
     this.#topicSet = this.#expectedTopics === undefined ? undefined : new Set(this.#expectedTopics);
-    const minProducers = options.minProducers ?? 1;
-    if (!Number.isInteger(minProducers) || minProducers < 1) {
-      throw new InvalidArgumentError(
-        `minProducers must be a positive integer, got ${minProducers}`,
-      );
-    }
-    this.#minProducers = minProducers;
+    this.#minProducers = positiveInteger(options.minProducers, 'minProducers', 1);
     const redelivery = isAcknowledgingSubscriber(subscriber) ? subscriber.redeliveryMs : undefined;
     // Competing consumers ('ignore') see holes that are other members' batches: never wait.
     const lateWait =

@@ -22,6 +22,7 @@ import {
 } from '@proxystream/protocols';
 import { type BoundedCloseOptions, closeTimeout, settleWithin } from './bounded-close.js';
 import { defaultSerializer } from './default-serializer.js';
+import { nonNegative, positiveInteger } from './option-checks.js';
 import { encodeBatch } from './wire-codec.js';
 
 /** Options of {@link StreamProducer.send}. */
@@ -230,22 +231,6 @@ function mergeRefusals<T>(errors: SendRefusedError<T>[]): SendRefusedError<T> {
   return new SendRefusedError(unsent, { cause: errors[0]!.cause });
 }
 
-function positiveInteger(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`${name} must be a positive integer, got ${value}`);
-  }
-  return value;
-}
-
-function nonNegative(value: number | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !(value >= 0)) {
-    throw new InvalidArgumentError(`${name} must be a number >= 0, got ${value}`);
-  }
-  return value;
-}
-
 /**
  * Sends objects to topics: small ones inline in the event, large ones to a store with only a key
  * in the event. The TypeScript counterpart of ProxyStore's `StreamProducer`.
@@ -302,11 +287,11 @@ export class StreamProducer<T = unknown> {
     this.#defaultStore = options.defaultStore;
     this.#serializer = options.serializer ?? (defaultSerializer as Serializer<T>);
     this.#filter = options.filter;
-    this.#batchSize = positiveInteger(options.batchSize, 1, 'batchSize');
+    this.#batchSize = positiveInteger(options.batchSize, 'batchSize', 1);
     this.#aggregator = options.aggregator;
-    this.#lingerMs = nonNegative(options.lingerMs, 'lingerMs');
-    this.#inlineBelow = nonNegative(options.inlineBelow, 'inlineBelow') ?? 0;
-    this.#maxInFlight = positiveInteger(options.maxBatchesInFlight, 1, 'maxBatchesInFlight');
+    this.#lingerMs = nonNegative(options.lingerMs, 'lingerMs', undefined);
+    this.#inlineBelow = nonNegative(options.inlineBelow, 'inlineBelow', 0);
+    this.#maxInFlight = positiveInteger(options.maxBatchesInFlight, 'maxBatchesInFlight', 1);
     const heartbeatMs = options.heartbeatMs;
     if (heartbeatMs !== undefined) {
       if (!(typeof heartbeatMs === 'number' && heartbeatMs > 0 && Number.isFinite(heartbeatMs))) {

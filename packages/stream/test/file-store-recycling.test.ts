@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm, stat, symlink, unlink, writeFile } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { InvalidArgumentError } from '@proxystream/protocols';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileStore, FileStoreFactory } from '../src/file-store.js';
 import { InProcessBroker } from '../src/in-process-broker.js';
@@ -89,6 +90,15 @@ describe('FileStore recycling', () => {
     expect(same(await store.get(next), filled(10, 2))).toBe(true);
     expect(await readdir(directory)).toEqual([next]);
     await store.close();
+  });
+
+  it('refuses a syncBelow that is not a number >= 0', () => {
+    for (const syncBelow of [-1, Number.NaN, '2' as unknown as number]) {
+      expect(
+        () => new FileStore({ directory: nextDirectory(), syncBelow }),
+        String(syncBelow),
+      ).toThrow(InvalidArgumentError);
+    }
   });
 
   it('leaves only its own files when recycling is off', async () => {
