@@ -67,8 +67,8 @@ const producer = new StreamProducer(portPublisher(parentPort), {
   // The shared store copies each frame into a slot of the pool once; a resolve reads it there.
   defaultStore: countingStore(
     store.kind === 'shared'
-      ? new SharedMemoryStore({ pool: store.pool })
-      : new FileStore({ directory: store.directory }),
+      ? await SharedMemoryStore.create({ pool: store.pool })
+      : await FileStore.create({ directory: store.directory }),
   ),
   batchSize: batch,
 });

@@ -359,7 +359,7 @@ function produce({ publisher, topic, options, store, totals, stop }) {
 
 async function dispatch({ consumer, pool, totals, progress }) {
   const results = [];
-  for await (const { item: reference, metadata } of consumer.iterWithMetadata()) {
+  for await (const { value: reference, metadata } of consumer.iterWithMetadata()) {
     // `reference` is a ProxyReference: a key and a store config. The bytes stay in the store.
     totals.dispatched++;
     const { result } = await pool.submit({

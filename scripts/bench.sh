@@ -7,6 +7,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# Node.js 22 or later: an older system node gives way to the pinned 22 from scripts/node.sh.
+PATH="$(bash scripts/node.sh path)"
 log() { echo "[bench] $*" >&2; }
 
 # Setup builds every package; a shim that does not build yet is reported by the bench as

@@ -6,6 +6,11 @@
 #   bash scripts/brokers.sh restart redis|nats|kafka         # data survives (used by fault tests)
 #   bash scripts/brokers.sh start redis_auth nats_auth       # servers that demand credentials
 #   REDIS_PORT=6391 bash scripts/brokers.sh start redis       # a second, private instance
+#   bash scripts/brokers.sh list                             # every broker the tests need
+#
+# A new broker is one entry here: its name in ALL_BROKERS and its <name>_start, <name>_stop and
+# <name>_running functions (and <name>_restart when a restart must keep data in its own way).
+# scripts/test.sh starts every broker that `list` prints.
 #
 # A broker whose URL variable (REDIS_URL, NATS_URL, KAFKA_BROKERS) is already set is left alone:
 # `start` uses it as given; `stop` and `restart` refuse (exit 1), since this script did not start
@@ -202,6 +207,9 @@ kafka_stop() {
   bash "$ROOT/scripts/kafka.sh" stop
 }
 
+# Every broker of the test run, in start order.
+ALL_BROKERS=(redis nats kafka redis_auth nats_auth)
+
 command=${1:-}
 shift || true
 brokers=("$@")
@@ -215,6 +223,7 @@ redis_auth_running() { redis_auth_ping; }
 nats_auth_running() { nats_auth_port_ready "$NATS_TOKEN_PORT" && nats_auth_port_ready "$NATS_USER_PORT"; }
 
 case "$command" in
+  list) echo "${ALL_BROKERS[@]}" ;;
   running)
     for b in "${brokers[@]}"; do "${b}_running" || exit 1; done
     ;;
@@ -222,11 +231,10 @@ case "$command" in
   stop) for b in "${brokers[@]}"; do "${b}_stop"; done ;;
   restart)
     for b in "${brokers[@]}"; do
-      if [ "$b" = kafka ]; then kafka_restart; continue; fi
-      if [ "$b" = redis ]; then redis_restart; continue; fi
+      if declare -F "${b}_restart" >/dev/null; then "${b}_restart"; continue; fi
       "${b}_stop"
       "${b}_start" keep
     done
     ;;
-  *) die "usage: brokers.sh start|stop|restart|running [redis] [nats] [kafka] [redis_auth] [nats_auth]" ;;
+  *) die "usage: brokers.sh list | start|stop|restart|running [${ALL_BROKERS[*]}]" ;;
 esac

@@ -4,5 +4,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# Node.js 22 or later: an older system node gives way to the pinned 22 from scripts/node.sh.
+PATH="$(bash scripts/node.sh path)"
 bash scripts/setup.sh
 exec node examples/demo.mjs "$@"

@@ -167,7 +167,7 @@ await check(
 // File store keys: only keys the store could have made reach the file system.
 const sandbox = await fuzzSandbox();
 try {
-  const store = new FileStore({ directory: sandbox.storeDir });
+  const store = await FileStore.create({ directory: sandbox.storeDir });
   const kept = await store.put(new TextEncoder().encode('kept'));
   await check(
     'file-store',

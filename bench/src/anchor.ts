@@ -55,7 +55,7 @@ async function proxystoreRun(config: BenchConfig, python: string, c: Case, dir: 
 }
 
 type PubSubShim = {
-  RedisPubSubPublisher: new (options: object) => Publisher;
+  RedisPubSubPublisher: { create(options: object): Promise<Publisher> };
 };
 
 /** Starts the consumer child of one proxystream run and resolves once it subscribed. */
@@ -125,9 +125,9 @@ async function proxystreamRun(
   });
   try {
     const producer = new StreamProducer<Uint8Array>(
-      new shim.RedisPubSubPublisher({ connection: config.redisUrl }),
+      await shim.RedisPubSubPublisher.create({ connection: config.redisUrl }),
       {
-        ...(c.mode === 'file' ? { defaultStore: new FileStore({ directory: dir }) } : {}),
+        ...(c.mode === 'file' ? { defaultStore: await FileStore.create({ directory: dir }) } : {}),
         maxBatchesInFlight: inFlight,
       },
     );

@@ -134,7 +134,7 @@ async function proxystreamSteps(settings: BreakdownChildSettings): Promise<{
   const redis = new Redis(settings.redisUrl, { lazyConnect: true });
   await redis.connect();
   const channel = `bench-breakdown-${process.pid}`;
-  const producer = new FileStore({ directory: settings.dir });
+  const producer = await FileStore.create({ directory: settings.dir });
   const data = payload(settings.size, 5);
   let key = '';
   let consumer: Store | undefined;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Objm } from '@nats-io/obj';
 import { connect } from '@nats-io/transport-node';
 import type { Store, StoreFactory } from '@proxystream/protocols';
+import { withTimeout } from '@proxystream/protocols/kit';
 import {
   FileStore,
   FileStoreFactory,
@@ -17,7 +18,7 @@ import type { BenchConfig } from './config.js';
 import { fixed, si, sizeLabel, spread, table } from './format.js';
 import { freshTopic } from './pipe.js';
 import { progress, type SectionResult } from './report.js';
-import { shimEndpoints } from './shim-adapters.js';
+import { descriptorNamed, shimEndpoints, streamContenderName } from './shim-adapters.js';
 import { loadShim } from './shims.js';
 import { ratio, type Summary, summarize } from './stats.js';
 import { MiB, now, payload } from './timing.js';
@@ -104,11 +105,25 @@ function streamStoreContender(
   };
 }
 
+/** {@link streamInlineContender} through the shim descriptor named `shim`. */
+async function inlineThroughShim(
+  shim: string,
+  group: string,
+  config: BenchConfig,
+): Promise<BulkEntry> {
+  const descriptor = await descriptorNamed(shim);
+  if (typeof descriptor === 'string') {
+    return { name: `stream inline · ${shim} shim`, group, kind: 'inline', unavailable: descriptor };
+  }
+  const name = streamContenderName(descriptor.title).replace(/^stream/, 'stream inline');
+  return streamInlineContender(name, group, shimEndpoints(descriptor, config));
+}
+
 /** StreamProducer inline (no store) through a shim's broker. */
 function streamInlineContender(
   name: string,
   group: string,
-  endpoints: Awaited<ReturnType<typeof shimEndpoints>>,
+  endpoints: ReturnType<typeof shimEndpoints> | string,
 ): BulkEntry {
   if (typeof endpoints === 'string') return { name, group, kind: 'inline', unavailable: endpoints };
   return {
@@ -158,14 +173,14 @@ async function objectStoreEntries(config: BenchConfig): Promise<BulkEntry[]> {
   };
   const Cls = module.exports[storeName] as Opener;
   const Factory = module.exports[factoryName] as new (options: object) => StoreFactory;
-  const options = { servers: config.natsUrl, bucket: 'proxystream-bench' };
+  const options = { connection: { servers: config.natsUrl }, bucket: 'proxystream-bench' };
   const make = async (): Promise<Store> =>
     Cls.open ? Cls.open(options) : Cls.create ? Cls.create(options) : new Cls(options);
   return [
     storeContender(name, group, make),
     streamStoreContender('stream · NATS object store', group, async () => ({
       store: await make(),
-      factory: new Factory({ servers: config.natsUrl, allowedServers: [config.natsUrl] }),
+      factory: new Factory({ allowedServers: [config.natsUrl] }),
     })),
   ];
 }
@@ -191,10 +206,10 @@ async function entries(config: BenchConfig, dir: string): Promise<BulkEntry[]> {
       };
     },
   });
-  list.push(storeContender('FileStore', 'file', async () => new FileStore({ directory: dir })));
+  list.push(storeContender('FileStore', 'file', () => FileStore.create({ directory: dir })));
   list.push(
     streamStoreContender('stream · FileStore', 'file', async () => ({
-      store: new FileStore({ directory: dir }),
+      store: await FileStore.create({ directory: dir }),
       factory: new FileStoreFactory({ allowedRoots: [dir] }),
     })),
   );
@@ -221,20 +236,22 @@ async function entries(config: BenchConfig, dir: string): Promise<BulkEntry[]> {
   if ('reason' in redisShim) {
     list.push({ name: 'RedisStore', group: 'Redis', kind: 'store', unavailable: redisShim.reason });
   } else {
-    const RedisStore = redisShim.exports.RedisStore as new (options: object) => Store;
+    const RedisStore = redisShim.exports.RedisStore as {
+      create(options: object): Promise<Store>;
+    };
     const RedisStoreFactory = redisShim.exports.RedisStoreFactory as new (
       options: object,
     ) => StoreFactory;
     const host = new URL(config.redisUrl);
     list.push(
-      storeContender(
-        'RedisStore',
-        'Redis',
-        async () => new RedisStore({ connection: config.redisUrl }),
+      storeContender('RedisStore', 'Redis', () =>
+        RedisStore.create({ connection: config.redisUrl }),
       ),
       streamStoreContender('stream · RedisStore', 'Redis', async () => ({
-        store: new RedisStore({ connection: config.redisUrl }),
-        factory: new RedisStoreFactory({ allowedHosts: [`${host.hostname}:${host.port || 6379}`] }),
+        store: await RedisStore.create({ connection: config.redisUrl }),
+        factory: new RedisStoreFactory({
+          allowedServers: [`${host.hostname}:${host.port || 6379}`],
+        }),
       })),
     );
   }
@@ -264,13 +281,7 @@ async function entries(config: BenchConfig, dir: string): Promise<BulkEntry[]> {
       };
     },
   });
-  list.push(
-    streamInlineContender(
-      'stream inline · Redis pub/sub shim',
-      'Redis',
-      await shimEndpoints('redis-pubsub', config),
-    ),
-  );
+  list.push(await inlineThroughShim('redis-pubsub', 'Redis', config));
   // NATS.
   list.push({
     name: 'raw @nats-io/obj put + get',
@@ -297,13 +308,7 @@ async function entries(config: BenchConfig, dir: string): Promise<BulkEntry[]> {
     },
   });
   list.push(...(await objectStoreEntries(config)));
-  list.push(
-    streamInlineContender(
-      'stream inline · core NATS shim',
-      'NATS object store',
-      await shimEndpoints('nats', config),
-    ),
-  );
+  list.push(await inlineThroughShim('nats', 'NATS object store', config));
   return list;
 }
 
@@ -311,25 +316,13 @@ async function entries(config: BenchConfig, dir: string): Promise<BulkEntry[]> {
 /** Longest wait for one transfer: a message the broker drops never arrives. */
 const TRANSFER_TIMEOUT_MS = 30_000;
 
-/** `promise`, or a failure after {@link TRANSFER_TIMEOUT_MS}. */
-async function bounded<T>(promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new Error(
-            `nothing arrived within ${TRANSFER_TIMEOUT_MS / 1000} s (dropped by the broker, e.g. Redis closes a pub/sub subscriber whose output buffer passes 32 MiB)`,
-          ),
-        ),
-      TRANSFER_TIMEOUT_MS,
-    );
-  });
-  try {
-    return await Promise.race([promise, limit]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** `promise`, or a `TimeoutError` after {@link TRANSFER_TIMEOUT_MS}. */
+function bounded<T>(promise: Promise<T>): Promise<T> {
+  return withTimeout(
+    promise,
+    TRANSFER_TIMEOUT_MS,
+    'the transfer (a message the broker dropped, e.g. Redis closes a pub/sub subscriber whose output buffer passes 32 MiB, never arrives)',
+  );
 }
 
 export async function bulk(config: BenchConfig): Promise<SectionResult> {

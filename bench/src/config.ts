@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import type { ShimEnvironment } from '@proxystream/protocols/kit';
 
 /** Sections in the order they run. */
 export const SECTIONS = [
@@ -30,12 +31,16 @@ export interface BenchConfig {
   readonly root: string;
   /** The command line as the user typed it (for the report). */
   readonly command: string;
+  /** Where the shims' brokers are: what their descriptors read (`REDIS_URL`, `NATS_URL`, …). */
+  readonly env: ShimEnvironment;
+  /** The Redis server of the sections that drive Redis directly (bulk, scaling, memory, anchor). */
   readonly redisUrl: string;
+  /** The NATS server of the sections that drive NATS directly (bulk). */
   readonly natsUrl: string;
   readonly kafkaBrokers: readonly string[];
 }
 
-const USAGE = `usage: node bench/dist/main.js [--quick] [--only overhead,latency,...] [--transports inproc,redis-pubsub,...] [--repeats N] [--out FILE]
+const USAGE = `usage: node bench/dist/main.js [--quick] [--only overhead,latency,...] [--transports inproc,<shim descriptor names>,...] [--repeats N] [--out FILE]
 sections: ${SECTIONS.join(', ')}`;
 
 /** Parses `argv` (without node and script). */
@@ -80,6 +85,7 @@ export function parseConfig(argv: readonly string[], root: string): BenchConfig 
     out,
     root,
     command: process.env.BENCH_COMMAND ?? `pnpm bench ${argv.join(' ')}`.trim(),
+    env: process.env,
     redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     natsUrl: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
     kafkaBrokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),

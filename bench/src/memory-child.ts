@@ -3,45 +3,27 @@
  *   node memory-child.js producer|consumer <transport> <topic> <count> <size> <slowMs> <redisUrl>
  * Prints `ready` (consumer, once subscribed) and a final JSON line with the peak RSS.
  */
-import type { Publisher, Subscriber } from '@proxystream/protocols';
 import { StreamConsumer, StreamProducer } from '@proxystream/stream';
-import { loadShim } from './shims.js';
+import { descriptorNamed } from './shim-adapters.js';
 import { now, payload, RssSampler, sleep } from './timing.js';
-
-type Shim = Record<
-  string,
-  (new (
-    options: object,
-  ) => Publisher) & { create(topic: string, options: object): Promise<Subscriber> }
->;
 
 async function main(): Promise<void> {
   const [role, transport, topic, countText, sizeText, slowText, redisUrl] = process.argv.slice(2);
   const count = Number(countText);
   const size = Number(sizeText);
   const slowMs = Number(slowText);
-  const module = await loadShim('@proxystream/shim-redis');
-  if ('reason' in module) throw new Error(module.reason);
-  const shim = module.exports as Shim;
-  const prefix =
-    transport === 'redis-list'
-      ? 'RedisQueue'
-      : transport === 'redis-pubsub'
-        ? 'RedisPubSub'
-        : 'RedisStreams';
-  const lossy = transport === 'redis-pubsub';
-  const connection = {
-    connection: redisUrl,
-    ...(transport === 'redis-streams' ? { start: 'beginning' } : {}),
-  };
+  const descriptor = await descriptorNamed(transport!);
+  if (typeof descriptor === 'string') throw new Error(descriptor);
+  const env = { ...process.env, REDIS_URL: redisUrl };
+  const lossy = descriptor.capabilities.slowConsumer === 'drops-reported';
   const sampler = new RssSampler(10);
   const start = now();
   if (role === 'consumer') {
     const consumer = new StreamConsumer<Uint8Array>(
-      await shim[`${prefix}Subscriber`]!.create(topic!, connection),
+      await descriptor.subscriber(env, topic!),
       // Pub/sub drops what the subscriber cannot buffer: count what arrives, end on the
       // end-of-stream event or after 3 s without a message.
-      { topics: [topic!], ...(lossy ? { onGap: 'ignore' as const } : {}) },
+      { topics: [topic!], ...(lossy ? { onGap: () => {} } : {}) },
     );
     console.log('ready');
     let received = 0;
@@ -51,7 +33,15 @@ async function main(): Promise<void> {
       clearTimeout(idle);
       idle = setTimeout(() => void consumer.close(), 3000);
     };
-    for await (const _ of consumer) {
+    for (;;) {
+      // A lossy shim's next() rejects with MessagesLostError where it dropped messages (the loss
+      // rule); reading goes on after it.
+      const result = await consumer.nextObject().catch((error: unknown) => {
+        if ((error as { code?: unknown }).code === 'MESSAGES_LOST') return undefined;
+        throw error;
+      });
+      if (result === undefined) continue;
+      if (result.done === true) break;
       received++;
       arm();
       if (slowMs > 0) await sleep(slowMs);
@@ -68,8 +58,7 @@ async function main(): Promise<void> {
       }),
     );
   } else {
-    const Publisher = shim[`${prefix}Publisher`]!;
-    const producer = new StreamProducer<Uint8Array>(new Publisher({ connection: redisUrl }));
+    const producer = new StreamProducer<Uint8Array>(await descriptor.publisher(env));
     const data = payload(size, 5);
     for (let i = 0; i < count; i++) await producer.send(topic!, data);
     await producer.close({ topics: [topic!] });

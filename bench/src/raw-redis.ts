@@ -1,3 +1,4 @@
+import { QUEUE_TAKE_SCRIPT } from '@proxystream/shim-redis/testing';
 import { Redis } from 'ioredis';
 import { type Contender, freshTopic, type Pipe, type PipeOptions, RawBatcher } from './pipe.js';
 
@@ -57,19 +58,11 @@ export function rawRedisPubSub(url: string): Contender {
  */
 export const REDIS_READ_COUNT = 16;
 
-// As the list shim: moves up to ARGV[1] messages from the queue to a pending list atomically.
-const TAKE_SCRIPT = `local out = {}
-for i = 1, tonumber(ARGV[1]) do
-  local m = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
-  if not m then break end
-  out[i] = m
-end
-return out`;
-
 /**
  * ioredis RPUSH, and a reader with the list shim's guarantee (at least once): messages are moved
- * atomically to a pending list (a script of LMOVEs, up to {@link REDIS_READ_COUNT}; BLMOVE when the
- * queue is empty) and removed from it (LPOP with a count) once counted.
+ * atomically to a pending list (the list shim's own script, {@link QUEUE_TAKE_SCRIPT}, up to
+ * {@link REDIS_READ_COUNT}; BLMOVE when the queue is empty) and removed from it (LPOP with a
+ * count) once counted.
  */
 export function rawRedisList(url: string): Contender {
   return {
@@ -86,7 +79,7 @@ export function rawRedisList(url: string): Contender {
         while (!closed) {
           const items = (await consumer.callBuffer(
             'EVAL',
-            TAKE_SCRIPT,
+            QUEUE_TAKE_SCRIPT,
             2,
             key,
             pending,

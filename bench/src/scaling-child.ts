@@ -69,6 +69,7 @@ function counting(subscriber: Subscriber, tally: { bytes: number }): Subscriber 
       return { done: true, value: undefined };
     },
     close: () => subscriber.close(),
+    [Symbol.asyncDispose]: () => subscriber.close(),
     [Symbol.asyncIterator]() {
       return wrapped;
     },
@@ -155,7 +156,7 @@ async function main(): Promise<void> {
 
   const factories = [
     new RedisStoreFactory({
-      allowedHosts: settings.allowedRedisHosts,
+      allowedServers: settings.allowedRedisHosts,
       allowedPrefixes: settings.allowedRedisPrefixes,
     }),
     new FileStoreFactory({ allowedRoots: [settings.fileRoot] }),
@@ -224,8 +225,8 @@ async function main(): Promise<void> {
           sentBytes += reference.byteLength;
           writeFrame(link.socket, FrameKind.taskReference, posted, reference);
         } else {
-          sentBytes += item.byteLength;
-          writeFrame(link.socket, FrameKind.taskBytes, posted, item);
+          sentBytes += item.value.byteLength;
+          writeFrame(link.socket, FrameKind.taskBytes, posted, item.value);
         }
         posted++;
         if (posted >= run.count) break;

@@ -22,7 +22,7 @@ export interface ScalingWorkerSettings {
 const settings = JSON.parse(process.argv[2]!) as ScalingWorkerSettings;
 const stores = new StoreCache([
   new RedisStoreFactory({
-    allowedHosts: settings.allowedRedisHosts,
+    allowedServers: settings.allowedRedisHosts,
     allowedPrefixes: settings.allowedRedisPrefixes,
   }),
   new FileStoreFactory({ allowedRoots: [settings.fileRoot] }),

@@ -217,7 +217,7 @@ async function runOnce(
   if (mode === 'store-redis') store = context.redisStore;
   else if (mode === 'store-file' || mode === 'threshold') store = context.fileStore;
   const producer = new StreamProducer<Uint8Array>(
-    new RedisQueuePublisher({ connection: config.redisUrl, maxMessageSize: MAX_MESSAGE }),
+    await RedisQueuePublisher.create({ connection: config.redisUrl, maxMessageSize: MAX_MESSAGE }),
     {
       ...(store === undefined ? {} : { defaultStore: store }),
       ...(mode === 'threshold' ? { inlineBelow: INLINE_BELOW } : {}),
@@ -298,8 +298,8 @@ export async function scaling(config: BenchConfig): Promise<SectionResult> {
   };
   const context: Context = {
     config,
-    redisStore: new RedisStore({ connection: config.redisUrl, prefix }),
-    fileStore: new FileStore({ directory: join(fileRoot, 'store') }),
+    redisStore: await RedisStore.create({ connection: config.redisUrl, prefix }),
+    fileStore: await FileStore.create({ directory: join(fileRoot, 'store') }),
     cleaner: new Redis(config.redisUrl, { lazyConnect: true }),
     timeoutMs: 60_000,
   };

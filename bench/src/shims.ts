@@ -1,6 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import type { ShimDescriptor } from '@proxystream/protocols/kit';
 
 /** A shim package's exports, or why it cannot be loaded. */
 export type ShimModule =
@@ -48,4 +49,45 @@ export function exported(module: ShimModule, name: string): Constructor | undefi
   if (!('exports' in module)) return undefined;
   const value = module.exports[name];
   return typeof value === 'function' ? (value as Constructor) : undefined;
+}
+
+/** The shim descriptors of one package, or why they cannot be loaded. */
+export type DescriptorPackage =
+  | { readonly packageName: string; readonly descriptors: readonly ShimDescriptor[] }
+  | { readonly packageName: string; readonly reason: string };
+
+let descriptorPackages: Promise<DescriptorPackage[]> | undefined;
+
+/**
+ * The descriptors of every shim package the bench depends on (`@proxystream/shim-*` in
+ * bench/package.json), imported from their built `./testing` entries at run time like
+ * {@link loadShim}: a package that cannot load becomes "not available" lines in the report.
+ */
+export function loadDescriptors(): Promise<DescriptorPackage[]> {
+  descriptorPackages ??= (async () => {
+    const manifest = JSON.parse(readFileSync(require.resolve('../package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+    };
+    const names = Object.keys(manifest.dependencies ?? {}).filter((name) =>
+      name.startsWith('@proxystream/shim-'),
+    );
+    return Promise.all(
+      names.map(async (packageName): Promise<DescriptorPackage> => {
+        const loaded = await loadShim(packageName);
+        if ('reason' in loaded) return { packageName, reason: loaded.reason };
+        try {
+          const specifier = `${packageName}/testing`;
+          const testing = (await import(specifier)) as { descriptors?: readonly ShimDescriptor[] };
+          if (!Array.isArray(testing.descriptors)) {
+            return { packageName, reason: `${specifier} exports no descriptors` };
+          }
+          return { packageName, descriptors: testing.descriptors };
+        } catch (error) {
+          const reason = (error as Error).message.split('\n')[0] ?? String(error);
+          return { packageName, reason: `${packageName}/testing fails to load: ${reason}` };
+        }
+      }),
+    );
+  })();
+  return descriptorPackages;
 }

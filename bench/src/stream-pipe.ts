@@ -41,9 +41,9 @@ export function streamContender(name: string, prefix: string, open: EndpointFact
       let received = 0;
       const onItem = options.onItem;
       const loop = (async () => {
-        for await (const item of consumer) {
+        for await (const item of consumer.iterObjects()) {
           received++;
-          onItem?.(item as Uint8Array);
+          onItem?.(item);
         }
       })();
       let loopError: unknown;

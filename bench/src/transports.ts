@@ -1,10 +1,13 @@
+import { brokerAddress } from '@proxystream/protocols/kit';
 import type { BenchConfig } from './config.js';
+import type { Contender } from './pipe.js';
 import { rawMessageChannel, rawQueue } from './raw-inproc.js';
 import { rawKafka } from './raw-kafka.js';
 import { rawJetStream, rawNatsCore } from './raw-nats.js';
 import { rawRedisList, rawRedisPubSub, rawRedisStreams } from './raw-redis.js';
 import type { Entry } from './runner.js';
-import { shimStreamContender } from './shim-adapters.js';
+import { shimStreamContender, streamContenderName } from './shim-adapters.js';
+import { loadDescriptors } from './shims.js';
 import { streamInProcessBytes, streamInProcessEvents } from './stream-pipe.js';
 
 /** One broker (or broker mode) with its raw contenders (first = baseline) and stream contenders. */
@@ -14,7 +17,25 @@ export interface Transport {
   readonly entries: readonly Entry[];
 }
 
-/** The transports of the overhead and latency sections; stream contenders of missing shims are marked unavailable. */
+/**
+ * The bench's own raw-client contenders, by the name of the shim descriptor they face, each
+ * given its broker's address (from the descriptor's broker requirement). A shim without one is
+ * measured alone.
+ */
+const RAW_CONTENDERS: Readonly<Record<string, (address: string) => Contender>> = {
+  'redis-pubsub': rawRedisPubSub,
+  'redis-list': rawRedisList,
+  'redis-streams': rawRedisStreams,
+  nats: rawNatsCore,
+  jetstream: rawJetStream,
+  kafka: (address) => rawKafka(address.split(',')),
+};
+
+/**
+ * The transports of the overhead and latency sections: the in-process ones, then one per shim
+ * descriptor (in the order of the bench's dependencies and each package's `descriptors`); the
+ * descriptors of a package that cannot load are marked unavailable.
+ */
 export async function transports(config: BenchConfig): Promise<Transport[]> {
   const all: Transport[] = [
     {
@@ -22,40 +43,32 @@ export async function transports(config: BenchConfig): Promise<Transport[]> {
       title: 'in-process',
       entries: [rawQueue, rawMessageChannel, streamInProcessEvents, streamInProcessBytes],
     },
-    {
-      id: 'redis-pubsub',
-      title: 'Redis pub/sub',
-      entries: [rawRedisPubSub(config.redisUrl), await shimStreamContender('redis-pubsub', config)],
-    },
-    {
-      id: 'redis-list',
-      title: 'Redis list queue',
-      entries: [rawRedisList(config.redisUrl), await shimStreamContender('redis-list', config)],
-    },
-    {
-      id: 'redis-streams',
-      title: 'Redis Streams',
-      entries: [
-        rawRedisStreams(config.redisUrl),
-        await shimStreamContender('redis-streams', config),
-      ],
-    },
-    {
-      id: 'nats',
-      title: 'core NATS',
-      entries: [rawNatsCore(config.natsUrl), await shimStreamContender('nats', config)],
-    },
-    {
-      id: 'jetstream',
-      title: 'JetStream',
-      entries: [rawJetStream(config.natsUrl), await shimStreamContender('jetstream', config)],
-    },
-    {
-      id: 'kafka',
-      title: 'Kafka',
-      entries: [rawKafka(config.kafkaBrokers), await shimStreamContender('kafka', config)],
-    },
   ];
+  for (const found of await loadDescriptors()) {
+    if ('reason' in found) {
+      all.push({
+        id: found.packageName,
+        title: found.packageName,
+        entries: [
+          {
+            name: streamContenderName(found.packageName),
+            kind: 'stream',
+            unavailable: found.reason,
+          },
+        ],
+      });
+      continue;
+    }
+    for (const descriptor of found.descriptors) {
+      const raw = RAW_CONTENDERS[descriptor.name];
+      const entries: Entry[] = [];
+      if (raw !== undefined && descriptor.broker !== undefined) {
+        entries.push(raw(brokerAddress(descriptor.broker, config.env)));
+      }
+      entries.push(shimStreamContender(descriptor, config));
+      all.push({ id: descriptor.name, title: descriptor.title, entries });
+    }
+  }
   const only = config.transports;
   return only === undefined ? all : all.filter((t) => only.includes(t.id));
 }

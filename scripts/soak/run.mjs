@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The soak run: broker restarts, consumer kills and long load runs on real brokers, on the built
-// packages (run `pnpm build` first). Prints one JSON line of figures per scenario and shim, and a
+// packages (run `pnpm build` first), for every shim descriptor of the workspace (each package's
+// `./testing` entry). The scenarios are those of @proxystream/contract-tests; which ones a shim
+// gets comes from its capabilities. Prints one JSON line of figures per scenario and shim, and a
 // table at the end (the source of docs/reliability.md).
 //
 //   node scripts/soak/run.mjs [--events 100000] [--load-events 1000000]
@@ -12,19 +14,7 @@
 // start redis`, then `REDIS_URL=redis://127.0.0.1:6391 node scripts/soak/run.mjs --shim redis-list`.
 
 import { parseArgs } from 'node:util';
-import { loadDist, loadShimModules } from './dist.mjs';
-import { killScenario, loadScenario, restartScenario } from './scenarios.mjs';
-import { restartBroker, shimAdapters } from './shims.mjs';
-
-const ALL = ['redis-list', 'redis-streams', 'redis-pubsub', 'jetstream', 'nats-core', 'kafka'];
-const MODULE = {
-  'redis-list': 'redis',
-  'redis-streams': 'redis',
-  'redis-pubsub': 'redis',
-  jetstream: 'nats',
-  'nats-core': 'nats',
-  kafka: 'kafka',
-};
+import { distPath, loadDescriptors, loadDist } from './dist.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -37,7 +27,7 @@ const { values } = parseArgs({
     'restart-batch': { type: 'string', default: '10' },
     'batches-in-flight': { type: 'string', default: '1' },
     repeat: { type: 'string', default: '1' },
-    shim: { type: 'string', default: ALL.join(',') },
+    shim: { type: 'string' },
     scenario: { type: 'string', default: 'restart,kill,kill-stream,load' },
     help: { type: 'boolean', default: false },
   },
@@ -46,45 +36,56 @@ if (values.help) {
   process.stdout.write(
     'node scripts/soak/run.mjs [--events N] [--load-events N] [--kill-events N] [--load-batch N]\n' +
       '  [--restart-batch N] [--batches-in-flight N] [--repeat N] [--shim a,b] [--scenario restart,kill,kill-stream,load]\n' +
+      'Shims: the names of the descriptors (every one by default).\n' +
       'REDIS_URL=redis://127.0.0.1:<port> runs on (and restarts) a private Redis started with\n' +
       'REDIS_PORT=<port> bash scripts/brokers.sh start redis.\n',
   );
   process.exit(0);
 }
-const shims = values.shim.split(',');
-for (const name of shims) if (!ALL.includes(name)) throw new Error(`unknown shim ${name}`);
+const available = await loadDescriptors();
+const names = available.map(({ descriptor }) => descriptor.name);
+const wanted = values.shim === undefined ? names : values.shim.split(',');
+for (const name of wanted) {
+  if (!names.includes(name)) throw new Error(`unknown shim ${name} (known: ${names.join(', ')})`);
+}
 const scenarios = values.scenario.split(',');
 const stream = await loadDist('stream');
-const adapters = shimAdapters(await loadShimModules(['redis', 'nats', 'kafka']));
+const { killScenario, loadScenario, restartLocalBroker, restartScenario } = await loadDist(
+  'contract-tests',
+  'scenarios/index.js',
+);
+const streamEntry = distPath('stream');
 
 const rows = [];
 const repeat = Number(values.repeat);
 for (const scenario of scenarios) {
-  for (const name of shims.flatMap((shim) => Array(repeat).fill(shim))) {
-    const shim = adapters[name];
+  for (const name of wanted.flatMap((shim) => Array(repeat).fill(shim))) {
+    const { descriptor, testing } = available.find((entry) => entry.descriptor.name === name);
+    const { persistent, acknowledged, competingConsumers } = descriptor.capabilities;
     let result;
     if (scenario === 'restart') {
+      if (descriptor.broker === undefined) continue;
       result = await restartScenario({
-        shim,
+        descriptor,
         stream,
         events: Number(values.events),
-        batchSize: shim.persistent ? Number(values['restart-batch']) : 1,
+        batchSize: persistent ? Number(values['restart-batch']) : 1,
         producerOptions: { maxBatchesInFlight: Number(values['batches-in-flight']) },
-        restart: () => restartBroker(shim.broker),
+        restart: () => restartLocalBroker(descriptor.broker),
       });
     } else if (scenario === 'kill' || scenario === 'kill-stream') {
-      if (!shim.acknowledged) continue;
+      if (!(acknowledged && competingConsumers)) continue;
       result = await killScenario({
-        shim,
-        shimModule: MODULE[name],
+        descriptor,
         stream,
+        child: { testing, stream: streamEntry },
         events: Number(values['kill-events']),
         second: scenario === 'kill' ? 'subscriber' : 'stream',
       });
     } else if (scenario === 'load') {
-      if (!shim.persistent) continue;
+      if (!persistent) continue;
       result = await loadScenario({
-        shim,
+        descriptor,
         stream,
         events: Number(values['load-events']),
         batchSize: Number(values['load-batch']),

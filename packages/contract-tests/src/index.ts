@@ -1,15 +1,11 @@
 export { brokerContract } from './broker-contract.js';
 export { type CleanupAfterEach, type Closable, closeAfterEach } from './cleanup.js';
 export {
-  type FaultScenarios,
   type FaultSuiteOptions,
   faultSuite,
-  type KillFigures,
-  type LoadFigures,
-  type RestartCase,
+  type RestartCaseSettings,
   type RestartDelivery,
-  type RestartFigures,
-  type RestartStorage,
+  restartCase,
 } from './fault-suite.js';
 export {
   type FrozenBrokerCaseOptions,
@@ -47,7 +43,42 @@ export {
   selfSignedCertificate,
   startLocalServer,
 } from './local-server.js';
-export type { BrokerContractOptions, StoreContractOptions } from './options.js';
+export type {
+  BrokerContractOptions,
+  RestartBroker,
+  StoreContractOptions,
+} from './options.js';
+export {
+  type ChildModules,
+  type KillFigures,
+  type KillScenarioOptions,
+  killScenario,
+  resolveChildModules,
+} from './scenarios/kill.js';
+export { type LoadFigures, type LoadScenarioOptions, loadScenario } from './scenarios/load.js';
+export { restartLocalBroker } from './scenarios/local-broker.js';
+export { rawReader } from './scenarios/raw-reader.js';
+export {
+  type RestartFigures,
+  type RestartScenarioOptions,
+  restartScenario,
+  type StoredFigures,
+} from './scenarios/restart.js';
+export { type SendAllOptions, sendAll } from './scenarios/send-all.js';
+export {
+  type BurstCloseFigures,
+  closeDuringBlockedNext,
+  closeDuringBurst,
+  handlesBackTo,
+  type ShutdownScenarioOptions,
+} from './scenarios/shutdown.js';
+export {
+  type MemoryFigures,
+  nextObjectWithin,
+  type ObjectSource,
+  rssSampler,
+  Tally,
+} from './scenarios/tally.js';
 export {
   captureOutput,
   expectRefusedWithoutLeaks,
@@ -62,7 +93,17 @@ export {
   storeServerGoneCase,
 } from './store-server-gone.js';
 export {
+  checkMalformedMessages,
   type DecodingConsumer,
   type MalformedMessagesCaseOptions,
   malformedMessagesCase,
 } from './stream-bad-input.js';
+export { type StreamContractOptions, streamContract } from './stream-contract.js';
+export {
+  type ContractConsumer,
+  type ContractConsumerOptions,
+  type ContractProducer,
+  type ContractProducerOptions,
+  openFileStore,
+  type StreamModule,
+} from './stream-module.js';

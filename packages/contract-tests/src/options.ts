@@ -1,33 +1,21 @@
-import type {
-  Capabilities,
-  Publisher,
-  Store,
-  StoreConfig,
-  SubscribeOptions,
-  Subscriber,
-} from '@proxystream/protocols';
+import type { Store, StoreConfig } from '@proxystream/protocols';
+import type { BrokerRequirement, ShimEnvironment } from '@proxystream/protocols/kit';
 
-/** What a shim author hands to {@link brokerContract}. */
+/**
+ * Restarts the broker a descriptor needs, keeping its data (`restartLocalBroker` does it with
+ * `scripts/brokers.sh`). Given to a contract, it turns the broker-restart cases on.
+ */
+export type RestartBroker = (broker: BrokerRequirement, env: ShimEnvironment) => Promise<void>;
+
+/** Options of {@link brokerContract} beside the descriptor. */
 export interface BrokerContractOptions {
-  /** Name shown in the test report, e.g. `'redis pub/sub'`. */
-  name: string;
-  /** The shim's declared capabilities: they choose the cases and what each expects. */
-  capabilities: Capabilities;
-  /** Makes a fresh publisher. The suite closes it. */
-  createPublisher(): Promise<Publisher>;
-  /**
-   * Makes a fresh subscriber of `topic`, ready when the promise resolves. The suite passes
-   * `options.group` only when the shim declares competing consumers; a persistent shim's
-   * subscriber in a new group must start from the oldest retained message.
-   */
-  createSubscriber(topic: string, options: SubscribeOptions): Promise<Subscriber>;
-  /** Topic names the shim must reject with `InvalidTopicError`; `''` is always tried. */
-  invalidTopics?: readonly string[];
-  /** Restarts the broker; when given, the fault cases run. */
-  restartBroker?: () => Promise<void>;
+  /** Where the broker is. Default `process.env`. */
+  env?: ShimEnvironment;
+  /** Restarts the descriptor's broker; when given, the fault cases run. */
+  restartBroker?: RestartBroker;
   /** Longest silence a case waits for the next message, in ms. Default 10 000. */
   inactivityTimeoutMs?: number;
-  /** Prefix of the unique topic names the suite makes. Default `'contract'`. */
+  /** Prefix of the unique topic names the suite makes. Default `'contract-<descriptor name>'`. */
   topicPrefix?: string;
   /**
    * Messages a subscriber may hold unread before a backpressure shim must make `send` wait.

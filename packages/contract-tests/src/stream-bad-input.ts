@@ -144,71 +144,75 @@ function malformedMessages(options: MalformedMessagesCaseOptions, topic: string)
  * own broker; the consumer and the encoder are passed in, since this package depends on protocols only.
  */
 export function malformedMessagesCase(options: MalformedMessagesCaseOptions): void {
-  it(`${options.name}: malformed messages from the raw client cost one DecodeError each and the valid events around them arrive in order`, async () => {
-    const topic = uniqueTopic('bad-input');
-    const inactivityMs = options.inactivityMs ?? 10_000;
-    const garbage = malformedMessages(options, topic);
-    const valid = garbage.map((_, index) => `valid-${index}`);
-    const consumer = await options.openConsumer(topic);
-    try {
-      for (let index = 0; index <= valid.length; index++) {
-        const last = index === valid.length;
-        await options.publishRaw(
-          topic,
-          options.encode({
-            topic,
-            producerId: 'bad-input-producer',
-            sequence: index,
-            events: last
-              ? [{ type: 'end-of-stream' }]
-              : [
-                  {
-                    type: 'new-object',
-                    metadata: {},
-                    evict: false,
-                    body: { kind: 'inline', data: label(valid[index]!) },
-                  },
-                ],
-          }),
-        );
-        if (!last) await options.publishRaw(topic, garbage[index]!);
-      }
+  it(`${options.name}: malformed messages from the raw client cost one DecodeError each and the valid events around them arrive in order`, () =>
+    checkMalformedMessages(options));
+}
 
-      const received: string[] = [];
-      const errors: unknown[] = [];
-      for (;;) {
-        let timer: NodeJS.Timeout | undefined;
-        const silence = new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new TimeoutError(
-                  `after ${received.length} valid events and ${errors.length} decode errors, nothing for ${inactivityMs} ms`,
-                ),
-              ),
-            inactivityMs,
-          );
-        });
-        try {
-          const result = await Promise.race([consumer.nextObject(), silence]);
-          if (result.done) break;
-          expect(result.value).toBeInstanceOf(Uint8Array);
-          received.push(readLabel(result.value as Uint8Array));
-        } catch (error) {
-          if (!(error instanceof DecodeError)) throw error;
-          errors.push(error);
-        } finally {
-          clearTimeout(timer);
-        }
-      }
-      expect(received).toEqual(valid);
-      expect(errors).toHaveLength(garbage.length);
-      for (const error of errors) {
-        expect(error).toBeInstanceOf(DecodeError);
-        expect((error as DecodeError).code).toBe('DECODE_FAILED');
-      }
-    } finally {
-      await consumer.close();
+/** The body of {@link malformedMessagesCase}, for suites that register it under their own name. */
+export async function checkMalformedMessages(options: MalformedMessagesCaseOptions): Promise<void> {
+  const topic = uniqueTopic('bad-input');
+  const inactivityMs = options.inactivityMs ?? 10_000;
+  const garbage = malformedMessages(options, topic);
+  const valid = garbage.map((_, index) => `valid-${index}`);
+  const consumer = await options.openConsumer(topic);
+  try {
+    for (let index = 0; index <= valid.length; index++) {
+      const last = index === valid.length;
+      await options.publishRaw(
+        topic,
+        options.encode({
+          topic,
+          producerId: 'bad-input-producer',
+          sequence: index,
+          events: last
+            ? [{ type: 'end-of-stream' }]
+            : [
+                {
+                  type: 'new-object',
+                  metadata: {},
+                  evict: false,
+                  body: { kind: 'inline', data: label(valid[index]!) },
+                },
+              ],
+        }),
+      );
+      if (!last) await options.publishRaw(topic, garbage[index]!);
     }
-  });
+
+    const received: string[] = [];
+    const errors: unknown[] = [];
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const silence = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new TimeoutError(
+                `after ${received.length} valid events and ${errors.length} decode errors, nothing for ${inactivityMs} ms`,
+              ),
+            ),
+          inactivityMs,
+        );
+      });
+      try {
+        const result = await Promise.race([consumer.nextObject(), silence]);
+        if (result.done) break;
+        expect(result.value).toBeInstanceOf(Uint8Array);
+        received.push(readLabel(result.value as Uint8Array));
+      } catch (error) {
+        if (!(error instanceof DecodeError)) throw error;
+        errors.push(error);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    expect(received).toEqual(valid);
+    expect(errors).toHaveLength(garbage.length);
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(DecodeError);
+      expect((error as DecodeError).code).toBe('DECODE_FAILED');
+    }
+  } finally {
+    await consumer.close();
+  }
 }

@@ -50,8 +50,9 @@ export {
   isPublisher,
   isSubscriber,
 } from './guards.js';
-export { assertMessageSize, InFlightWindow, type InFlightWindowOptions } from './limits.js';
-export { MessageQueue, type MessageQueueOptions, throwIfAborted } from './message-queue.js';
+export { throwIfAborted } from './kit/abort.js';
+export { assertMessageSize } from './limits.js';
+export { MessageQueue, type MessageQueueOptions } from './message-queue.js';
 export type {
   AcknowledgingSubscriber,
   EventPublisher,

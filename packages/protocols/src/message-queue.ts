@@ -1,5 +1,3 @@
-import { AbortedError } from './errors.js';
-
 interface Waiter<T> {
   resolve(result: IteratorResult<T>): void;
   reject(error: unknown): void;
@@ -24,7 +22,7 @@ export interface MessageQueueOptions {
  * - `fail(error)` delivers buffered items first, then rejects `next()` with `error`.
  * - `pushWait` waits while the queue is full: a slow consumer slows the producer.
  */
-export class MessageQueue<T> implements AsyncIterableIterator<T> {
+export class MessageQueue<T> implements AsyncIterableIterator<T>, AsyncDisposable {
   readonly #capacity: number;
   readonly #onClose: (() => void | Promise<void>) | undefined;
   readonly #signal: AbortSignal | undefined;
@@ -154,6 +152,11 @@ export class MessageQueue<T> implements AsyncIterableIterator<T> {
     return this.#closePromise;
   }
 
+  /** Same as {@link close}: `await using` closes the queue at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   [Symbol.asyncIterator](): this {
     return this;
   }
@@ -163,9 +166,4 @@ export class MessageQueue<T> implements AsyncIterableIterator<T> {
     this.#roomWaiters = [];
     for (const wake of waiters) wake();
   }
-}
-
-/** Throws {@link AbortedError} when `signal` is aborted. */
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortedError();
 }

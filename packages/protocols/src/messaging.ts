@@ -7,7 +7,7 @@ import type { EventBatch } from './events.js';
  * message, so awaiting it gives backpressure. The caller may reuse or mutate `message` as soon as
  * `send` returns its promise: shims copy or write it out before returning.
  */
-export interface Publisher {
+export interface Publisher extends AsyncDisposable {
   /**
    * Sends one message to `topic`.
    * @throws {@link InvalidTopicError} when the broker cannot carry this topic name.
@@ -17,6 +17,8 @@ export interface Publisher {
   send(topic: string, message: Uint8Array): Promise<void>;
   /** Waits for every accepted message to reach the broker, then releases what the shim opened. Safe to call twice. */
   close(): Promise<void>;
+  /** Calls {@link Publisher.close}: `await using publisher = await X.create()` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -25,7 +27,7 @@ export interface Publisher {
  * A subscriber is ready when the promise that created it resolves: a message sent after that is
  * received. Breaking out of `for await` releases the subscription like {@link Subscriber.close}.
  */
-export interface Subscriber extends AsyncIterable<Uint8Array> {
+export interface Subscriber extends AsyncIterable<Uint8Array>, AsyncDisposable {
   /** Ends the iteration (a pending `next()` resolves with `done: true`) and releases the subscription. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -52,7 +54,7 @@ export interface AcknowledgingSubscriber extends Subscriber {
  * Sends structured {@link EventBatch}es without encoding them to bytes. Used where producer and
  * consumer share memory (the in-process broker): objects pass by reference, without a copy.
  */
-export interface EventPublisher {
+export interface EventPublisher extends AsyncDisposable {
   /** Sends one batch to `batch.topic`. Same errors as {@link Publisher.send}. */
   sendEvents(batch: EventBatch): Promise<void>;
   /** Releases the publisher after every accepted batch was delivered. Safe to call twice. */
@@ -60,7 +62,7 @@ export interface EventPublisher {
 }
 
 /** Yields {@link EventBatch}es of its topics until closed; the event-level twin of {@link Subscriber}. */
-export interface EventSubscriber extends AsyncIterable<EventBatch> {
+export interface EventSubscriber extends AsyncIterable<EventBatch>, AsyncDisposable {
   /** Ends the iteration and releases the subscription. Safe to call twice. */
   close(): Promise<void>;
 }

@@ -7,7 +7,7 @@ import type { StoreConfig } from './events.js';
  * untrusted (it may come from the wire) and reject one it could not have produced with
  * {@link InvalidStoreKeyError}.
  */
-export interface Store {
+export interface Store extends AsyncDisposable {
   /** Implementation kind, equal to `config().kind`. */
   readonly kind: string;
   /** Stores `data` and returns its new key. */

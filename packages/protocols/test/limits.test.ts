@@ -1,4 +1,5 @@
-import { assertMessageSize, InFlightWindow, MessageTooLargeError } from '@proxystream/protocols';
+import { assertMessageSize, MessageTooLargeError } from '@proxystream/protocols';
+import { InFlightWindow } from '@proxystream/protocols/kit';
 import { describe, expect, it } from 'vitest';
 
 describe('assertMessageSize', () => {

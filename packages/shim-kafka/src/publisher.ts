@@ -1,10 +1,18 @@
 import {
+  AbortedError,
   assertMessageSize,
   type Capabilities,
   ClosedError,
-  InFlightWindow,
+  InvalidArgumentError,
   type Publisher,
 } from '@proxystream/protocols';
+import {
+  InFlightWindow,
+  nonNegative,
+  oneOf,
+  positiveInteger,
+  throwIfAborted,
+} from '@proxystream/protocols/kit';
 import {
   CompressionTypes,
   type Message,
@@ -12,15 +20,10 @@ import {
   type Producer,
   type ProducerConfig,
 } from 'kafkajs';
-import { DEFAULT_MAX_MESSAGE_SIZE, kafkaCapabilities } from './capabilities.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, KAFKA_CAPABILITIES, kafkaCapabilities } from './capabilities.js';
 import { brokerError, isTooLarge, tooLargeError } from './kafka-errors.js';
-import {
-  checkPositiveInteger,
-  type KafkaConnectionOptions,
-  kafkaClientOf,
-  type TopicSettings,
-} from './options.js';
-import { assertKafkaTopic, TopicCreator } from './topic.js';
+import { type KafkaConnectionOptions, kafkaClientOf, type TopicSettings } from './options.js';
+import { assertValidTopic, TopicCreator } from './topic.js';
 
 /** Compression codecs; `'gzip'` is built into kafkajs, the others need a codec registered in `CompressionCodecs`. */
 export type KafkaCompression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
@@ -32,12 +35,16 @@ const COMPRESSION: Record<KafkaCompression, CompressionTypes> = {
   lz4: CompressionTypes.LZ4,
   zstd: CompressionTypes.ZSTD,
 };
+const COMPRESSIONS = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
+const ACKS: readonly number[] = [-1, 0, 1];
 
 /** Bytes a record adds to its key and value inside a record batch, estimated generously. */
 const RECORD_OVERHEAD = 32;
 
-/** Options of {@link KafkaPublisher.connect}. */
+/** Options of {@link KafkaPublisher.create}. */
 export interface KafkaPublisherOptions extends KafkaConnectionOptions {
+  /** An already aborted signal makes `create` reject with `AbortedError` before connecting; aborting while it connects disconnects the producer and rejects too. */
+  signal?: AbortSignal;
   /**
    * Replicas that must have a message before `send` resolves: -1 (all in-sync), 1 (leader) or 0.
    * Default -1. The producer is idempotent (no duplicates from its own retries) only with -1.
@@ -74,6 +81,52 @@ export interface KafkaSendOptions {
   key?: string | Uint8Array;
   /** Partition to write to, bypassing the partitioner. */
   partition?: number;
+  /** An already aborted signal makes `send` reject with `AbortedError` without sending; a message once accepted is sent. */
+  signal?: AbortSignal;
+}
+
+/** The publisher's options, checked and with their defaults. */
+interface PublisherSettings {
+  readonly acks: -1 | 0 | 1;
+  readonly compression: KafkaCompression;
+  readonly key: KafkaPublisherOptions['key'];
+  readonly maxMessageSize: number;
+  readonly maxRequestBytes: number;
+  readonly lingerMs: number;
+  readonly maxInFlightMessages: number;
+  readonly maxInFlightBytes: number;
+  readonly ackTimeoutMs: number;
+}
+
+function publisherSettings(options: KafkaPublisherOptions): PublisherSettings {
+  const acks = options.acks ?? -1;
+  if (!ACKS.includes(acks)) {
+    throw new InvalidArgumentError(`acks must be -1, 0 or 1, got ${String(acks)}`);
+  }
+  const maxMessageSize = positiveInteger(
+    options.maxMessageSize,
+    'maxMessageSize',
+    DEFAULT_MAX_MESSAGE_SIZE,
+  );
+  return {
+    acks,
+    compression: oneOf(options.compression, 'compression', COMPRESSIONS, 'none'),
+    key: options.key,
+    maxMessageSize,
+    maxRequestBytes: positiveInteger(options.maxRequestBytes, 'maxRequestBytes', maxMessageSize),
+    lingerMs: nonNegative(options.lingerMs, 'lingerMs', 0),
+    maxInFlightMessages: positiveInteger(
+      options.maxInFlightMessages,
+      'maxInFlightMessages',
+      10_000,
+    ),
+    maxInFlightBytes: positiveInteger(
+      options.maxInFlightBytes,
+      'maxInFlightBytes',
+      64 * 1024 * 1024,
+    ),
+    ackTimeoutMs: positiveInteger(options.ackTimeoutMs, 'ackTimeoutMs', 30_000),
+  };
 }
 
 interface PendingMessage {
@@ -94,9 +147,11 @@ interface PendingMessage {
  *
  * @example
  * ```ts
- * const publisher = await KafkaPublisher.connect({ brokers: ['127.0.0.1:9092'], createTopics: true });
+ * await using publisher = await KafkaPublisher.create({
+ *   connection: { brokers: ['127.0.0.1:9092'] },
+ *   createTopics: true,
+ * });
  * await publisher.send('frames', new TextEncoder().encode('hello'));
- * await publisher.close();
  * ```
  */
 export class KafkaPublisher implements Publisher {
@@ -119,39 +174,42 @@ export class KafkaPublisher implements Publisher {
   #closing: Promise<void> | undefined;
 
   private constructor(
-    options: KafkaPublisherOptions,
+    settings: PublisherSettings,
     producer: Producer,
     topics: TopicCreator | undefined,
   ) {
     this.#producer = producer;
     this.#topics = topics;
-    this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
-    this.#maxRequestBytes = options.maxRequestBytes ?? this.#maxMessageSize;
-    this.#lingerMs = options.lingerMs ?? 0;
-    this.#acks = options.acks ?? -1;
-    this.#ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
-    this.#compression = COMPRESSION[options.compression ?? 'none'];
-    this.#key = options.key;
+    this.#maxMessageSize = settings.maxMessageSize;
+    this.#maxRequestBytes = settings.maxRequestBytes;
+    this.#lingerMs = settings.lingerMs;
+    this.#acks = settings.acks;
+    this.#ackTimeoutMs = settings.ackTimeoutMs;
+    this.#compression = COMPRESSION[settings.compression];
+    this.#key = settings.key;
     this.#window = new InFlightWindow({
-      maxCount: options.maxInFlightMessages ?? 10_000,
-      maxBytes: options.maxInFlightBytes ?? 64 * 1024 * 1024,
+      maxCount: settings.maxInFlightMessages,
+      maxBytes: settings.maxInFlightBytes,
     });
-    this.capabilities = kafkaCapabilities(this.#maxMessageSize);
+    this.capabilities =
+      this.#maxMessageSize === DEFAULT_MAX_MESSAGE_SIZE
+        ? KAFKA_CAPABILITIES
+        : kafkaCapabilities(this.#maxMessageSize);
   }
 
   /**
    * Connects a producer and returns the publisher.
+   * @throws {@link InvalidArgumentError} for an option out of range.
+   * @throws {@link AbortedError} when `options.signal` is aborted (nothing is left connected).
    * @throws {@link BrokerError} when no broker answers.
    */
-  static async connect(options: KafkaPublisherOptions = {}): Promise<KafkaPublisher> {
-    checkPositiveInteger('maxMessageSize', options.maxMessageSize);
-    checkPositiveInteger('maxRequestBytes', options.maxRequestBytes);
-    checkPositiveInteger('maxInFlightMessages', options.maxInFlightMessages);
-    checkPositiveInteger('maxInFlightBytes', options.maxInFlightBytes);
+  static async create(options: KafkaPublisherOptions = {}): Promise<KafkaPublisher> {
+    throwIfAborted(options.signal);
+    const settings = publisherSettings(options);
     const kafka = kafkaClientOf(options);
     const producer = kafka.producer({
       // kafkajs refuses an idempotent send without acks from all in-sync replicas.
-      idempotent: (options.acks ?? -1) === -1,
+      idempotent: settings.acks === -1,
       createPartitioner: Partitioners.DefaultPartitioner,
       ...options.producer,
     });
@@ -161,11 +219,15 @@ export class KafkaPublisher implements Publisher {
       await producer.disconnect().catch(() => undefined);
       throw brokerError('connecting the Kafka producer failed', error);
     }
-    const settings = options.createTopics;
-    const topics = settings
-      ? new TopicCreator(kafka, settings === true ? {} : settings)
+    if (options.signal?.aborted) {
+      await producer.disconnect().catch(() => undefined);
+      throw new AbortedError();
+    }
+    const creating = options.createTopics;
+    const topics = creating
+      ? new TopicCreator(kafka, creating === true ? {} : creating)
       : undefined;
-    return new KafkaPublisher(options, producer, topics);
+    return new KafkaPublisher(settings, producer, topics);
   }
 
   /**
@@ -173,12 +235,14 @@ export class KafkaPublisher implements Publisher {
    * @throws {@link InvalidTopicError} for a name Kafka rejects.
    * @throws {@link MessageTooLargeError} above `maxMessageSize`, or when the broker refuses the size.
    * @throws {@link ClosedError} after {@link close}.
+   * @throws {@link AbortedError} when `options.signal` is already aborted (nothing is sent).
    * @throws {@link BrokerError} for other broker failures.
    */
   send(topic: string, message: Uint8Array, options?: KafkaSendOptions): Promise<void> {
     if (this.#closing) return Promise.reject(new ClosedError('Kafka publisher'));
     try {
-      assertKafkaTopic(topic);
+      throwIfAborted(options?.signal);
+      assertValidTopic(topic);
       assertMessageSize(message, this.#maxMessageSize);
     } catch (error) {
       return Promise.reject(error);
@@ -204,6 +268,11 @@ export class KafkaPublisher implements Publisher {
       await this.#producer.disconnect().catch(() => undefined);
     })();
     return this.#closing;
+  }
+
+  /** `await using publisher = await KafkaPublisher.create(…)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   async #admit(pending: PendingMessage, admitted: Promise<void> | undefined): Promise<void> {

@@ -2,21 +2,30 @@ import { randomUUID } from 'node:crypto';
 import {
   AbortedError,
   type AcknowledgingSubscriber,
-  MessageQueue,
   type SubscribeOptions,
 } from '@proxystream/protocols';
+import {
+  abortable,
+  nonNegative,
+  oneOf,
+  positiveInteger,
+  QueueSubscriber,
+  settledWithin,
+  throwIfAborted,
+  withTimeout,
+} from '@proxystream/protocols/kit';
 import type { Consumer, ConsumerConfig, EachBatchPayload } from 'kafkajs';
 import { brokerError } from './kafka-errors.js';
 import { OffsetCommitter } from './offset-committer.js';
-import {
-  checkPositiveInteger,
-  type KafkaConnectionOptions,
-  kafkaClientOf,
-  type TopicSettings,
-} from './options.js';
-import { assertKafkaTopic, TopicCreator } from './topic.js';
+import { type KafkaConnectionOptions, kafkaClientOf, type TopicSettings } from './options.js';
+import { assertValidTopic, TopicCreator } from './topic.js';
 
-/** Options of {@link KafkaSubscriber.subscribe}. */
+/** Where a consumer group without committed offsets starts reading. */
+export type KafkaStart = 'beginning' | 'now';
+
+const STARTS = ['beginning', 'now'] as const;
+
+/** Options of {@link KafkaSubscriber.create}. */
 export interface KafkaSubscriberOptions extends KafkaConnectionOptions, SubscribeOptions {
   /**
    * Consumer group: members of one group share the topic's partitions (competing consumers).
@@ -25,24 +34,25 @@ export interface KafkaSubscriberOptions extends KafkaConnectionOptions, Subscrib
    */
   group?: string;
   /**
-   * Where a group without committed offsets starts: `true` at the oldest retained message, `false`
-   * at the end of the log when the subscriber joins. A group with committed offsets always resumes
-   * after them. Default `true`, so messages sent before the first subscriber existed are delivered.
+   * Where a group without committed offsets starts: `'beginning'` at the oldest retained message,
+   * `'now'` at the end of the log when the subscriber joins. A group with committed offsets always
+   * resumes after them. Default `'beginning'`, so messages sent before the first subscriber
+   * existed are delivered.
    */
-  fromBeginning?: boolean;
+  start?: KafkaStart;
   /** Create the topic through the admin API if it does not exist (`true`, or its settings). Default `false`. */
   createTopics?: boolean | TopicSettings;
   /** Messages buffered before fetching pauses. Default 1024. */
-  bufferMessages?: number;
+  maxBufferedMessages?: number;
   /** Message bytes buffered before fetching pauses. Default 4 MiB. */
-  bufferBytes?: number;
+  maxBufferedBytes?: number;
   /** Time without heartbeats after which the broker evicts a dead member, in ms (broker minimum 6 000). Default 30 000. */
   sessionTimeoutMs?: number;
   /** Interval of heartbeats, in ms. Default 3 000. */
   heartbeatIntervalMs?: number;
   /** Longest time a fetch waits at the broker for new messages, in ms; also bounds how long `close()` waits. Default 500. */
   maxWaitTimeMs?: number;
-  /** Longest wait for the group join that makes the subscriber ready, in ms. Default 60 000. */
+  /** Longest wait for connecting and joining the group, which makes the subscriber ready, in ms. Default 60 000. */
   readyTimeoutMs?: number;
   /**
    * Longest time `close()` waits for the final commit and for leaving the group, in ms; past it,
@@ -62,38 +72,40 @@ interface Entry {
 }
 
 const EMPTY = new Uint8Array(0);
-const DONE: IteratorResult<Uint8Array> = { value: undefined, done: true };
 
 /**
  * Reads one Kafka topic as a member of a consumer group and yields each message's value.
  *
  * Offsets are committed (auto-commit is off) only for messages the caller has moved past, by
  * asking for the next one or calling {@link KafkaSubscriber.ack}; a subscriber that dies leaves
- * the rest uncommitted, and the group receives them again. Up to `bufferMessages` /
- * `bufferBytes` are fetched ahead; beyond that fetching pauses until the caller catches up, and
- * the broker keeps the rest. The subscriber is ready once it has joined its group.
+ * the rest uncommitted, and the group receives them again. Up to `maxBufferedMessages` /
+ * `maxBufferedBytes` are fetched ahead; beyond that fetching pauses until the caller catches up,
+ * and the broker keeps the rest. The subscriber is ready once it has joined its group.
  *
  * @example
  * ```ts
- * const subscriber = await KafkaSubscriber.subscribe('frames', { group: 'workers' });
+ * await using subscriber = await KafkaSubscriber.create('frames', { group: 'workers' });
  * for await (const message of subscriber) handle(message); // moving on commits the previous one
  * ```
  */
-export class KafkaSubscriber implements AcknowledgingSubscriber, AsyncIterableIterator<Uint8Array> {
+export class KafkaSubscriber extends QueueSubscriber<Entry> implements AcknowledgingSubscriber {
   /** The topic read. */
   readonly topic: string;
   /** The consumer group this subscriber belongs to. */
   readonly group: string;
   readonly #consumer: Consumer;
-  readonly #queue: MessageQueue<Entry>;
+  readonly #maxMessages: number;
   readonly #maxBytes: number;
-  readonly #capacity: number;
   readonly #closeTimeoutMs: number;
   readonly #removeListeners: Array<() => void> = [];
   #bufferedBytes = 0;
   #paused = false;
-  #closed = false;
+  /** The entry {@link taken} last handed out, which {@link next} checks against its lease. */
+  #taken: Entry | undefined;
+  /** The entry yielded last: processed once the caller asks for the next one or acks. */
   #last: Entry | undefined;
+  /** Connecting, subscribing and starting the consumer; close waits for it before leaving. */
+  #connecting: Promise<void> | undefined;
   // Partition bookkeeping: a lease changes each time a partition is (re)assigned to this member,
   // so entries fetched under an earlier assignment are dropped instead of being yielded twice.
   #leases = new Map<number, number>();
@@ -105,36 +117,36 @@ export class KafkaSubscriber implements AcknowledgingSubscriber, AsyncIterableIt
     topic: string,
     group: string,
     consumer: Consumer,
-    options: KafkaSubscriberOptions,
+    settings: SubscriberSettings,
+    signal: AbortSignal | undefined,
   ) {
+    super({ capacity: settings.maxBufferedMessages, signal });
     this.topic = topic;
     this.group = group;
     this.#consumer = consumer;
     this.#offsets = new OffsetCommitter(consumer, topic);
-    this.#capacity = options.bufferMessages ?? 1024;
-    this.#maxBytes = options.bufferBytes ?? 4 * 1024 * 1024;
-    this.#closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
-    this.#queue = new MessageQueue<Entry>({
-      capacity: this.#capacity,
-      ...(options.signal ? { signal: options.signal } : {}),
-      onClose: () => this.#shutdown(),
-    });
+    this.#maxMessages = settings.maxBufferedMessages;
+    this.#maxBytes = settings.maxBufferedBytes;
+    this.#closeTimeoutMs = settings.closeTimeoutMs;
   }
 
   /**
    * Joins the group for `topic` and resolves once this member is part of it.
    * @throws {@link InvalidTopicError} for a name Kafka rejects.
+   * @throws {@link InvalidArgumentError} for an option out of range.
+   * @throws {@link AbortedError} when `options.signal` is aborted before the subscriber is ready
+   * (nothing is left connected, no member left in the group).
+   * @throws {@link TimeoutError} when it is not ready within `readyTimeoutMs`.
    * @throws {@link BrokerError} when the broker is unreachable or the topic does not exist.
-   * @throws {@link AbortedError} when `options.signal` aborts before the subscriber is ready.
    */
-  static async subscribe(
+  static async create(
     topic: string,
     options: KafkaSubscriberOptions = {},
   ): Promise<KafkaSubscriber> {
-    assertKafkaTopic(topic);
-    checkPositiveInteger('bufferMessages', options.bufferMessages);
-    checkPositiveInteger('bufferBytes', options.bufferBytes);
-    if (options.signal?.aborted) throw new AbortedError();
+    const signal = options.signal;
+    throwIfAborted(signal);
+    assertValidTopic(topic);
+    const settings = subscriberSettings(options);
     const kafka = kafkaClientOf(options);
     if (options.createTopics) {
       const creator = new TopicCreator(
@@ -146,48 +158,38 @@ export class KafkaSubscriber implements AcknowledgingSubscriber, AsyncIterableIt
       } finally {
         await creator.close();
       }
+      throwIfAborted(signal);
     }
     const group = options.group ?? `proxystream-${randomUUID()}`;
     const consumer = kafka.consumer({
       groupId: group,
-      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
-      maxWaitTimeInMs: options.maxWaitTimeMs ?? 500,
+      sessionTimeout: settings.sessionTimeoutMs,
+      heartbeatInterval: settings.heartbeatIntervalMs,
+      maxWaitTimeInMs: settings.maxWaitTimeMs,
       allowAutoTopicCreation: false,
       ...options.consumer,
     });
-    const subscriber = new KafkaSubscriber(topic, group, consumer, options);
-    await subscriber.#start(
-      options.fromBeginning ?? true,
-      options.readyTimeoutMs ?? 60_000,
-      options.signal,
-    );
+    const subscriber = new KafkaSubscriber(topic, group, consumer, settings, signal);
+    await subscriber.#start(settings.start === 'beginning', settings.readyTimeoutMs, signal);
+    if (signal?.aborted) {
+      await subscriber.close();
+      throw new AbortedError();
+    }
     return subscriber;
   }
 
   /** Marks the previous message processed and resolves with the next one, or `done` once closed. */
-  async next(): Promise<IteratorResult<Uint8Array>> {
+  override async next(): Promise<IteratorResult<Uint8Array>> {
     this.#markLastProcessed();
     for (;;) {
-      const result = await this.#queue.next();
-      if (result.done) return DONE;
-      const entry = result.value;
-      this.#bufferedBytes -= entry.value.byteLength;
-      if (this.#paused) this.#resumeIfRoom();
+      const result = await super.next();
+      if (result.done === true) return result;
+      const entry = this.#taken as Entry;
+      this.#taken = undefined;
       if (this.#leases.get(entry.partition) !== entry.lease) continue;
       this.#last = entry;
-      return { value: entry.value, done: false };
+      return result;
     }
-  }
-
-  /** Called by `break` in `for await`: closes the subscriber. */
-  async return(): Promise<IteratorResult<Uint8Array>> {
-    await this.close();
-    return DONE;
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
   }
 
   /**
@@ -209,8 +211,15 @@ export class KafkaSubscriber implements AcknowledgingSubscriber, AsyncIterableIt
    * Ends the iteration at once, commits what the caller moved past, and leaves the group so its
    * partitions move to other members without waiting for a session timeout. Safe to call twice.
    */
-  close(): Promise<void> {
-    return this.#queue.close();
+  override close(): Promise<void> {
+    return super.close();
+  }
+
+  protected taken(entry: Entry): Uint8Array {
+    this.#bufferedBytes -= entry.value.byteLength;
+    if (this.#paused) this.#resumeIfRoom();
+    this.#taken = entry;
+    return entry.value;
   }
 
   async #start(
@@ -234,44 +243,44 @@ export class KafkaSubscriber implements AcknowledgingSubscriber, AsyncIterableIt
         joinedOnce = true;
       }),
       consumer.on(FETCH, () => {
-        // Without fromBeginning the start offset ("latest") is resolved by the first fetch.
+        // Starting 'now', the start offset ("latest") is resolved by the first fetch.
         if (joinedOnce && !fromBeginning) settle?.();
       }),
       consumer.on(CRASH, (event) => {
         if (event.payload.restart) return;
         const error = brokerError('the Kafka consumer stopped', event.payload.error, this.topic);
         settle?.(error);
-        this.#queue.fail(error);
+        this.fail(error);
       }),
     );
-    const onAbort = () => settle?.(new AbortedError('subscribing was aborted'));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(
-      () =>
-        settle?.(
-          brokerError(
-            'joining the consumer group timed out',
-            `no join within ${readyTimeoutMs} ms`,
-          ),
-        ),
-      readyTimeoutMs,
-    );
-    try {
+    // Each step checks whether an abort closed the subscriber meanwhile, so that nothing joins
+    // the group after close() left it.
+    const connecting = (async () => {
       await consumer.connect();
+      if (this.closed) return;
       await consumer.subscribe({ topics: [this.topic], fromBeginning });
+      if (this.closed) return;
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
         eachBatch: (payload) => this.#onBatch(payload),
       });
-      await ready;
+    })();
+    this.#connecting = connecting;
+    try {
+      await withTimeout(
+        abortable(
+          connecting.then(() => ready),
+          signal,
+        ),
+        readyTimeoutMs,
+        `joining consumer group "${this.group}" of topic "${this.topic}"`,
+      );
     } catch (error) {
       await this.close();
       throw brokerError(`subscribing to topic "${this.topic}" failed`, error, this.topic);
     } finally {
       settle = undefined;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -285,18 +294,18 @@ export class KafkaSubscriber implements AcknowledgingSubscriber, AsyncIterableIt
     }
     let upTo = this.#pushedUpTo.get(partition) ?? -1;
     for (const message of batch.messages) {
-      if (this.#closed || !isRunning() || isStale()) break;
+      if (this.closed || !isRunning() || isStale()) break;
       const offset = Number(message.offset);
       // After a rebalance kafkajs fetches again from the committed offset: skip what is buffered.
       if (offset >= upTo) {
         const value = message.value ?? EMPTY;
         this.#bufferedBytes += value.byteLength;
-        this.#queue.push({ partition, offset, lease, value });
+        this.push({ partition, offset, lease, value });
         upTo = offset + 1;
         this.#pushedUpTo.set(partition, upTo);
       }
       resolveOffset(message.offset);
-      if (this.#queue.size >= this.#capacity || this.#bufferedBytes >= this.#maxBytes) {
+      if (this.full || this.#bufferedBytes >= this.#maxBytes) {
         // Unresolved messages of this batch are fetched again after resume.
         this.#pause();
         break;
@@ -324,8 +333,8 @@ export class KafkaSubscriber implements AcknowledgingSubscriber, AsyncIterableIt
   }
 
   #resumeIfRoom(): void {
-    if (this.#closed) return;
-    if (this.#queue.size > this.#capacity / 2 || this.#bufferedBytes > this.#maxBytes / 2) return;
+    if (this.closed) return;
+    if (this.buffered > this.#maxMessages / 2 || this.#bufferedBytes > this.#maxBytes / 2) return;
     this.#paused = false;
     this.#consumer.resume([{ topic: this.topic }]);
   }
@@ -338,23 +347,49 @@ export class KafkaSubscriber implements AcknowledgingSubscriber, AsyncIterableIt
     this.#offsets.mark(last.partition, last.offset + 1);
   }
 
-  async #shutdown(): Promise<void> {
-    this.#closed = true;
+  protected async release(): Promise<void> {
     this.#last = undefined;
+    const connecting = this.#connecting;
     const leave = async () => {
+      // A consumer still connecting is disconnected once connected (also after the timeout).
+      await connecting?.catch(() => undefined);
       // Commit what the caller moved past before leaving: kafkajs ignores commits once stopped.
       await this.#offsets.flush();
       await this.#consumer.disconnect().catch(() => undefined);
     };
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#closeTimeoutMs);
-    });
     try {
-      await Promise.race([leave(), limit]);
+      await settledWithin(leave(), this.#closeTimeoutMs);
     } finally {
-      clearTimeout(timer);
       for (const remove of this.#removeListeners.splice(0)) remove();
     }
   }
+}
+
+/** The subscriber's options, checked and with their defaults. */
+interface SubscriberSettings {
+  readonly start: KafkaStart;
+  readonly maxBufferedMessages: number;
+  readonly maxBufferedBytes: number;
+  readonly sessionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly maxWaitTimeMs: number;
+  readonly readyTimeoutMs: number;
+  readonly closeTimeoutMs: number;
+}
+
+function subscriberSettings(options: KafkaSubscriberOptions): SubscriberSettings {
+  return {
+    start: oneOf(options.start, 'start', STARTS, 'beginning'),
+    maxBufferedMessages: positiveInteger(options.maxBufferedMessages, 'maxBufferedMessages', 1024),
+    maxBufferedBytes: positiveInteger(
+      options.maxBufferedBytes,
+      'maxBufferedBytes',
+      4 * 1024 * 1024,
+    ),
+    sessionTimeoutMs: positiveInteger(options.sessionTimeoutMs, 'sessionTimeoutMs', 30_000),
+    heartbeatIntervalMs: positiveInteger(options.heartbeatIntervalMs, 'heartbeatIntervalMs', 3_000),
+    maxWaitTimeMs: positiveInteger(options.maxWaitTimeMs, 'maxWaitTimeMs', 500),
+    readyTimeoutMs: positiveInteger(options.readyTimeoutMs, 'readyTimeoutMs', 60_000),
+    closeTimeoutMs: nonNegative(options.closeTimeoutMs, 'closeTimeoutMs', 10_000),
+  };
 }

@@ -1,7 +1,8 @@
 import { InvalidTopicError } from '@proxystream/protocols';
+import { pause } from '@proxystream/protocols/kit';
 import type { Admin, Kafka } from 'kafkajs';
 import { brokerError } from './kafka-errors.js';
-import { type KafkaConnectionOptions, kafkaClientOf, type TopicSettings } from './options.js';
+import { type KafkaConnectionSettings, kafkaClientOf, type TopicSettings } from './options.js';
 
 /** Longest topic name Kafka accepts. */
 export const MAX_TOPIC_LENGTH = 249;
@@ -11,7 +12,7 @@ const LEGAL_TOPIC = /^[a-zA-Z0-9._-]+$/;
  * Throws {@link InvalidTopicError} unless `topic` is a name Kafka accepts: 1–249 characters of
  * ASCII letters, digits, `.`, `_` and `-`, and neither `.` nor `..`.
  */
-export function assertKafkaTopic(topic: string): void {
+export function assertValidTopic(topic: string): void {
   if (topic.length === 0) throw new InvalidTopicError(topic, 'a Kafka topic name cannot be empty');
   if (topic.length > MAX_TOPIC_LENGTH) {
     throw new InvalidTopicError(topic, `longer than Kafka's ${MAX_TOPIC_LENGTH} characters`);
@@ -25,6 +26,8 @@ export function assertKafkaTopic(topic: string): void {
 /**
  * Creates `topics` if they do not exist yet and waits until every partition has a leader, so that
  * a send or a subscription right after it succeeds. Existing topics are left as they are.
+ * `connection` is a `Kafka` client or its settings, like the `connection` option of the publisher
+ * and subscriber; the admin client opened here is disconnected before it resolves.
  *
  * @example
  * ```ts
@@ -34,11 +37,11 @@ export function assertKafkaTopic(topic: string): void {
  * @throws {@link BrokerError} when the broker refuses (e.g. a replication factor above its broker count).
  */
 export async function createKafkaTopics(
-  connection: KafkaConnectionOptions,
+  connection: Kafka | KafkaConnectionSettings,
   topics: readonly string[],
   settings: TopicSettings = {},
 ): Promise<void> {
-  const creator = new TopicCreator(kafkaClientOf(connection), settings);
+  const creator = new TopicCreator(kafkaClientOf({ connection }), settings);
   try {
     await Promise.all(topics.map((topic) => creator.ensure(topic)));
   } finally {
@@ -81,7 +84,7 @@ export class TopicCreator {
   }
 
   async #create(topic: string): Promise<void> {
-    assertKafkaTopic(topic);
+    assertValidTopic(topic);
     const admin = await this.#connect();
     const { numPartitions, replicationFactor, configEntries } = this.#settings;
     try {
@@ -131,6 +134,6 @@ async function waitForLeaders(admin: Admin, topic: string, timeoutMs = 30_000): 
     if (partitions.length > 0 && partitions.every((partition) => partition.leader >= 0)) return;
     if (Date.now() > deadline)
       throw new Error(`topic "${topic}" has no leader after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await pause(50);
   }
 }

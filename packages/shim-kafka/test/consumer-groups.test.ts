@@ -31,7 +31,7 @@ beforeAll(assertKafkaRunning);
 const { track } = closeAfterEach();
 
 async function publisher(): Promise<KafkaPublisher> {
-  const made = await KafkaPublisher.connect(publisherOptions);
+  const made = await KafkaPublisher.create(publisherOptions);
   return track(made);
 }
 
@@ -39,7 +39,7 @@ async function subscriber(
   topic: string,
   options: KafkaSubscriberOptions = {},
 ): Promise<KafkaSubscriber> {
-  const made = await KafkaSubscriber.subscribe(topic, { ...subscriberOptions, ...options });
+  const made = await KafkaSubscriber.create(topic, { ...subscriberOptions, ...options });
   return track(made);
 }
 
@@ -91,9 +91,9 @@ describe('kafka consumer groups', () => {
     await sendAll(pub, topic, sent);
 
     const doomed = killableClient();
-    const first = await KafkaSubscriber.subscribe(topic, {
+    const first = await KafkaSubscriber.create(topic, {
       ...subscriberOptions,
-      kafka: doomed.kafka,
+      connection: doomed.kafka,
       group,
     });
     expect(texts(await collect(first, 6))).toEqual(sent.slice(0, 6));
@@ -167,7 +167,7 @@ describe('kafka consumer groups', () => {
     await createKafkaTopics({ brokers }, [topic], { numPartitions: 2 });
     const group = `${topic}-group`;
     const members = [await subscriber(topic, { group }), await subscriber(topic, { group })];
-    const pub = await KafkaPublisher.connect({ ...publisherOptions, key: () => 'one-key' });
+    const pub = await KafkaPublisher.create({ ...publisherOptions, key: () => 'one-key' });
     track(pub);
     const sent = labels('keyed', 50);
     await Promise.all(sent.map((item) => pub.send(topic, label(item))));

@@ -30,7 +30,7 @@ describe('Kafka shim against a frozen broker', () => {
     stream,
     freeze: () => signalBroker('SIGSTOP'),
     thaw: () => signalBroker('SIGCONT'),
-    createPublisher: () => KafkaPublisher.connect(publisherOptions),
-    createSubscriber: (topic) => KafkaSubscriber.subscribe(topic, subscriberOptions),
+    createPublisher: () => KafkaPublisher.create(publisherOptions),
+    createSubscriber: (topic) => KafkaSubscriber.create(topic, subscriberOptions),
   });
 });

@@ -7,23 +7,27 @@ import {
   uniqueTopic,
   within,
 } from '@proxystream/contract-tests';
-import { AbortedError, BrokerError } from '@proxystream/protocols';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { AbortedError, BrokerError, InvalidArgumentError } from '@proxystream/protocols';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { KafkaPublisher, KafkaSubscriber } from '../src/index.js';
-import { assertKafkaRunning, publisherOptions, subscriberOptions, texts } from './kafka-env.js';
+import {
+  assertKafkaRunning,
+  countingClient,
+  publisherOptions,
+  subscriberOptions,
+  texts,
+} from './kafka-env.js';
 
 beforeAll(assertKafkaRunning);
 
 const { track } = closeAfterEach();
 
 describe('kafka subscriber', () => {
-  it('with fromBeginning: false starts after the messages already in the topic', async () => {
+  it("with start: 'now' starts after the messages already in the topic", async () => {
     const topic = uniqueTopic('kafka-latest');
-    const pub = track(await KafkaPublisher.connect(publisherOptions));
+    const pub = track(await KafkaPublisher.create(publisherOptions));
     await pub.send(topic, label('old'));
-    const sub = track(
-      await KafkaSubscriber.subscribe(topic, { ...subscriberOptions, fromBeginning: false }),
-    );
+    const sub = track(await KafkaSubscriber.create(topic, { ...subscriberOptions, start: 'now' }));
     await pub.send(topic, label('new'));
     expect(texts(await collect(sub, 1))).toEqual(['new']);
     expect(await drain(sub, 300)).toEqual([]);
@@ -32,13 +36,13 @@ describe('kafka subscriber', () => {
   it('pauses fetching at a small buffer and still delivers everything in order', async () => {
     const topic = uniqueTopic('kafka-slow');
     const sub = track(
-      await KafkaSubscriber.subscribe(topic, {
+      await KafkaSubscriber.create(topic, {
         ...subscriberOptions,
-        bufferMessages: 8,
-        bufferBytes: 4096,
+        maxBufferedMessages: 8,
+        maxBufferedBytes: 4096,
       }),
     );
-    const pub = track(await KafkaPublisher.connect(publisherOptions));
+    const pub = track(await KafkaPublisher.create(publisherOptions));
     const sent = labels('slow', 500);
     await Promise.all(sent.map((item) => pub.send(topic, label(item))));
     const received: string[] = [];
@@ -51,7 +55,7 @@ describe('kafka subscriber', () => {
 
   it('rejects a topic that does not exist when not asked to create it', async () => {
     const topic = uniqueTopic('kafka-missing');
-    const error = await KafkaSubscriber.subscribe(topic, {
+    const error = await KafkaSubscriber.create(topic, {
       ...subscriberOptions,
       createTopics: false,
       consumer: { retry: { retries: 1, initialRetryTime: 100 } },
@@ -60,22 +64,80 @@ describe('kafka subscriber', () => {
     expect((error as BrokerError).message).toContain('createKafkaTopics');
   });
 
-  it('an already aborted signal rejects subscribe with AbortedError', async () => {
+  it('an already aborted signal rejects create with AbortedError and opens nothing', async () => {
     const controller = new AbortController();
     controller.abort();
+    const { kafka, made } = countingClient();
     await expect(
-      KafkaSubscriber.subscribe(uniqueTopic('kafka-abort'), {
+      KafkaSubscriber.create(uniqueTopic('kafka-abort'), {
         ...subscriberOptions,
+        connection: kafka,
         signal: controller.signal,
       }),
     ).rejects.toBeInstanceOf(AbortedError);
+    expect(made).toEqual({ producer: 0, consumer: 0, admin: 0 });
+  });
+
+  it('a signal aborted while joining rejects create with AbortedError', async () => {
+    const controller = new AbortController();
+    const topic = uniqueTopic('kafka-abort-join');
+    const { kafka, made } = countingClient();
+    const creating = KafkaSubscriber.create(topic, {
+      ...subscriberOptions,
+      connection: kafka,
+      signal: controller.signal,
+    });
+    await vi.waitFor(() => expect(made.consumer).toBe(1));
+    controller.abort();
+    await expect(within(creating, 15_000, 'aborted create')).rejects.toBeInstanceOf(AbortedError);
+  });
+
+  it('a signal aborted later ends the iteration like close()', async () => {
+    const controller = new AbortController();
+    const topic = uniqueTopic('kafka-abort-later');
+    const sub = track(
+      await KafkaSubscriber.create(topic, { ...subscriberOptions, signal: controller.signal }),
+    );
+    const pending = sub.next();
+    controller.abort();
+    expect(await within(pending, 5_000, 'next() after abort')).toEqual({
+      value: undefined,
+      done: true,
+    });
+  });
+
+  it('await using closes the subscriber at the end of the scope', async () => {
+    const topic = uniqueTopic('kafka-dispose');
+    let kept: KafkaSubscriber | undefined;
+    {
+      await using sub = await KafkaSubscriber.create(topic, subscriberOptions);
+      kept = sub;
+      expect(sub.closed).toBe(false);
+    }
+    expect(kept.closed).toBe(true);
+  });
+
+  it('rejects options out of range with InvalidArgumentError before contacting the broker', async () => {
+    const { kafka, made } = countingClient();
+    const topic = uniqueTopic('kafka-options');
+    for (const options of [
+      { maxBufferedMessages: 0 },
+      { maxBufferedBytes: 1.5 },
+      { readyTimeoutMs: Number.POSITIVE_INFINITY },
+      { start: 'later' as 'now' },
+    ]) {
+      await expect(
+        KafkaSubscriber.create(topic, { connection: kafka, ...options }),
+      ).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    expect(made).toEqual({ producer: 0, consumer: 0, admin: 0 });
   });
 
   it('close() while another member is joining returns promptly', async () => {
     const topic = uniqueTopic('kafka-close-busy');
     const group = `${topic}-group`;
-    const first = track(await KafkaSubscriber.subscribe(topic, { ...subscriberOptions, group }));
-    const joining = KafkaSubscriber.subscribe(topic, { ...subscriberOptions, group });
+    const first = track(await KafkaSubscriber.create(topic, { ...subscriberOptions, group }));
+    const joining = KafkaSubscriber.create(topic, { ...subscriberOptions, group });
     await within(first.close(), 5_000, 'close during a rebalance');
     track(await joining);
   });

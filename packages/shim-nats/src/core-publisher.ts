@@ -1,10 +1,5 @@
-import {
-  assertMessageSize,
-  ClosedError,
-  InFlightWindow,
-  InvalidArgumentError,
-  type Publisher,
-} from '@proxystream/protocols';
+import { assertMessageSize, ClosedError, type Publisher } from '@proxystream/protocols';
+import { InFlightWindow, positiveInteger } from '@proxystream/protocols/kit';
 import {
   type HeldConnection,
   maxPayloadOf,
@@ -15,23 +10,29 @@ import {
 } from './connection.js';
 import { assertValidTopic } from './topic.js';
 
-/** Options of {@link NatsPublisher.connect}. */
+/** Options of {@link NatsPublisher.create}. */
 export interface NatsPublisherOptions extends NatsConnectionOptions {
   /**
    * Most messages published but not yet confirmed by a round trip to the server (a flush).
    * When reached, `send` waits: a fast sender cannot fill the client's memory. Default 4096.
    */
-  maxUnflushedMessages?: number;
+  maxInFlightMessages?: number;
   /** Most bytes published but not yet confirmed by a round trip. Default 4 MiB. */
-  maxUnflushedBytes?: number;
+  maxInFlightBytes?: number;
+  /** An aborted signal makes {@link NatsPublisher.create} reject with `AbortedError`, opening nothing. */
+  signal?: AbortSignal;
 }
 
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new InvalidArgumentError(`${name} must be a positive integer, got ${value}`);
-  }
-  return value;
+interface PublisherSettings {
+  readonly maxCount: number;
+  readonly maxBytes: number;
+}
+
+function publisherSettings(options: NatsPublisherOptions): PublisherSettings {
+  return {
+    maxCount: positiveInteger(options.maxInFlightMessages, 'maxInFlightMessages', 4096),
+    maxBytes: positiveInteger(options.maxInFlightBytes, 'maxInFlightBytes', 4 * 1024 * 1024),
+  };
 }
 
 /**
@@ -48,12 +49,13 @@ function positive(name: string, value: number | undefined, fallback: number): nu
  *
  * @example
  * ```ts
- * const publisher = await NatsPublisher.connect({ servers: 'nats://127.0.0.1:4222' });
+ * await using publisher = await NatsPublisher.create({
+ *   connection: { servers: 'nats://127.0.0.1:4222' },
+ * });
  * await publisher.send('frames', bytes);
- * await publisher.close();
  * ```
  */
-export class NatsPublisher implements Publisher {
+export class NatsPublisher implements Publisher, AsyncDisposable {
   readonly #held: HeldConnection;
   readonly #window: InFlightWindow;
   #unflushed: number[] = [];
@@ -67,22 +69,20 @@ export class NatsPublisher implements Publisher {
   /** The last topic that passed validation: a stream sends to the same few topics over and over. */
   #validTopic: string | undefined;
 
-  private constructor(held: HeldConnection, options: NatsPublisherOptions) {
+  private constructor(held: HeldConnection, settings: PublisherSettings) {
     this.#held = held;
-    this.#window = new InFlightWindow({
-      maxCount: positive('maxUnflushedMessages', options.maxUnflushedMessages, 4096),
-      maxBytes: positive('maxUnflushedBytes', options.maxUnflushedBytes, 4 * 1024 * 1024),
-    });
+    this.#window = new InFlightWindow(settings);
   }
 
   /**
    * Opens a publisher on the caller's connection or on a connection of its own.
+   * @throws {@link InvalidArgumentError} for an invalid option, before connecting.
+   * @throws {@link AbortedError} when `signal` is aborted; nothing stays open.
    * @throws {@link BrokerError} when the server cannot be reached.
    */
-  static async connect(options: NatsPublisherOptions = {}): Promise<NatsPublisher> {
-    positive('maxUnflushedMessages', options.maxUnflushedMessages, 1);
-    positive('maxUnflushedBytes', options.maxUnflushedBytes, 1);
-    return new NatsPublisher(await openConnection(options), options);
+  static async create(options: NatsPublisherOptions = {}): Promise<NatsPublisher> {
+    const settings = publisherSettings(options);
+    return new NatsPublisher(await openConnection(options.connection, options.signal), settings);
   }
 
   /** Largest message `send` accepts: the connected server's `max_payload`. */
@@ -139,6 +139,11 @@ export class NatsPublisher implements Publisher {
       this.#throwWriteError();
     })();
     return this.#closing;
+  }
+
+  /** `await using publisher = await NatsPublisher.create(…)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   #throwWriteError(): void {

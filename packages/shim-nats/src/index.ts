@@ -9,6 +9,7 @@ export {
   DEFAULT_MAX_PAYLOAD,
   DEFAULT_SERVERS,
   type NatsConnectionOptions,
+  type NatsConnectionSettings,
 } from './connection.js';
 export { NatsPublisher, type NatsPublisherOptions } from './core-publisher.js';
 export { NatsSubscriber, type NatsSubscriberOptions } from './core-subscriber.js';
@@ -27,7 +28,11 @@ export {
   type StreamRetention,
   type StreamSettings,
 } from './jetstream-stream.js';
-export { JetStreamSubscriber, type JetStreamSubscriberOptions } from './jetstream-subscriber.js';
+export {
+  type JetStreamStart,
+  JetStreamSubscriber,
+  type JetStreamSubscriberOptions,
+} from './jetstream-subscriber.js';
 export {
   assertValidBucket,
   NATS_OBJECT_STORE_KIND,

@@ -4,11 +4,17 @@ import {
   assertMessageSize,
   BrokerError,
   ClosedError,
-  InFlightWindow,
   InvalidArgumentError,
   MessageTooLargeError,
   type Publisher,
 } from '@proxystream/protocols';
+import {
+  InFlightWindow,
+  pause,
+  positiveInteger,
+  positiveNumber,
+  throwIfAborted,
+} from '@proxystream/protocols/kit';
 import { JETSTREAM_HEADER_RESERVE } from './capabilities.js';
 import {
   type HeldConnection,
@@ -22,10 +28,10 @@ import {
 import { type JetStreamStreamOptions, StreamTarget } from './jetstream-stream.js';
 import { assertValidTopic } from './topic.js';
 
-/** Options of {@link JetStreamPublisher.connect}. */
+/** Options of {@link JetStreamPublisher.create}. */
 export interface JetStreamPublisherOptions extends NatsConnectionOptions, JetStreamStreamOptions {
   /** Most publishes awaiting their acknowledgement at once; more `send` calls wait. Default 256. */
-  maxInFlight?: number;
+  maxInFlightMessages?: number;
   /** Most bytes awaiting acknowledgement at once. Default 16 MiB. */
   maxInFlightBytes?: number;
   /** How long one attempt waits for the server's acknowledgement, in ms. Default 5 000. */
@@ -35,6 +41,24 @@ export interface JetStreamPublisherOptions extends NatsConnectionOptions, JetStr
    * once) through timeouts and reconnections before it fails, in ms. Default 30 000.
    */
   retryForMs?: number;
+  /** An aborted signal makes {@link JetStreamPublisher.create} reject with `AbortedError`, opening nothing. */
+  signal?: AbortSignal;
+}
+
+interface PublisherSettings {
+  readonly maxCount: number;
+  readonly maxBytes: number;
+  readonly ackTimeout: number;
+  readonly retryFor: number;
+}
+
+function publisherSettings(options: JetStreamPublisherOptions): PublisherSettings {
+  return {
+    maxCount: positiveInteger(options.maxInFlightMessages, 'maxInFlightMessages', 256),
+    maxBytes: positiveInteger(options.maxInFlightBytes, 'maxInFlightBytes', 16 * 1024 * 1024),
+    ackTimeout: positiveInteger(options.ackTimeoutMs, 'ackTimeoutMs', 5_000),
+    retryFor: positiveNumber(options.retryForMs, 'retryForMs', 30_000),
+  };
 }
 
 /** Options of one {@link JetStreamPublisher.send}. */
@@ -48,14 +72,6 @@ export interface JetStreamSendOptions {
 }
 
 const MAX_ID_LENGTH = 128;
-
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new InvalidArgumentError(`${name} must be a positive number, got ${value}`);
-  }
-  return value;
-}
 
 /** Timeouts, no responders while JetStream restarts, requests cut by a disconnect. */
 function isTransient(error: unknown): boolean {
@@ -73,26 +89,24 @@ function isTooLargeForStream(error: unknown): boolean {
   return code === 10054 || /message size exceeds maximum allowed/i.test(messageOf(error));
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /**
  * Publishes byte messages to JetStream: each topic is a subject of one stream (see
  * {@link JetStreamStreamOptions}), and each message is stored before `send` resolves.
  *
- * `send` resolves when the server acknowledged the message. Up to `maxInFlight` sends wait for
+ * `send` resolves when the server acknowledged the message. Up to `maxInFlightMessages` sends wait for
  * their acknowledgements at once, so concurrent senders are pipelined and a burst waits instead
  * of growing buffers. Every message carries a `Nats-Msg-Id`; a send that times out or is cut by
  * a reconnection is retried with the same id, and the server keeps one copy.
  *
  * @example
  * ```ts
- * await ensureStream({ servers });
- * const publisher = await JetStreamPublisher.connect({ servers });
+ * const connection = { servers: 'nats://127.0.0.1:4222' };
+ * await ensureStream({ connection });
+ * await using publisher = await JetStreamPublisher.create({ connection });
  * await publisher.send('frames', bytes);
- * await publisher.close();
  * ```
  */
-export class JetStreamPublisher implements Publisher {
+export class JetStreamPublisher implements Publisher, AsyncDisposable {
   readonly #held: HeldConnection;
   readonly #js: JetStreamClient;
   readonly #target: StreamTarget;
@@ -104,39 +118,33 @@ export class JetStreamPublisher implements Publisher {
   /** The last topic that passed validation: a stream sends to the same few topics over and over. */
   #validTopic: string | undefined;
 
-  private constructor(
-    held: HeldConnection,
-    target: StreamTarget,
-    options: JetStreamPublisherOptions,
-  ) {
+  private constructor(held: HeldConnection, target: StreamTarget, settings: PublisherSettings) {
     this.#held = held;
     this.#target = target;
-    this.#ackTimeout = positive('ackTimeoutMs', options.ackTimeoutMs, 5_000);
-    this.#retryFor = positive('retryForMs', options.retryForMs, 30_000);
+    this.#ackTimeout = settings.ackTimeout;
+    this.#retryFor = settings.retryFor;
     this.#js = jetstream(held.nc, { timeout: this.#ackTimeout });
-    this.#window = new InFlightWindow({
-      maxCount: positive('maxInFlight', options.maxInFlight, 256),
-      maxBytes: positive('maxInFlightBytes', options.maxInFlightBytes, 16 * 1024 * 1024),
-    });
+    this.#window = new InFlightWindow(settings);
   }
 
   /**
    * Opens a publisher; with `createStream` it also creates the stream when missing.
+   * @throws {@link InvalidArgumentError} for an invalid option, before connecting.
+   * @throws {@link AbortedError} when `signal` is aborted; nothing stays open.
    * @throws {@link BrokerError} when the server cannot be reached or refuses to create the stream.
    */
-  static async connect(options: JetStreamPublisherOptions = {}): Promise<JetStreamPublisher> {
+  static async create(options: JetStreamPublisherOptions = {}): Promise<JetStreamPublisher> {
     const target = new StreamTarget(options);
-    for (const name of ['maxInFlight', 'maxInFlightBytes', 'ackTimeoutMs', 'retryForMs'] as const) {
-      positive(name, options[name], 1);
-    }
-    const held = await openConnection(options);
+    const settings = publisherSettings(options);
+    const held = await openConnection(options.connection, options.signal);
     try {
       await target.ensure(held.nc);
+      throwIfAborted(options.signal);
     } catch (error) {
       await releaseConnection(held);
       throw error;
     }
-    return new JetStreamPublisher(held, target, options);
+    return new JetStreamPublisher(held, target, settings);
   }
 
   /** Largest message `send` accepts: the server's `max_payload` less the header reserve. */
@@ -212,7 +220,7 @@ export class JetStreamPublisher implements Publisher {
             { cause: error },
           );
         }
-        await sleep(delay);
+        await pause(delay);
         delay = Math.min(delay * 2, 1_000);
       }
     }
@@ -225,5 +233,10 @@ export class JetStreamPublisher implements Publisher {
       await releaseConnection(this.#held);
     })();
     return this.#closing;
+  }
+
+  /** `await using publisher = await JetStreamPublisher.create(…)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

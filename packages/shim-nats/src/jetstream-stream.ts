@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { type JetStreamManager, jetstreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { type NatsConnection, nanos } from '@nats-io/transport-node';
-import { BrokerError, InvalidArgumentError } from '@proxystream/protocols';
+import { BrokerError } from '@proxystream/protocols';
+import { oneOf, positiveInteger } from '@proxystream/protocols/kit';
 import {
   type NatsConnectionOptions,
   openConnection,
@@ -76,13 +77,13 @@ export interface StreamDescription {
   readonly created: boolean;
 }
 
+/** A positive integer option that has no default (the server's applies). */
 function optionalPositive(name: string, value: number | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new InvalidArgumentError(`${name} must be a positive number, got ${value}`);
-  }
-  return value;
+  return value === undefined ? undefined : positiveInteger(value, name, 1);
 }
+
+const RETENTIONS = ['limits', 'interest', 'workqueue'] as const;
+const STORAGES = ['file', 'memory'] as const;
 
 function streamConfig(
   name: string,
@@ -90,17 +91,9 @@ function streamConfig(
   settings: StreamSettings,
 ): Partial<StreamConfig> & { name: string } {
   const config: Partial<StreamConfig> & { name: string } = { name, subjects: [`${prefix}.>`] };
-  const retention = settings.retention ?? 'limits';
-  if (!['limits', 'interest', 'workqueue'].includes(retention)) {
-    throw new InvalidArgumentError(
-      `retention must be limits, interest or workqueue, got ${retention}`,
-    );
-  }
+  const retention = oneOf(settings.retention, 'retention', RETENTIONS, 'limits');
   config.retention = retention as StreamConfig['retention'];
-  const storage = settings.storage ?? 'file';
-  if (storage !== 'file' && storage !== 'memory') {
-    throw new InvalidArgumentError(`storage must be file or memory, got ${String(storage)}`);
-  }
+  const storage = oneOf(settings.storage, 'storage', STORAGES, 'file');
   config.storage = storage as StreamConfig['storage'];
   const maxBytes = optionalPositive('maxBytes', settings.maxBytes);
   if (maxBytes !== undefined) config.max_bytes = maxBytes;
@@ -166,7 +159,11 @@ function isNotFound(error: unknown): boolean {
  *
  * @example
  * ```ts
- * await ensureStream({ servers: 'nats://127.0.0.1:4222', retention: 'limits', maxAgeMs: 3_600_000 });
+ * await ensureStream({
+ *   connection: { servers: 'nats://127.0.0.1:4222' },
+ *   retention: 'limits',
+ *   maxAgeMs: 3_600_000,
+ * });
  * ```
  * @throws {@link BrokerError} when the server refuses, or an existing stream captures other subjects.
  */
@@ -176,7 +173,7 @@ export async function ensureStream(options: EnsureStreamOptions = {}): Promise<S
   assertValidName('stream name', name, true);
   assertValidName('subject prefix', prefix);
   streamConfig(name, prefix, options);
-  const held = await openConnection(options);
+  const held = await openConnection(options.connection);
   try {
     const jsm = await jetstreamManager(held.nc);
     return await ensureStreamOn(jsm, name, prefix, options);

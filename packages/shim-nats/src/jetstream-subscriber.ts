@@ -1,6 +1,7 @@
 import {
   AckPolicy,
   type Consumer,
+  type ConsumerConfig,
   type ConsumerMessages,
   DeliverPolicy,
   type JetStreamManager,
@@ -10,13 +11,12 @@ import {
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import {
+  AbortedError,
   type AcknowledgingSubscriber,
   BrokerError,
-  InvalidArgumentError,
-  MessageQueue,
   type SubscribeOptions,
-  throwIfAborted,
 } from '@proxystream/protocols';
+import { oneOf, positiveInteger, QueueSubscriber } from '@proxystream/protocols/kit';
 import {
   type HeldConnection,
   maxPayloadOf,
@@ -30,11 +30,24 @@ import { watchStatus } from './connection-status.js';
 import { durableName, type JetStreamStreamOptions, StreamTarget } from './jetstream-stream.js';
 import { assertValidName, assertValidTopic } from './topic.js';
 
+/** Where a new consumer starts in the topic: its oldest stored message, or what comes next. */
+export type JetStreamStart = 'beginning' | 'now';
+
+const STARTS = ['beginning', 'now'] as const;
+
 /** Options of {@link JetStreamSubscriber.create}. */
 export interface JetStreamSubscriberOptions
   extends NatsConnectionOptions,
     JetStreamStreamOptions,
     SubscribeOptions {
+  /**
+   * Where a new consumer starts: `'beginning'` (default), the oldest message the stream holds
+   * for the topic; `'now'`, the messages stored after the subscriber was created. It applies
+   * when the consumer is made: for a `group`, only when the group's durable consumer does not
+   * exist yet (an existing group goes on where it stopped, whatever `start` says); without a
+   * group, every subscriber has a consumer of its own.
+   */
+  start?: JetStreamStart;
   /**
    * How long the server waits for a group member's acknowledgement before it delivers the
    * message again, in ms (≥ 1 000). While the subscriber holds a message (buffered, or yielded
@@ -66,14 +79,6 @@ const MIN_ESTIMATE = 1024;
 /** Most messages one pull asks for. */
 const MAX_BATCH = 256;
 
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new InvalidArgumentError(`${name} must be a positive number, got ${value}`);
-  }
-  return value;
-}
-
 function isStreamNotFound(error: unknown): boolean {
   return (
     (error as { code?: unknown } | null)?.code === 10059 ||
@@ -86,33 +91,40 @@ interface Settings {
   readonly maxBytes: number;
   readonly expires: number;
   readonly maxAckPending: number | undefined;
+  readonly start: JetStreamStart;
 }
+
+/** Where a consumer delivers from: every stored message, or the stream sequences from one on. */
+type DeliverFrom =
+  | { deliver_policy: typeof DeliverPolicy.All }
+  | { deliver_policy: typeof DeliverPolicy.StartSequence; opt_start_seq: number };
 
 /**
  * Reads one topic from JetStream.
  *
  * - With `group`: a durable consumer named after the group and topic, shared by every member
- *   (competing consumers). A new group starts at the oldest message of the topic; a group picks
- *   up where it stopped. A message counts as processed, and is acknowledged, when the reader asks
+ *   (competing consumers). A new group starts at the oldest message of the topic (or, with
+ *   `start: 'now'`, at the next one); a group picks up where it stopped. A message counts as processed, and is acknowledged, when the reader asks
  *   for the next one or calls {@link ack}; one not acknowledged is delivered again — at once to
  *   another member when this subscriber is closed, after `ackWaitMs` when its process dies or
  *   when a delivery was cut by a lost connection ({@link redeliveryMs}, which `StreamConsumer`
  *   waits for before it reports a missing batch).
  * - Without `group`: an ordered consumer of its own that reads the whole topic from the oldest
- *   message, for this subscriber alone; nothing to acknowledge, and it is gone after `close()`.
+ *   message (or, with `start: 'now'`, what is stored after it was created), for this subscriber alone; nothing to acknowledge, and it is gone after `close()`.
  *
  * Messages are pulled only when there is room for them (`maxBufferedBytes`): a slow reader
  * leaves them in the stream.
  *
  * @example
  * ```ts
- * const subscriber = await JetStreamSubscriber.create('frames', { servers, group: 'workers' });
+ * await using subscriber = await JetStreamSubscriber.create('frames', {
+ *   connection: { servers: 'nats://127.0.0.1:4222' },
+ *   group: 'workers',
+ * });
  * for await (const message of subscriber) await handle(message); // acknowledged on the next turn
  * ```
  */
-export class JetStreamSubscriber
-  implements AcknowledgingSubscriber, AsyncIterableIterator<Uint8Array>
-{
+export class JetStreamSubscriber extends QueueSubscriber<JsMsg> implements AcknowledgingSubscriber {
   // An optional property, not a getter returning `number | undefined`: that would not match the
   // interface's `redeliveryMs?: number` for a caller compiling with exactOptionalPropertyTypes.
   /**
@@ -122,7 +134,6 @@ export class JetStreamSubscriber
    */
   readonly redeliveryMs?: number;
   readonly #held: HeldConnection;
-  readonly #queue: MessageQueue<JsMsg>;
   readonly #settings: Settings;
   readonly #buffered = new Set<JsMsg>();
   readonly #durable: boolean;
@@ -151,21 +162,20 @@ export class JetStreamSubscriber
     settings: Settings,
     signal?: AbortSignal,
   ) {
+    // Pulls are bounded by bytes (maxBufferedBytes), not by the queue's capacity.
+    super({ capacity: Number.MAX_SAFE_INTEGER, signal });
     this.#held = held;
     this.#durable = durable;
     this.#settings = settings;
     if (durable) this.redeliveryMs = settings.ackWait;
     this.#sizeEstimate = maxPayloadOf(held.nc) + MESSAGE_OVERHEAD;
-    this.#queue = new MessageQueue<JsMsg>({
-      capacity: Number.MAX_SAFE_INTEGER,
-      signal,
-      onClose: () => this.#release(),
-    });
   }
 
   /**
    * Creates the consumer (a durable one for a group) and starts pulling.
    * @throws {@link InvalidTopicError} for a topic with wildcards, whitespace or empty tokens.
+   * @throws {@link InvalidArgumentError} for an invalid option, before connecting.
+   * @throws {@link AbortedError} when `signal` is aborted before the subscriber is ready; nothing stays open.
    * @throws {@link BrokerError} when the server cannot be reached or no stream holds the topic.
    */
   static async create(
@@ -177,25 +187,31 @@ export class JetStreamSubscriber
     if (group !== undefined) assertValidName('group', group);
     const target = new StreamTarget(options);
     const settings: Settings = {
-      ackWait: Math.max(1_000, positive('ackWaitMs', options.ackWaitMs, 30_000)),
-      maxBytes: positive('maxBufferedBytes', options.maxBufferedBytes, 4 * 1024 * 1024),
-      expires: Math.max(1_000, positive('fetchExpiresMs', options.fetchExpiresMs, 2_000)),
+      ackWait: Math.max(1_000, positiveInteger(options.ackWaitMs, 'ackWaitMs', 30_000)),
+      maxBytes: positiveInteger(options.maxBufferedBytes, 'maxBufferedBytes', 4 * 1024 * 1024),
+      expires: Math.max(1_000, positiveInteger(options.fetchExpiresMs, 'fetchExpiresMs', 2_000)),
       maxAckPending:
         options.maxAckPending === undefined
           ? undefined
-          : positive('maxAckPending', options.maxAckPending, 1),
+          : positiveInteger(options.maxAckPending, 'maxAckPending', 1),
+      start: oneOf(options.start, 'start', STARTS, 'beginning'),
     };
-    throwIfAborted(options.signal);
-    const held = await openConnection(options);
+    const held = await openConnection(options.connection, options.signal);
     const subscriber = new JetStreamSubscriber(held, group !== undefined, settings, options.signal);
     try {
       await target.ensure(held.nc);
       const jsm = await jetstreamManager(held.nc);
       const subject = target.subject(topic);
+      // Resolved once, so that a consumer made again later starts at the same place.
+      const from = await subscriber.#deliverFrom(jsm, target.name);
+      if (group === undefined && 'opt_start_seq' in from) {
+        subscriber.#nextSequence = from.opt_start_seq;
+      }
       const open =
         group === undefined
           ? () => subscriber.#openOrdered(target.name, subject)
-          : () => subscriber.#openDurable(jsm, target.name, subject, durableName(topic, group));
+          : () =>
+              subscriber.#openDurable(jsm, target.name, subject, durableName(topic, group), from);
       subscriber.#consumer = await open();
       subscriber.#recreate = open;
     } catch (error) {
@@ -207,6 +223,10 @@ export class JetStreamSubscriber
         );
       }
       throw toProxyStreamError(error, `subscribing to "${topic}"`);
+    }
+    if (options.signal?.aborted) {
+      await subscriber.close();
+      throw new AbortedError();
     }
     subscriber.#pump = subscriber.#run();
     subscriber.#unwatch = watchStatus(held.nc, (status) => {
@@ -226,7 +246,7 @@ export class JetStreamSubscriber
 
   /** Tells the server that the messages held here are still being worked on (resets ack wait). */
   #inProgress(): void {
-    if (this.#held.nc.isClosed() || this.#queue.isClosed) return;
+    if (this.#held.nc.isClosed() || this.closed) return;
     try {
       this.#unacked?.working();
       for (const message of this.#buffered) message.working();
@@ -240,18 +260,47 @@ export class JetStreamSubscriber
     stream: string,
     subject: string,
     durable: string,
+    from: DeliverFrom,
   ): Promise<Consumer> {
+    // An existing group goes on where it stopped: its start cannot change (the server refuses
+    // to update a deliver policy), so it is kept; ack wait and max ack pending are updated.
+    const existing = await jsm.consumers.info(stream, durable).catch(() => undefined);
+    const start: Partial<
+      Pick<ConsumerConfig, 'deliver_policy' | 'opt_start_seq' | 'opt_start_time'>
+    > =
+      existing === undefined
+        ? from
+        : {
+            deliver_policy: existing.config.deliver_policy,
+            ...(existing.config.opt_start_seq === undefined
+              ? {}
+              : { opt_start_seq: existing.config.opt_start_seq }),
+            ...(existing.config.opt_start_time === undefined
+              ? {}
+              : { opt_start_time: existing.config.opt_start_time }),
+          };
     const info = await jsm.consumers.add(stream, {
       durable_name: durable,
       filter_subject: subject,
       ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
+      ...start,
       ack_wait: nanos(this.#settings.ackWait),
       ...(this.#settings.maxAckPending === undefined
         ? {}
         : { max_ack_pending: this.#settings.maxAckPending }),
     });
     return jsm.jetstream().consumers.getConsumerFromInfo(info);
+  }
+
+  /**
+   * Where a new consumer starts: every stored message (`'beginning'`), or the stream sequences
+   * after the last one stored now (`'now'`; a sequence, not `DeliverPolicy.New`, so that a
+   * consumer made again after a failure misses nothing stored in between).
+   */
+  async #deliverFrom(jsm: JetStreamManager, stream: string): Promise<DeliverFrom> {
+    if (this.#settings.start === 'beginning') return { deliver_policy: DeliverPolicy.All };
+    const info = await jsm.streams.info(stream);
+    return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: info.state.last_seq + 1 };
   }
 
   /** An ordered consumer from the oldest message, or from where the previous one stopped. */
@@ -285,7 +334,7 @@ export class JetStreamSubscriber
   /** Pulls while there is room, pushes into the queue, and survives reconnections. */
   async #run(): Promise<void> {
     let delay = 100;
-    while (!this.#queue.isClosed) {
+    while (!this.closed) {
       const count = Math.min(
         MAX_BATCH,
         Math.floor((this.#settings.maxBytes - this.#bufferedBytes) / this.#sizeEstimate),
@@ -306,9 +355,9 @@ export class JetStreamSubscriber
           expires: this.#settings.expires,
         });
         this.#fetch = batch;
-        if (this.#queue.isClosed && !this.#durable) batch.stop();
+        if (this.closed && !this.#durable) batch.stop();
         for await (const message of batch) {
-          if (this.#queue.isClosed) {
+          if (this.closed) {
             if (this.#durable) message.nak();
             continue;
           }
@@ -316,12 +365,12 @@ export class JetStreamSubscriber
           if (size > largest) largest = size;
           this.#buffered.add(message);
           this.#bufferedBytes += size;
-          this.#queue.push(message);
+          this.push(message);
           if (!this.#durable) this.#nextSequence = message.seq + 1;
           delay = 100;
         }
       } catch (error) {
-        if (this.#queue.isClosed) break;
+        if (this.closed) break;
         if (!this.#durable) {
           if (this.#consumer === undefined && isStreamNotFound(error)) {
             this.#streamGone(error);
@@ -335,7 +384,7 @@ export class JetStreamSubscriber
           // The consumer may be gone (deleted, or an ephemeral lost in a restart): make it again.
           if (this.#durable) this.#consumer = await this.#recreate!();
         } catch (again) {
-          if (isStreamNotFound(again) && !this.#queue.isClosed) {
+          if (isStreamNotFound(again) && !this.closed) {
             this.#streamGone(again);
             break;
           }
@@ -353,7 +402,7 @@ export class JetStreamSubscriber
   }
 
   #streamGone(error: unknown): void {
-    this.#queue.fail(
+    this.fail(
       new BrokerError(`the JetStream stream is gone: ${messageOf(error)}`, { cause: error }),
     );
   }
@@ -367,7 +416,7 @@ export class JetStreamSubscriber
     await new Promise<void>((resolve) => {
       let timer: ReturnType<typeof setTimeout>;
       const tick = () => {
-        if (this.#connected || this.#held.nc.isClosed() || this.#queue.isClosed) resolve();
+        if (this.#connected || this.#held.nc.isClosed() || this.closed) resolve();
         else timer = setTimeout(tick, delay);
       };
       timer = setTimeout(tick, delay);
@@ -380,7 +429,7 @@ export class JetStreamSubscriber
   }
 
   /** The next message; asking for it acknowledges the previous one. */
-  async next(): Promise<IteratorResult<Uint8Array>> {
+  override next(): Promise<IteratorResult<Uint8Array>> {
     const previous = this.#unacked;
     if (previous !== undefined) {
       this.#unacked = undefined;
@@ -390,9 +439,10 @@ export class JetStreamSubscriber
         // The connection is closed: the message will be delivered again, which is the contract.
       }
     }
-    const result = await this.#queue.next();
-    if (result.done === true) return result;
-    const message = result.value;
+    return super.next();
+  }
+
+  protected taken(message: JsMsg): Uint8Array {
     this.#buffered.delete(message);
     this.#bufferedBytes -= message.data.byteLength;
     const wake = this.#wakePump;
@@ -401,7 +451,7 @@ export class JetStreamSubscriber
       wake();
     }
     if (this.#durable) this.#unacked = message;
-    return { done: false, value: message.data };
+    return message.data;
   }
 
   /**
@@ -420,26 +470,16 @@ export class JetStreamSubscriber
     }
   }
 
-  /** Called by `break` in `for await`: closes the subscriber. */
-  async return(): Promise<IteratorResult<Uint8Array>> {
-    await this.close();
-    return { done: true, value: undefined };
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
   /**
    * Ends the iteration at once. Messages of a group that were fetched or yielded but not
    * acknowledged are handed back (negative acknowledgement) for another member to read; the
    * promise resolves once the pull in flight has ended (at most `fetchExpiresMs`).
    */
-  close(): Promise<void> {
-    return this.#queue.close();
+  override close(): Promise<void> {
+    return super.close();
   }
 
-  async #release(): Promise<void> {
+  protected async release(): Promise<void> {
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     this.#unwatch?.();
     this.#wakeRetry?.();

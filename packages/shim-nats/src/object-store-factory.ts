@@ -1,4 +1,4 @@
-import type { NatsConnection, NodeConnectionOptions } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import {
   InvalidArgumentError,
   type Store,
@@ -6,7 +6,8 @@ import {
   type StoreFactory,
   StoreNotAllowedError,
 } from '@proxystream/protocols';
-import { withoutUserInfo } from './connection.js';
+import { redactedJson } from '@proxystream/protocols/kit';
+import { isNatsConnection, type NatsConnectionSettings } from './connection.js';
 import { assertValidBucket, NATS_OBJECT_STORE_KIND, NatsObjectStore } from './object-store.js';
 
 /** Options of {@link NatsObjectStoreFactory}. */
@@ -27,12 +28,12 @@ export interface NatsObjectStoreFactoryOptions {
    */
   allowedBuckets?: readonly string[];
   /**
-   * Open every store on this connection instead of connecting to the config's servers (which
-   * must still be allowed). The factory's stores never close it.
+   * A `NatsConnection` to open every store on instead of connecting to the config's servers
+   * (which must still be allowed; the factory's stores never close it), or settings for the
+   * connections the factory opens to the config's servers (credentials, TLS, name…): no
+   * `servers` there, they come from the config. Default: the shim's connection defaults.
    */
-  connection?: NatsConnection;
-  /** Options for the connections the factory opens (credentials, TLS, name…). */
-  connectOptions?: Omit<NodeConnectionOptions, 'servers'>;
+  connection?: NatsConnection | Omit<NatsConnectionSettings, 'servers'>;
 }
 
 /** `nats://Host:4222/` → `host:4222`, for comparing server addresses. */
@@ -43,13 +44,6 @@ function normalizeServer(server: string): string {
   rest = rest.replace(/\/+$/, '');
   if (rest.includes('@')) return `\0${rest}`; // credentials in a URL never match an allowed server
   return /:\d+$/.test(rest) ? rest : `${rest}:4222`;
-}
-
-/** `value` as JSON for a message, with credentials in server URLs removed. */
-function redacted(value: unknown): string {
-  return JSON.stringify(value, (_key, item: unknown) =>
-    typeof item === 'string' ? withoutUserInfo(item)[0] : item,
-  );
 }
 
 /**
@@ -69,7 +63,7 @@ export class NatsObjectStoreFactory implements StoreFactory {
   readonly #servers: Set<string>;
   readonly #buckets: Set<string> | undefined;
   readonly #connection: NatsConnection | undefined;
-  readonly #connectOptions: Omit<NodeConnectionOptions, 'servers'> | undefined;
+  readonly #settings: Omit<NatsConnectionSettings, 'servers'> | undefined;
 
   constructor(options: NatsObjectStoreFactoryOptions) {
     if (!Array.isArray(options?.allowedServers) || options.allowedServers.length === 0) {
@@ -78,8 +72,18 @@ export class NatsObjectStoreFactory implements StoreFactory {
     this.#servers = new Set(options.allowedServers.map(normalizeServer));
     this.#buckets =
       options.allowedBuckets === undefined ? undefined : new Set(options.allowedBuckets);
-    this.#connection = options.connection;
-    this.#connectOptions = options.connectOptions;
+    const connection = options.connection;
+    if (isNatsConnection(connection)) {
+      this.#connection = connection;
+    } else if (connection !== undefined) {
+      if ('servers' in connection) {
+        throw new InvalidArgumentError(
+          'NatsObjectStoreFactory connection settings take no servers: they come from each ' +
+            'store config, and only allowedServers are opened',
+        );
+      }
+      this.#settings = connection;
+    }
   }
 
   /**
@@ -114,21 +118,16 @@ export class NatsObjectStoreFactory implements StoreFactory {
       )
     ) {
       throw new StoreNotAllowedError(
-        `a ${NATS_OBJECT_STORE_KIND} config names servers ${redacted(servers)}; allowed are ` +
-          `${redacted([...this.#servers])} (pass them in allowedServers)`,
+        `a ${NATS_OBJECT_STORE_KIND} config names servers ${redactedJson(servers)}; allowed are ` +
+          `${redactedJson([...this.#servers])} (pass them in allowedServers)`,
       );
     }
     const list = servers as string[];
-    return NatsObjectStore.open({
+    return NatsObjectStore.create({
       bucket,
       create: false,
       advertisedServers: list,
-      ...(this.#connection === undefined
-        ? {
-            servers: list,
-            ...(this.#connectOptions === undefined ? {} : { connectOptions: this.#connectOptions }),
-          }
-        : { connection: this.#connection }),
+      connection: this.#connection ?? { ...this.#settings, servers: list },
     });
   }
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type ObjectStore, type ObjectStoreOptions, Objm, StorageType } from '@nats-io/obj';
 import { nanos } from '@nats-io/transport-node';
 import {
+  AbortedError,
   ClosedError,
   InvalidArgumentError,
   InvalidStoreKeyError,
@@ -9,19 +10,21 @@ import {
   type StoreConfig,
   StoreError,
 } from '@proxystream/protocols';
+import { positiveInteger, withoutUserInfo } from '@proxystream/protocols/kit';
 import {
   type HeldConnection,
+  isNatsConnection,
   messageOf,
   type NatsConnectionOptions,
   openConnection,
   releaseConnection,
-  withoutUserInfo,
+  serversOf,
 } from './connection.js';
 
 /** `kind` of {@link NatsObjectStore} configs. */
 export const NATS_OBJECT_STORE_KIND = 'nats-object';
 
-/** Settings of a bucket {@link NatsObjectStore.open} creates when it is missing. */
+/** Settings of a bucket {@link NatsObjectStore.create} creates when it is missing. */
 export interface ObjectBucketSettings {
   /** `'file'` (default) survives a server restart; `'memory'` does not. */
   storage?: 'file' | 'memory';
@@ -31,7 +34,7 @@ export interface ObjectBucketSettings {
   maxBytes?: number;
 }
 
-/** Options of {@link NatsObjectStore.open}. */
+/** Options of {@link NatsObjectStore.create}. */
 export interface NatsObjectStoreOptions extends NatsConnectionOptions {
   /** Bucket name: letters, digits, `-` and `_`. */
   bucket: string;
@@ -44,9 +47,12 @@ export interface NatsObjectStoreOptions extends NatsConnectionOptions {
   chunkSize?: number;
   /**
    * Servers written into {@link NatsObjectStore.config} for other processes to reopen the bucket.
-   * Default: `servers`, or the server the given connection is connected to.
+   * Default: the `servers` of `connection` settings, or the server a given connection is
+   * connected to. Credentials in them are removed.
    */
   advertisedServers?: string[];
+  /** An aborted signal makes {@link NatsObjectStore.create} reject with `AbortedError`, opening nothing. */
+  signal?: AbortSignal;
 }
 
 const KEY = /^[0-9a-f]{32}$/;
@@ -86,11 +92,14 @@ function bucketOptions(settings: ObjectBucketSettings): Partial<ObjectStoreOptio
  *
  * @example
  * ```ts
- * const store = await NatsObjectStore.open({ servers: 'nats://127.0.0.1:4222', bucket: 'frames' });
+ * await using store = await NatsObjectStore.create({
+ *   connection: { servers: 'nats://127.0.0.1:4222' },
+ *   bucket: 'frames',
+ * });
  * const key = await store.put(bytes);
  * ```
  */
-export class NatsObjectStore implements Store {
+export class NatsObjectStore implements Store, AsyncDisposable {
   /** Always {@link NATS_OBJECT_STORE_KIND}. */
   readonly kind = NATS_OBJECT_STORE_KIND;
   readonly #held: HeldConnection;
@@ -116,19 +125,19 @@ export class NatsObjectStore implements Store {
 
   /**
    * Opens (and by default creates) the bucket.
+   * @throws {@link InvalidArgumentError} for an invalid bucket name or option, before connecting.
+   * @throws {@link AbortedError} when `signal` is aborted; nothing stays open.
    * @throws {@link StoreError} when the server cannot be reached or the bucket cannot be opened.
    */
-  static async open(options: NatsObjectStoreOptions): Promise<NatsObjectStore> {
-    assertValidBucket(options.bucket);
-    const chunkSize = options.chunkSize ?? 128 * 1024;
-    if (!Number.isInteger(chunkSize) || chunkSize <= 0) {
-      throw new InvalidArgumentError(`chunkSize must be a positive integer, got ${chunkSize}`);
-    }
+  static async create(options: NatsObjectStoreOptions): Promise<NatsObjectStore> {
+    assertValidBucket(options?.bucket);
+    const chunkSize = positiveInteger(options.chunkSize, 'chunkSize', 128 * 1024);
     const create = options.create ?? true;
     let held: HeldConnection;
     try {
-      held = await openConnection(options);
+      held = await openConnection(options.connection, options.signal);
     } catch (error) {
+      if (error instanceof AbortedError) throw error;
       throw new StoreError(messageOf(error), { cause: error });
     }
     try {
@@ -137,11 +146,24 @@ export class NatsObjectStore implements Store {
         create === false
           ? await objm.open(options.bucket)
           : await objm.create(options.bucket, bucketOptions(create === true ? {} : create));
-      const given = options.servers === undefined ? [] : ([] as string[]).concat(options.servers);
+      if (options.signal?.aborted) throw new AbortedError();
       const servers =
-        options.advertisedServers ?? (given.length > 0 ? given : [held.nc.getServer()]);
-      return new NatsObjectStore(held, bucket, options.bucket, withoutUserInfo(servers), chunkSize);
+        options.advertisedServers ??
+        (isNatsConnection(options.connection)
+          ? [held.nc.getServer()]
+          : serversOf(options.connection));
+      return new NatsObjectStore(
+        held,
+        bucket,
+        options.bucket,
+        servers.map(withoutUserInfo),
+        chunkSize,
+      );
     } catch (error) {
+      if (error instanceof AbortedError) {
+        await releaseConnection(held);
+        throw error;
+      }
       await releaseConnection(held);
       throw new StoreError(
         `could not open object store bucket ${options.bucket}: ${messageOf(error)}`,
@@ -236,6 +258,11 @@ export class NatsObjectStore implements Store {
   close(): Promise<void> {
     this.#closing ??= releaseConnection(this.#held);
     return this.#closing;
+  }
+
+  /** `await using store = await NatsObjectStore.create(…)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   #assertOpen(): void {

@@ -10,8 +10,7 @@ import {
 } from '@proxystream/stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamSubscriber, NatsObjectStoreFactory, NatsSubscriber } from '../src/index.js';
-import { ensureTestStream, TEST_STREAM } from './suites/jetstream-contract.js';
-import { NATS_URL } from './support.js';
+import { ensureTestStream, NATS_URL, TEST_STREAM } from './support.js';
 
 // Raw client: what a broken or hostile producer would use, bypassing the shims' publishers.
 let raw: NatsConnection;
@@ -32,7 +31,7 @@ const consumerOf = (subscriber: Subscriber, topic: string) =>
 malformedMessagesCase({
   name: 'core NATS',
   openConsumer: async (topic) =>
-    consumerOf(await NatsSubscriber.create(topic, { servers: NATS_URL }), topic),
+    consumerOf(await NatsSubscriber.create(topic, { connection: { servers: NATS_URL } }), topic),
   publishRaw: async (topic, message) => {
     raw.publish(topic, message);
     // Wait for the server to have it: publishes are buffered by the client otherwise.
@@ -47,7 +46,7 @@ malformedMessagesCase({
   openConsumer: async (topic) =>
     consumerOf(
       await JetStreamSubscriber.create(topic, {
-        servers: NATS_URL,
+        connection: { servers: NATS_URL },
         ...TEST_STREAM,
         group: 'bad-input',
       }),

@@ -32,9 +32,9 @@ describe('core NATS: a loss is thrown where it happened', () => {
     const nc = await connect({ servers: NATS_URL });
     const subscriber = await NatsSubscriber.create(topic, {
       connection: nc,
-      maxPendingMessages: 4,
+      maxBufferedMessages: 4,
     });
-    const publisher = await NatsPublisher.connect({ connection: nc });
+    const publisher = await NatsPublisher.create({ connection: nc });
     try {
       const publish = async (items: readonly string[]) => {
         for (const item of items) await publisher.send(topic, label(item));
@@ -86,20 +86,18 @@ describe('core NATS: a disconnect is a loss', () => {
     // The subscriber reconnects slowly, the producer at once: the end of stream goes out while
     // nobody is subscribed.
     const subscriber = await NatsSubscriber.create(topic, {
-      servers,
-      connectOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 3_000 },
+      connection: { servers, maxReconnectAttempts: -1, reconnectTimeWait: 3_000 },
     });
     const consumer = new StreamConsumer<number>(subscriber, { topics: [topic] });
-    const publisher = await NatsPublisher.connect({
-      servers,
-      connectOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 50 },
+    const publisher = await NatsPublisher.create({
+      connection: { servers, maxReconnectAttempts: -1, reconnectTimeWait: 50 },
     });
     const producer = new StreamProducer<number>(publisher);
     try {
       for (let i = 0; i < 3; i++) await producer.send(topic, i);
       await producer.flush();
       for (let i = 0; i < 3; i++) {
-        expect(await within(consumer.next(), 5_000, `object ${i}`)).toEqual({
+        expect(await within(consumer.nextObject(), 5_000, `object ${i}`)).toEqual({
           done: false,
           value: i,
         });
@@ -123,15 +121,14 @@ describe('core NATS: a disconnect is a loss', () => {
     const topic = uniqueTopic('core-disconnect');
     const servers = `nats://127.0.0.1:${port}`;
     const subscriber = await NatsSubscriber.create(topic, {
-      servers,
-      connectOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 100 },
+      connection: { servers, maxReconnectAttempts: -1, reconnectTimeWait: 100 },
     });
     try {
       const pending = subscriber.next().catch((error: unknown) => error);
       await server!.kill();
       expect(await within(pending, 5_000, 'pending next()')).toBeInstanceOf(MessagesLostError);
       await start();
-      const publisher = await NatsPublisher.connect({ servers });
+      const publisher = await NatsPublisher.create({ connection: { servers } });
       try {
         // Resubscribed once the client reconnected: keep sending until one arrives.
         const reading = collect(subscriber, 1, { inactivityMs: 10_000 });

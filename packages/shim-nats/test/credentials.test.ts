@@ -98,8 +98,10 @@ describe('core NATS with credentials', () => {
     ['a user and password', USER_SERVER, { user: 'streamer', pass: SECRET }],
   ] as const)('connects with %s and carries messages', async (_what, servers, connectOptions) => {
     const topic = uniqueTopic('auth');
-    const subscriber = await NatsSubscriber.create(topic, { servers, connectOptions });
-    const publisher = await NatsPublisher.connect({ servers, connectOptions });
+    const subscriber = await NatsSubscriber.create(topic, {
+      connection: { servers, ...connectOptions },
+    });
+    const publisher = await NatsPublisher.create({ connection: { servers, ...connectOptions } });
     await roundTrip(publisher, subscriber, topic);
   });
 
@@ -116,10 +118,12 @@ describe('core NATS with credentials', () => {
         () =>
           within(
             Promise.all([
-              NatsSubscriber.create(uniqueTopic('auth'), { servers, connectOptions }).catch(
+              NatsSubscriber.create(uniqueTopic('auth'), {
+                connection: { servers, ...connectOptions },
+              }).catch((e: unknown) => e),
+              NatsPublisher.create({ connection: { servers, ...connectOptions } }).catch(
                 (e: unknown) => e,
               ),
-              NatsPublisher.connect({ servers, connectOptions }).catch((e: unknown) => e),
             ]),
             30_000,
             'connecting without credentials',
@@ -145,23 +149,21 @@ describe('JetStream and the object store with a user, a password and TLS', () =>
 
   it('JetStream connects through TLS with credentials and carries messages', async () => {
     await ensureStream({
-      servers: servers(),
-      connectOptions: connectOptions(),
+      connection: { servers: servers(), ...connectOptions() },
       name: stream.stream,
       subjectPrefix: stream.subjectPrefix,
     });
     const topic = uniqueTopic('auth');
-    const options = { servers: servers(), connectOptions: connectOptions(), ...stream };
+    const options = { connection: { servers: servers(), ...connectOptions() }, ...stream };
     const subscriber = await JetStreamSubscriber.create(topic, { ...options, group: 'auth' });
-    const publisher = await JetStreamPublisher.connect(options);
+    const publisher = await JetStreamPublisher.create(options);
     await roundTrip(publisher, subscriber, topic);
   });
 
   it('without the CA the TLS handshake fails with BrokerError', async () => {
     const error = await within(
-      JetStreamPublisher.connect({
-        servers: servers(),
-        connectOptions: { user: 'streamer', pass: SECRET, tls: {} },
+      JetStreamPublisher.create({
+        connection: { servers: servers(), user: 'streamer', pass: SECRET, tls: {} },
         ...stream,
       }).catch((e: unknown) => e),
       30_000,
@@ -172,9 +174,11 @@ describe('JetStream and the object store with a user, a password and TLS', () =>
   });
 
   it('the object store works with credentials; its config holds none, even from a URL with a password, and the factory brings its own', async () => {
-    const store = await NatsObjectStore.open({
-      servers: `nats://streamer:${encodeURIComponent(SECRET)}@127.0.0.1:${securePort}`,
-      connectOptions: connectOptions(),
+    const store = await NatsObjectStore.create({
+      connection: {
+        servers: `nats://streamer:${encodeURIComponent(SECRET)}@127.0.0.1:${securePort}`,
+        ...connectOptions(),
+      },
       bucket: 'credentials',
       create: {},
     });
@@ -185,7 +189,7 @@ describe('JetStream and the object store with a user, a password and TLS', () =>
     expect(config.servers).toEqual([`nats://127.0.0.1:${securePort}`]);
     const factory = new NatsObjectStoreFactory({
       allowedServers: [servers()],
-      connectOptions: connectOptions(),
+      connection: connectOptions(),
     });
     const reopened = await factory.open(JSON.parse(JSON.stringify(config)));
     defer(() => reopened.close());
@@ -195,7 +199,7 @@ describe('JetStream and the object store with a user, a password and TLS', () =>
   it('a factory without credentials fails to open with StoreError, and echoes no secret', async () => {
     const factory = new NatsObjectStoreFactory({
       allowedServers: [servers()],
-      connectOptions: { user: 'streamer', pass: WRONG, tls: { caFile } },
+      connection: { user: 'streamer', pass: WRONG, tls: { caFile } },
     });
     const error = await within(
       factory

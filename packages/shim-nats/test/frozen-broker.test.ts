@@ -15,7 +15,7 @@ let server: LocalServer;
 const servers = () => `127.0.0.1:${server.port}`;
 beforeAll(async () => {
   server = await privateNats();
-  await ensureStream({ servers: servers() });
+  await ensureStream({ connection: { servers: servers() } });
 });
 afterAll(() => server.stop('SIGKILL'));
 
@@ -28,15 +28,17 @@ describe('NATS shims against a frozen broker', () => {
     stream,
     freeze,
     thaw,
-    createPublisher: () => NatsPublisher.connect({ servers: servers() }),
-    createSubscriber: (topic) => NatsSubscriber.create(topic, { servers: servers() }),
+    createPublisher: () => NatsPublisher.create({ connection: { servers: servers() } }),
+    createSubscriber: (topic) =>
+      NatsSubscriber.create(topic, { connection: { servers: servers() } }),
   });
   frozenBrokerCase({
     name: 'JetStream',
     stream,
     freeze,
     thaw,
-    createPublisher: () => JetStreamPublisher.connect({ servers: servers() }),
-    createSubscriber: (topic) => JetStreamSubscriber.create(topic, { servers: servers() }),
+    createPublisher: () => JetStreamPublisher.create({ connection: { servers: servers() } }),
+    createSubscriber: (topic) =>
+      JetStreamSubscriber.create(topic, { connection: { servers: servers() } }),
   });
 });

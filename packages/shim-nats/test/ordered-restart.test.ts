@@ -31,7 +31,12 @@ beforeAll(async () => {
     command: 'nats-server',
     args: ({ port, directory }) => serverArgs(port, directory),
   });
-  await ensureStream({ servers: servers(), name: STREAM.stream, ...STREAM, storage: 'file' });
+  await ensureStream({
+    connection: { servers: servers() },
+    name: STREAM.stream,
+    ...STREAM,
+    storage: 'file',
+  });
 });
 afterAll(async () => {
   if (restarted !== undefined && restarted.exitCode === null) {
@@ -90,7 +95,10 @@ describe('JetStream without a group, across a server restart', () => {
     let nc = await connect({ servers: servers() });
     await publishNumbered(nc, topic, 0, before);
     await nc.close();
-    const subscriber = await JetStreamSubscriber.create(topic, { servers: servers(), ...STREAM });
+    const subscriber = await JetStreamSubscriber.create(topic, {
+      connection: { servers: servers() },
+      ...STREAM,
+    });
     try {
       const seen: number[] = [];
       for (let i = 0; i < before; i++) {

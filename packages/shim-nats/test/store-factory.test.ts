@@ -3,9 +3,8 @@ import { StoreNotAllowedError } from '@proxystream/protocols';
 import { encodeBatch, StreamConsumer } from '@proxystream/stream';
 import { describe, expect, it } from 'vitest';
 import { JetStreamPublisher, JetStreamSubscriber, NatsObjectStoreFactory } from '../src/index.js';
-import { ensureTestStream, TEST_STREAM } from './suites/jetstream-contract.js';
 import { openTestStore, TEST_BUCKET } from './suites/object-store.js';
-import { NATS_URL } from './support.js';
+import { ensureTestStream, NATS_URL, TEST_STREAM } from './support.js';
 
 const caught = (promise: Promise<unknown>) =>
   promise.then(
@@ -21,7 +20,7 @@ describe('NatsObjectStoreFactory: what a config from the wire may name', () => {
     const topic = uniqueTopic('store-factory-bucket');
     const consumer = new StreamConsumer(
       await JetStreamSubscriber.create(topic, {
-        servers: NATS_URL,
+        connection: { servers: NATS_URL },
         ...TEST_STREAM,
         group: 'store-factory',
       }),
@@ -35,7 +34,10 @@ describe('NatsObjectStoreFactory: what a config from the wire may name', () => {
         ],
       },
     );
-    const publisher = await JetStreamPublisher.connect({ servers: NATS_URL, ...TEST_STREAM });
+    const publisher = await JetStreamPublisher.create({
+      connection: { servers: NATS_URL },
+      ...TEST_STREAM,
+    });
     try {
       await publisher.send(
         topic,
@@ -84,7 +86,7 @@ describe('NatsObjectStoreFactory: what a config from the wire may name', () => {
       expect(await caught(bare.open(atTrap))).toBeInstanceOf(StoreNotAllowedError);
       const exact = new NatsObjectStoreFactory({
         allowedServers: [`127.0.0.1:${trap.port}`],
-        connectOptions: { timeout: 1_000 },
+        connection: { timeout: 1_000 },
       });
       expect(
         await caught(exact.open({ ...config, servers: ['nats://127.0.0.1:4222'] })),

@@ -22,7 +22,12 @@ afterAll(() => server.stop('SIGKILL'));
 describe('a NATS object store whose server went away', () => {
   storeServerGoneCase({
     stream,
-    openStore: () => NatsObjectStore.open({ servers: servers(), bucket: 'failure', create: {} }),
+    openStore: () =>
+      NatsObjectStore.create({
+        connection: { servers: servers() },
+        bucket: 'failure',
+        create: {},
+      }),
     factory: () => new NatsObjectStoreFactory({ allowedServers: [servers()] }),
     stopServer: () => server.kill(),
   });

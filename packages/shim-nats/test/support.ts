@@ -1,17 +1,15 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { type LocalServer, startLocalServer } from '@proxystream/contract-tests';
+import { jetStreamDescriptor, TEST_STREAM } from '../src/testing.js';
 
 /** The server the tests use: `NATS_URL`, or the one `scripts/brokers.sh start nats` runs. */
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const run = promisify(execFile);
+/** The stream the JetStream tests use, apart from the default one (the descriptor's). */
+export { TEST_STREAM };
 
-/** Restarts the local nats-server, keeping its JetStream data (the contract's fault hook). */
-export async function restartNats(): Promise<void> {
-  await run('bash', ['scripts/brokers.sh', 'restart', 'nats'], { cwd: root, timeout: 60_000 });
+/** Makes sure the test stream exists (file storage, limits retention, messages kept 15 minutes). */
+export async function ensureTestStream(): Promise<void> {
+  await jetStreamDescriptor.prepare?.(process.env);
 }
 
 /** A nats-server -js of the test file's own on a free port: killing or freezing it disturbs no shared broker. */

@@ -31,5 +31,5 @@ export {
   RedisStreamsSubscriber,
   type RedisStreamsSubscriberOptions,
 } from './streams-subscriber.js';
-export { MAX_TOPIC_BYTES, validateTopic } from './topic.js';
+export { assertValidTopic, MAX_TOPIC_BYTES } from './topic.js';
 export type { RedisPublisherOptions } from './windowed-publisher.js';

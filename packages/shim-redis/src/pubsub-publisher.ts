@@ -1,3 +1,4 @@
+import { throwIfAborted } from '@proxystream/protocols/kit';
 import { PUBSUB_MAX_MESSAGE_SIZE } from './capabilities.js';
 import { type RedisPublisherOptions, WindowedPublisher } from './windowed-publisher.js';
 
@@ -23,14 +24,26 @@ export type RedisPubSubPublisherOptions = RedisPublisherOptions;
  *
  * @example
  * ```ts
- * const publisher = new RedisPubSubPublisher({ connection: 'redis://127.0.0.1:6379' });
+ * await using publisher = await RedisPubSubPublisher.create({ connection: 'redis://127.0.0.1:6379' });
  * await publisher.send('frames', bytes);
- * await publisher.close();
  * ```
  */
 export class RedisPubSubPublisher extends WindowedPublisher {
-  constructor(options: RedisPubSubPublisherOptions = {}) {
+  private constructor(options: RedisPubSubPublisherOptions) {
     super('Redis pub/sub publisher', options, PUBSUB_MAX_MESSAGE_SIZE, false, PUBSUB_WINDOW);
+  }
+
+  /**
+   * Makes a publisher. It resolves without a round trip: a connection the publisher opens
+   * connects in the background and ioredis queues the first commands until it is up; a server
+   * that cannot be reached or refuses the credentials surfaces as `BrokerError` from `send` or
+   * `close`.
+   * @throws {@link InvalidArgumentError} for an option out of range.
+   * @throws {@link AbortedError} when `options.signal` is already aborted (nothing is opened).
+   */
+  static async create(options: RedisPubSubPublisherOptions = {}): Promise<RedisPubSubPublisher> {
+    throwIfAborted(options.signal);
+    return new RedisPubSubPublisher(options);
   }
 
   protected dispatch(topic: string, data: Buffer): Promise<unknown> {

@@ -1,11 +1,17 @@
 import {
+  AbortedError,
   BrokerError,
   InvalidArgumentError,
-  MessageQueue,
   MessagesLostError,
   type SubscribeOptions,
   type Subscriber,
 } from '@proxystream/protocols';
+import {
+  type LossReporting,
+  positiveInteger,
+  QueueSubscriber,
+  throwIfAborted,
+} from '@proxystream/protocols/kit';
 import {
   type ClientHandle,
   dedicatedClient,
@@ -13,10 +19,10 @@ import {
   releaseClient,
   withoutCredentials,
 } from './connection.js';
-import { validateTopic } from './topic.js';
+import { assertValidTopic } from './topic.js';
 
 /** Options of {@link RedisPubSubSubscriber.create}. */
-export interface RedisPubSubSubscriberOptions extends SubscribeOptions {
+export interface RedisPubSubSubscriberOptions extends SubscribeOptions, LossReporting {
   /**
    * Where to connect, or a client whose settings to copy: the subscriber always opens a connection
    * of its own (`duplicate()`), since a subscribed connection serves nothing else, and closes it.
@@ -32,44 +38,29 @@ export interface RedisPubSubSubscriberOptions extends SubscribeOptions {
   maxBufferedMessages?: number;
   /**
    * Called, in addition to the error from `next()`, when messages were or may have been lost:
-   * once per run of messages dropped from a full buffer, and once per broken connection (what
+   * once when a run of drops from a full buffer begins, and once per broken connection (what
    * is published until the subscription is restored is not received). For logs and metrics; a
-   * throwing callback is ignored.
+   * throwing callback is ignored. See `LossReporting` in `@proxystream/protocols/kit`.
    */
   onLoss?: (error: MessagesLostError) => void;
 }
 
-/**
- * A place in the stream where messages went missing. It waits in the queue behind the messages
- * received before the loss, so that `next()` rejects exactly there, even when nobody was reading
- * when it happened, and even when what was lost was the last message of the stream.
- */
-class Loss {
-  /** Messages dropped; not counted for a broken connection (Redis does not say what it lost). */
-  dropped = 0;
-  constructor(
-    readonly topic: string,
-    readonly reason: 'overflow' | 'disconnect',
-    readonly cause: unknown,
-  ) {}
+/** The error `next()` rejects with for `dropped` messages of `topic` dropped from a full buffer. */
+function overflowError(topic: string, dropped: number): MessagesLostError {
+  return new MessagesLostError(
+    `${dropped} message(s) of "${topic}" dropped: the subscriber read too slowly and its buffer ` +
+      '(maxBufferedMessages / maxBufferedBytes) was full; read faster or raise the limits',
+  );
+}
 
-  /** The error `next()` throws; `ongoing` for `onLoss`, called when the drops begin. */
-  error(ongoing = false): MessagesLostError {
-    const options = this.cause === undefined ? undefined : { cause: this.cause };
-    const what = ongoing ? 'messages' : `${this.dropped} message(s)`;
-    return this.reason === 'overflow'
-      ? new MessagesLostError(
-          `${what} of "${this.topic}" dropped: the subscriber read too slowly and its buffer ` +
-            '(maxBufferedMessages / maxBufferedBytes) was full; read faster or raise the limits',
-          options,
-        )
-      : new MessagesLostError(
-          `the connection of the subscriber of "${this.topic}" to Redis broke (count of messages lost unknown): ` +
-            'Redis pub/sub keeps nothing, so what was published until it resubscribed is lost, ' +
-            'possibly the end of the stream; use Redis Streams to keep messages',
-          options,
-        );
-  }
+/** The error for a broken connection: Redis does not say how many messages it did not deliver. */
+function disconnectError(topic: string, cause: unknown): MessagesLostError {
+  return new MessagesLostError(
+    `the connection of the subscriber of "${topic}" to Redis broke (count of messages lost unknown): ` +
+      'Redis pub/sub keeps nothing, so what was published until it resubscribed is lost, ' +
+      'possibly the end of the stream; use Redis Streams to keep messages',
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 const MiB = 1024 * 1024;
@@ -102,40 +93,31 @@ const MiB = 1024 * 1024;
  * }
  * ```
  */
-export class RedisPubSubSubscriber implements Subscriber, AsyncIterableIterator<Uint8Array> {
+export class RedisPubSubSubscriber extends QueueSubscriber<Buffer> implements Subscriber {
   readonly #topic: string;
   readonly #handle: ClientHandle;
-  readonly #queue: MessageQueue<Uint8Array | Loss>;
   readonly #maxBytes: number;
   readonly #maxMessages: number;
-  readonly #onLoss: ((error: MessagesLostError) => void) | undefined;
-  /** Loss markers pushed and not yet consumed (the queue's size counts them too). */
-  #markers = 0;
-  /** Bytes of the messages pushed and not yet consumed. */
+  /** Bytes of the messages pushed and not yet taken by the reader. */
   #bufferedBytes = 0;
   #dropped = 0;
-  /** The overflow marker at the tail of the queue, which further drops are added to. */
-  #openOverflow: Loss | undefined;
   #connectionLosses = 0;
   #subscribed = false;
   #down = false;
   /** The client's last error since it was ready: the likely cause of the next disconnect. */
   #lastError: unknown;
 
-  private constructor(topic: string, options: RedisPubSubSubscriberOptions) {
+  private constructor(
+    topic: string,
+    options: RedisPubSubSubscriberOptions,
+    maxMessages: number,
+    maxBytes: number,
+  ) {
+    super({ capacity: maxMessages, signal: options.signal, onLoss: options.onLoss });
     this.#topic = topic;
-    this.#maxBytes = options.maxBufferedBytes ?? 8 * MiB;
-    this.#maxMessages = options.maxBufferedMessages ?? 10_000;
-    if (!(this.#maxBytes > 0) || !(this.#maxMessages > 0)) {
-      throw new InvalidArgumentError('maxBufferedBytes and maxBufferedMessages must be positive');
-    }
-    this.#onLoss = options.onLoss;
+    this.#maxBytes = maxBytes;
+    this.#maxMessages = maxMessages;
     this.#handle = dedicatedClient(options.connection, { autoResubscribe: true });
-    this.#queue = new MessageQueue<Uint8Array | Loss>({
-      capacity: this.#maxMessages,
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-      onClose: () => releaseClient(this.#handle),
-    });
     const client = this.#handle.client;
     client.on('messageBuffer', this.#onMessage);
     client.on('error', this.#onError);
@@ -147,33 +129,39 @@ export class RedisPubSubSubscriber implements Subscriber, AsyncIterableIterator<
    * Subscribes to `topic`; resolves once Redis confirmed the subscription, so a message published
    * after that is received.
    * @throws {@link InvalidTopicError} for a topic the Redis shims do not accept.
-   * @throws {@link InvalidArgumentError} when a `group` is given: pub/sub has no competing consumers.
+   * @throws {@link InvalidArgumentError} when a `group` is given (pub/sub has no competing
+   * consumers), or for a buffer limit that is not a positive integer.
+   * @throws {@link AbortedError} when `options.signal` is aborted before the subscription is
+   * confirmed (nothing stays open).
    * @throws {@link BrokerError} when the subscription fails.
    */
   static async create(
     topic: string,
     options: RedisPubSubSubscriberOptions = {},
   ): Promise<RedisPubSubSubscriber> {
-    validateTopic(topic);
+    throwIfAborted(options.signal);
+    assertValidTopic(topic);
     if (options.group !== undefined) {
       throw new InvalidArgumentError(
         'Redis pub/sub has no consumer groups: every subscriber gets every message; use RedisStreamsSubscriber or RedisQueueSubscriber to share work',
       );
     }
-    const subscriber = new RedisPubSubSubscriber(topic, options);
-    if (subscriber.#queue.isClosed) {
-      // Already aborted: release the connection at once; iteration ends immediately.
-      await subscriber.close();
-      return subscriber;
-    }
+    const maxMessages = positiveInteger(options.maxBufferedMessages, 'maxBufferedMessages', 10_000);
+    const maxBytes = positiveInteger(options.maxBufferedBytes, 'maxBufferedBytes', 8 * MiB);
+    const subscriber = new RedisPubSubSubscriber(topic, options, maxMessages, maxBytes);
     try {
       await subscriber.#handle.client.subscribe(topic);
       subscriber.#subscribed = true;
     } catch (error) {
       await subscriber.close();
+      if (options.signal?.aborted) throw new AbortedError();
       throw new BrokerError(`could not subscribe to Redis channel "${topic}": ${String(error)}`, {
         cause: withoutCredentials(error),
       });
+    }
+    if (options.signal?.aborted) {
+      await subscriber.close();
+      throw new AbortedError();
     }
     return subscriber;
   }
@@ -188,67 +176,29 @@ export class RedisPubSubSubscriber implements Subscriber, AsyncIterableIterator<
     return this.#connectionLosses;
   }
 
-  /**
-   * The next message, or `done` once closed.
-   * @throws {@link MessagesLostError} once per loss, where it happened (a full buffer, a broken
-   * connection); calling `next()` again goes on after it.
-   */
-  next(): Promise<IteratorResult<Uint8Array>> {
-    return this.#queue.next().then(this.#consumed);
+  protected taken(message: Buffer): Uint8Array {
+    this.#bufferedBytes -= message.byteLength;
+    return message;
   }
 
-  /** Called by `break` in `for await`: closes the subscriber. */
-  async return(): Promise<IteratorResult<Uint8Array>> {
-    await this.close();
-    return { value: undefined, done: true };
+  protected release(): void {
+    releaseClient(this.#handle);
   }
-
-  /** {@inheritDoc @proxystream/protocols#Subscriber.close} */
-  close(): Promise<void> {
-    return this.#queue.close();
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  readonly #consumed = (result: IteratorResult<Uint8Array | Loss>): IteratorResult<Uint8Array> => {
-    if (result.done === true) return result;
-    const value = result.value;
-    if (value instanceof Loss) {
-      this.#markers--;
-      if (this.#openOverflow === value) this.#openOverflow = undefined;
-      throw value.error();
-    }
-    this.#bufferedBytes -= value.byteLength;
-    return result as IteratorResult<Uint8Array>;
-  };
 
   readonly #onMessage = (_channel: Buffer, message: Buffer): void => {
-    const queue = this.#queue;
     const size = message.byteLength;
     // Messages waiting in the queue (one handed straight to a waiting reader is not counted:
     // ioredis emits a whole socket chunk's messages in one go, before the reader took it).
-    const buffered = queue.size - this.#markers;
+    const buffered = this.buffered;
     if (
       buffered > 0 &&
       (buffered >= this.#maxMessages || this.#bufferedBytes + size > this.#maxBytes)
     ) {
       this.#dropped++;
-      const open = this.#openOverflow;
-      if (open !== undefined) {
-        open.dropped++;
-        return;
-      }
-      const loss = new Loss(this.#topic, 'overflow', undefined);
-      loss.dropped = 1;
-      this.#openOverflow = loss;
-      this.#pushLoss(loss);
+      this.lose('overflow', (dropped) => overflowError(this.#topic, dropped));
       return;
     }
-    // A message behind the marker: a later drop is a new loss, reported after this message.
-    this.#openOverflow = undefined;
-    if (queue.push(message)) this.#bufferedBytes += size;
+    if (this.push(message)) this.#bufferedBytes += size;
   };
 
   readonly #onError = (error: unknown): void => {
@@ -256,32 +206,16 @@ export class RedisPubSubSubscriber implements Subscriber, AsyncIterableIterator<
   };
 
   readonly #onDisconnect = (): void => {
-    if (!this.#subscribed || this.#down || this.#queue.isClosed) return;
+    if (!this.#subscribed || this.#down || this.closed) return;
     this.#down = true;
     this.#connectionLosses++;
-    this.#openOverflow = undefined;
     const cause = this.#lastError === undefined ? undefined : withoutCredentials(this.#lastError);
-    this.#pushLoss(new Loss(this.#topic, 'disconnect', cause));
+    // A kind of its own per outage: two outages with no message between them are two losses.
+    this.lose(`disconnect-${this.#connectionLosses}`, () => disconnectError(this.#topic, cause));
   };
-
-  #pushLoss(loss: Loss): void {
-    if (!this.#queue.push(loss)) return;
-    this.#markers++;
-    this.#report(loss);
-  }
 
   readonly #onReady = (): void => {
     this.#down = false;
     this.#lastError = undefined;
   };
-
-  #report(loss: Loss): void {
-    const onLoss = this.#onLoss;
-    if (onLoss === undefined) return;
-    try {
-      onLoss(loss.error(true));
-    } catch {
-      // A throwing callback must not break message delivery.
-    }
-  }
 }

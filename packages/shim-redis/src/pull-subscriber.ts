@@ -1,10 +1,10 @@
 import {
+  AbortedError,
   type AcknowledgingSubscriber,
   BrokerError,
-  InvalidArgumentError,
-  MessageQueue,
   type SubscribeOptions,
 } from '@proxystream/protocols';
+import { pause, QueueSubscriber, settledWithin } from '@proxystream/protocols/kit';
 import type { RedisOptions } from 'ioredis';
 import {
   type ClientHandle,
@@ -27,7 +27,7 @@ export interface RedisPullSubscriberOptions extends SubscribeOptions {
   /**
    * Longest time one blocking read waits on the server, in ms. `close()` ends a pending iteration
    * at once, then waits for the read in flight (at most this long) so that a message it returns is
-   * handed back rather than lost. Default 100.
+   * handed back rather than lost. A positive integer; default 100.
    */
   blockMs?: number;
 }
@@ -41,19 +41,6 @@ export interface PulledMessage {
 // Server replies that mean "try again shortly" rather than "this can never work".
 const TRANSIENT = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|MOVED|ASK)\b/;
 
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-/** `promise`, or nothing once `ms` passed: shutdown must not hang on a server that is gone. */
-function bounded(promise: Promise<unknown>, ms: number): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  return Promise.race([promise.catch(() => undefined), limit]).finally(() => clearTimeout(timer));
-}
-
 function ignore(): void {}
 
 /**
@@ -63,7 +50,8 @@ function ignore(): void {}
  * not acknowledged. Subclasses supply the three Redis operations.
  */
 export abstract class PullSubscriber
-  implements AcknowledgingSubscriber, AsyncIterableIterator<Uint8Array>
+  extends QueueSubscriber<PulledMessage>
+  implements AcknowledgingSubscriber
 {
   /** The topic read. */
   protected readonly topic: string;
@@ -71,7 +59,6 @@ export abstract class PullSubscriber
   protected readonly blockMs: number;
   readonly #what: string;
   readonly #handle: ClientHandle;
-  readonly #queue: MessageQueue<PulledMessage>;
   /** Read and not acknowledged, in read order; the first `#yielded` were handed to the caller. */
   readonly #held: PulledMessage[] = [];
   readonly #heldIds = new Set<string>();
@@ -81,32 +68,27 @@ export abstract class PullSubscriber
   #acks: Promise<void> = Promise.resolve();
   #ackFailure: unknown;
 
+  /**
+   * @param blockMs the checked {@link RedisPullSubscriberOptions.blockMs}: options are checked by
+   * the subclass's `create` before anything is opened.
+   */
   protected constructor(
     what: string,
     topic: string,
     options: RedisPullSubscriberOptions,
+    blockMs: number,
     clientOptions: RedisOptions = {},
   ) {
+    super({ signal: options.signal });
     this.#what = what;
     this.topic = topic;
-    this.blockMs = options.blockMs ?? 100;
-    if (!(this.blockMs >= 1))
-      throw new InvalidArgumentError(`blockMs must be at least 1, got ${this.blockMs}`);
+    this.blockMs = blockMs;
     this.#handle = dedicatedClient(options.connection, clientOptions);
-    this.#queue = new MessageQueue<PulledMessage>({
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-      onClose: () => this.#shutdown(),
-    });
   }
 
   /** The subscriber's own connection. */
   protected get client(): RedisClient {
     return this.#handle.client;
-  }
-
-  /** True once closed (by `close`, the signal, or `break`). */
-  protected get closed(): boolean {
-    return this.#queue.isClosed;
   }
 
   /** The messages read and not acknowledged yet (acknowledgements in flight excluded), oldest first. */
@@ -127,27 +109,41 @@ export abstract class PullSubscriber
     allHeld: boolean,
   ): Promise<unknown>;
   /** Hands `messages` back so that another subscriber gets them. */
-  protected abstract release(messages: readonly PulledMessage[]): Promise<unknown>;
+  protected abstract handBack(messages: readonly PulledMessage[]): Promise<unknown>;
   /** Runs after the release, before the connection closes. */
   protected async finish(): Promise<void> {}
 
-  /** Closes the subscriber after a failed start and rethrows as {@link BrokerError}. */
-  protected async failStart(error: unknown): Promise<never> {
+  /**
+   * Closes the subscriber after a failed start and rethrows as {@link BrokerError}, or as
+   * {@link AbortedError} when the signal aborted the start.
+   */
+  protected async failStart(error: unknown, signal: AbortSignal | undefined): Promise<never> {
     await this.close();
+    if (signal?.aborted) throw new AbortedError();
     if (error instanceof BrokerError) throw error;
     throw new BrokerError(`${this.#what} for "${this.topic}" could not start: ${String(error)}`, {
       cause: withoutCredentials(error),
     });
   }
 
+  /**
+   * Ends the start of a subscriber whose signal aborted while it connected: closes it and throws
+   * {@link AbortedError}. Does nothing otherwise.
+   */
+  protected async abortedStart(signal: AbortSignal | undefined): Promise<void> {
+    if (!signal?.aborted) return;
+    await this.close();
+    throw new AbortedError();
+  }
+
   /** The next message, or `done` once closed. Asking for it acknowledges the ones yielded before. */
-  next(): Promise<IteratorResult<Uint8Array>> {
+  override next(): Promise<IteratorResult<Uint8Array>> {
     if (this.#yielded > 0) this.#acknowledgeYielded();
-    if (this.#queue.size === 0 && !this.#queue.isClosed) {
+    if (this.buffered === 0 && !this.closed) {
       this.#wanted = true;
       this.#pump ??= this.#run();
     }
-    return this.#queue.next().then(this.#onYield);
+    return super.next();
   }
 
   /** {@inheritDoc @proxystream/protocols#AcknowledgingSubscriber.ack} */
@@ -163,29 +159,18 @@ export abstract class PullSubscriber
     );
   }
 
-  /** Called by `break` in `for await`: closes the subscriber. */
-  async return(): Promise<IteratorResult<Uint8Array>> {
-    await this.close();
-    return { value: undefined, done: true };
-  }
-
   /**
    * Ends a pending iteration at once, then hands back the messages read but not acknowledged
    * and closes the connection. Safe to call twice.
    */
-  close(): Promise<void> {
-    return this.#queue.close();
+  override close(): Promise<void> {
+    return super.close();
   }
 
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  readonly #onYield = (result: IteratorResult<PulledMessage>): IteratorResult<Uint8Array> => {
-    if (result.done === true) return result;
+  protected taken(message: PulledMessage): Uint8Array {
     this.#yielded++;
-    return { done: false, value: result.value.data };
-  };
+    return message.data;
+  }
 
   #acknowledgeYielded(): void {
     const done = this.#held.splice(0, this.#yielded);
@@ -203,15 +188,15 @@ export abstract class PullSubscriber
   async #run(): Promise<void> {
     let failures = 0;
     try {
-      while (this.#wanted && !this.#queue.isClosed) {
+      while (this.#wanted && !this.closed) {
         let got: PulledMessage[];
         try {
           got = await this.fetch();
           failures = 0;
         } catch (error) {
-          if (this.#queue.isClosed) return;
+          if (this.closed) return;
           if (isReplyError(error) && !TRANSIENT.test((error as Error).message)) {
-            this.#queue.fail(
+            this.fail(
               new BrokerError(
                 `${this.#what}: Redis refused to read "${this.topic}": ${String(error)}`,
                 {
@@ -229,25 +214,26 @@ export abstract class PullSubscriber
           this.#held.push(message);
           this.#heldIds.add(message.id);
         }
-        if (got.length === 0 || this.#queue.isClosed) continue;
+        if (got.length === 0 || this.closed) continue;
         this.#wanted = false;
-        for (const message of got) this.#queue.push(message);
+        for (const message of got) this.push(message);
       }
     } finally {
       this.#pump = undefined;
     }
   }
 
-  async #shutdown(): Promise<void> {
+  /** Runs once on close: each step bounded, since shutdown must not hang on a server that is gone. */
+  protected async release(): Promise<void> {
     this.#wanted = false;
     const pump = this.#pump;
-    if (pump !== undefined) await bounded(pump, this.blockMs + 5_000);
-    await bounded(this.#acks, 5_000);
+    if (pump !== undefined) await settledWithin(pump, this.blockMs + 5_000);
+    await settledWithin(this.#acks, 5_000);
     const held = this.#held.splice(0);
     this.#heldIds.clear();
     this.#yielded = 0;
-    if (held.length > 0) await bounded(this.release(held), 5_000);
-    await bounded(this.finish(), 5_000);
+    if (held.length > 0) await settledWithin(this.handBack(held), 5_000);
+    await settledWithin(this.finish(), 5_000);
     releaseClient(this.#handle);
   }
 }

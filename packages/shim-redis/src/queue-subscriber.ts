@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { InvalidArgumentError } from '@proxystream/protocols';
+import { positiveInteger, throwIfAborted } from '@proxystream/protocols/kit';
 import type { Redis } from 'ioredis';
 import {
   type PulledMessage,
   PullSubscriber,
   type RedisPullSubscriberOptions,
 } from './pull-subscriber.js';
-import { validateTopic } from './topic.js';
+import { assertValidTopic } from './topic.js';
 
 /** Options of {@link RedisQueueSubscriber.create}. */
 export interface RedisQueueSubscriberOptions extends RedisPullSubscriberOptions {
@@ -52,8 +52,12 @@ elseif ARGV[2] == 'L' then redis.call('LPOP', KEYS[1], ARGV[3])
 else for i = 3, #ARGV do redis.call('LREM', KEYS[1], 1, ARGV[i]) end end
 return 1`;
 
-// Moves up to ARGV[1] messages from the head of the queue to the pending list, without blocking.
-const TAKE_SCRIPT = `local out = {}
+/**
+ * The list shim's read script: moves up to ARGV[1] messages from the head of the queue (KEYS[1])
+ * to the pending list (KEYS[2]) atomically, without blocking, and returns them. Exported through
+ * `@proxystream/shim-redis/testing` as `QUEUE_TAKE_SCRIPT` for the bench's raw contender.
+ */
+export const TAKE_SCRIPT = `local out = {}
 for i = 1, tonumber(ARGV[1]) do
   local m = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
   if not m then break end
@@ -125,42 +129,47 @@ export class RedisQueueSubscriber extends PullSubscriber {
    */
   #exactAcks = false;
 
-  private constructor(topic: string, options: RedisQueueSubscriberOptions) {
+  private constructor(
+    topic: string,
+    options: RedisQueueSubscriberOptions,
+    blockMs: number,
+    count: number,
+  ) {
     const id = randomUUID();
     const connectionName = CONNECTION_PREFIX + id;
-    super('Redis queue subscriber', topic, options, { connectionName });
+    super('Redis queue subscriber', topic, options, blockMs, { connectionName });
     this.#connectionName = connectionName;
     this.#pending = pendingListKey(topic, id);
     this.#ackMark = ackMarkKey(this.#pending);
     this.#registry = pendingRegistryKey(topic);
     this.#blockSeconds = (this.blockMs / 1000).toFixed(3);
-    this.#count = options.count ?? 1;
-    if (!Number.isInteger(this.#count) || this.#count < 1) {
-      throw new InvalidArgumentError(`count must be a positive integer, got ${options.count}`);
-    }
+    this.#count = count;
   }
 
   /**
    * Opens a subscriber of the list `topic`; resolves once connected.
    * @throws {@link InvalidTopicError} for a topic the Redis shims do not accept.
+   * @throws {@link InvalidArgumentError} for `count` or `blockMs` not a positive integer.
+   * @throws {@link AbortedError} when `options.signal` is aborted before the subscriber is
+   * connected (nothing stays open).
    * @throws {@link BrokerError} when Redis cannot be reached.
    */
   static async create(
     topic: string,
     options: RedisQueueSubscriberOptions = {},
   ): Promise<RedisQueueSubscriber> {
-    validateTopic(topic);
-    const subscriber = new RedisQueueSubscriber(topic, options);
-    if (subscriber.closed) {
-      await subscriber.close();
-      return subscriber;
-    }
+    throwIfAborted(options.signal);
+    assertValidTopic(topic);
+    const blockMs = positiveInteger(options.blockMs, 'blockMs', 100);
+    const count = positiveInteger(options.count, 'count', 1);
+    const subscriber = new RedisQueueSubscriber(topic, options, blockMs, count);
     try {
       await subscriber.client.ping();
     } catch (error) {
-      await subscriber.failStart(error);
+      await subscriber.failStart(error, options.signal);
     }
     await subscriber.#register().catch(() => undefined);
+    await subscriber.abortedStart(options.signal);
     return subscriber;
   }
 
@@ -304,7 +313,7 @@ export class RedisQueueSubscriber extends PullSubscriber {
     );
   }
 
-  protected release(): Promise<unknown> {
+  protected handBack(): Promise<unknown> {
     return this.client.eval(RELEASE_SCRIPT, 2, this.#pending, this.topic);
   }
 

@@ -5,9 +5,11 @@ import {
   type StoreFactory,
   StoreNotAllowedError,
 } from '@proxystream/protocols';
+import { positiveNumber } from '@proxystream/protocols/kit';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import {
   DEFAULT_REDIS_STORE_PREFIX,
+  OPERATION_TIMEOUT_MS,
   REDIS_STORE_KIND,
   RedisStore,
   STORE_MAX_RETRIES_PER_REQUEST,
@@ -25,7 +27,7 @@ export interface RedisStoreFactoryOptions {
    * A config naming any other server is refused with `StoreNotAllowedError` before a connection
    * is made. Required: a consumer opens nothing it was not told it may open.
    */
-  allowedHosts: readonly string[];
+  allowedServers: readonly string[];
   /**
    * Key prefixes a config may name: a config's `prefix` must start with one of them (so
    * `'frames:'` also allows `'frames:camera-1:'`), or the config is refused with
@@ -50,7 +52,8 @@ export interface RedisStoreFactoryOptions {
   allowCluster?: boolean;
   /**
    * Longest wait for one operation of the stores the factory opens, in ms; past it the operation
-   * fails with `StoreError` (see `RedisStoreOptions.operationTimeoutMs`). Default 10 000.
+   * fails with `StoreError` (see `RedisStoreOptions.operationTimeoutMs`). Default 10 000;
+   * `Infinity` waits for ever.
    */
   operationTimeoutMs?: number;
   /**
@@ -71,10 +74,13 @@ function fail(config: StoreConfig, reason: string): never {
  * each store a batch names), only on servers, databases and key prefixes it was allowed, and in
  * cluster mode only when allowed. Every check runs before a connection is made.
  *
+ * The constructor is synchronous and public: a factory opens nothing until {@link open}, and each
+ * store it opens is closed by its own `close()`, so the factory itself has nothing to close.
+ *
  * @example
  * ```ts
  * const consumer = new StreamConsumer(subscriber, {
- *   stores: [new RedisStoreFactory({ allowedHosts: ['127.0.0.1:6379'], allowedPrefixes: ['frames:'] })],
+ *   stores: [new RedisStoreFactory({ allowedServers: ['127.0.0.1:6379'], allowedPrefixes: ['frames:'] })],
  * });
  * ```
  */
@@ -85,30 +91,30 @@ export class RedisStoreFactory implements StoreFactory {
   readonly #prefixes: readonly string[];
   readonly #dbs: ReadonlySet<number>;
   readonly #allowCluster: boolean;
-  readonly #operationTimeoutMs: number | undefined;
+  readonly #operationTimeoutMs: number;
   readonly #redisOptions: RedisOptions;
 
   /** @throws {@link InvalidArgumentError} for an option of the wrong type. */
   constructor(options: RedisStoreFactoryOptions) {
-    if (!Array.isArray(options?.allowedHosts)) {
-      throw new InvalidArgumentError('RedisStoreFactory needs allowedHosts');
+    if (!Array.isArray(options?.allowedServers)) {
+      throw new InvalidArgumentError(
+        'RedisStoreFactory needs allowedServers (renamed from allowedHosts)',
+      );
     }
     const prefixes = options.allowedPrefixes ?? [DEFAULT_REDIS_STORE_PREFIX];
     if (!Array.isArray(prefixes) || !prefixes.every((prefix) => typeof prefix === 'string')) {
       throw new InvalidArgumentError('allowedPrefixes must be a list of strings');
     }
-    this.#hosts = new Set(options.allowedHosts.map((host) => host.toLowerCase()));
+    this.#hosts = new Set(options.allowedServers.map((host) => host.toLowerCase()));
     this.#prefixes = [...prefixes];
     this.#redisOptions = options.redisOptions ?? {};
     this.#dbs = new Set(options.allowedDbs ?? [this.#redisOptions.db ?? 0]);
     this.#allowCluster = options.allowCluster ?? false;
-    const timeoutMs = options.operationTimeoutMs;
-    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
-      throw new InvalidArgumentError(
-        `operationTimeoutMs must be a positive number, got ${timeoutMs}`,
-      );
-    }
-    this.#operationTimeoutMs = timeoutMs;
+    this.#operationTimeoutMs = positiveNumber(
+      options.operationTimeoutMs,
+      'operationTimeoutMs',
+      OPERATION_TIMEOUT_MS,
+    );
   }
 
   /**
@@ -119,22 +125,21 @@ export class RedisStoreFactory implements StoreFactory {
   async open(config: StoreConfig): Promise<Store> {
     if (config.kind !== REDIS_STORE_KIND)
       fail(config, `kind "${String(config.kind)}" is not "redis"`);
-    const { host, port, db, prefix, ttlSeconds, cluster, username, password } = config;
+    // `ttlMs` only shapes a reopened store's own puts; a config of an older producer with
+    // `ttlSeconds` instead opens the same store, without it.
+    const { host, port, db, prefix, ttlMs, cluster, username, password } = config;
     if (typeof host !== 'string' || host.length === 0) fail(config, 'host missing');
     if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65_535)
       fail(config, 'bad port');
     if (!Number.isInteger(db) || (db as number) < 0) fail(config, 'bad db');
     if (typeof prefix !== 'string') fail(config, 'prefix missing');
-    if (
-      ttlSeconds !== undefined &&
-      !(Number.isSafeInteger(ttlSeconds) && (ttlSeconds as number) > 0)
-    )
-      fail(config, 'bad ttlSeconds');
+    if (ttlMs !== undefined && !(Number.isSafeInteger(ttlMs) && (ttlMs as number) > 0))
+      fail(config, 'bad ttlMs');
     if (cluster !== undefined && typeof cluster !== 'boolean') fail(config, 'bad cluster');
     const name = host.toLowerCase();
     const address = name.includes(':') ? `[${name}]:${port}` : `${name}:${port}`;
     if (!this.#hosts.has(name) && !this.#hosts.has(address)) {
-      fail(config, `server ${address} is not among the allowed hosts (allowedHosts)`);
+      fail(config, `server ${address} is not among the allowed servers (allowedServers)`);
     }
     if (!this.#dbs.has(db as number))
       fail(config, `db ${db} is not allowed (allowedDbs: ${[...this.#dbs].join(', ')})`);
@@ -163,15 +168,13 @@ export class RedisStoreFactory implements StoreFactory {
         ? new Cluster([{ host, port: port as number }], { redisOptions })
         : new Redis(redisOptions);
     client.on('error', () => {});
-    const store: Store = new RedisStore({
+    const store: Store = await RedisStore.create({
       connection: client,
       prefix,
       name: String(config.name),
       closeClient: true,
-      ...(ttlSeconds === undefined ? {} : { ttlSeconds: ttlSeconds as number }),
-      ...(this.#operationTimeoutMs === undefined
-        ? {}
-        : { operationTimeoutMs: this.#operationTimeoutMs }),
+      ...(ttlMs === undefined ? {} : { ttlMs: ttlMs as number }),
+      operationTimeoutMs: this.#operationTimeoutMs,
     });
     return store;
   }

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import {
   ClosedError,
-  InvalidArgumentError,
   InvalidStoreKeyError,
   type JsonValue,
   type Store,
   type StoreConfig,
   StoreError,
 } from '@proxystream/protocols';
+import { positiveInteger, positiveNumber, throwIfAborted } from '@proxystream/protocols/kit';
 import type { RedisOptions } from 'ioredis';
 import {
   addressOf,
@@ -34,8 +34,8 @@ export interface RedisStoreOptions {
   prefix?: string;
   /** Name that tells this store apart from other Redis stores. Default `redis://host:port/db/prefix`. */
   name?: string;
-  /** Expire stored values after this many seconds (`SET … EX`). Default: never. */
-  ttlSeconds?: number;
+  /** Expire stored values after this many milliseconds (`SET … PX`), a positive integer. Default: never. */
+  ttlMs?: number;
   /**
    * Put the connection's password (and username) in {@link RedisStore.config}, so that whoever
    * receives the config can open the store without credentials of their own. Default `false`:
@@ -46,9 +46,14 @@ export interface RedisStoreOptions {
    * Longest wait, in ms, for one operation (`put`, `putBatch`, `get`, `exists`, `evict`) before
    * it fails with `StoreError`. It bounds what reconnection limits cannot: a server that accepts
    * the connection and never answers (frozen), or a cluster client that never becomes ready.
-   * Default 10 000; raise it for very large objects on a slow link.
+   * Default 10 000; raise it for very large objects on a slow link; `Infinity` waits for ever.
    */
   operationTimeoutMs?: number;
+  /**
+   * An already aborted signal makes `create` reject with `AbortedError` and open nothing. It
+   * bounds the creation only; use `close()` to end the store.
+   */
+  signal?: AbortSignal;
 }
 
 /** Store kind of {@link RedisStore}. */
@@ -62,7 +67,7 @@ export const REDIS_STORE_KIND = 'redis';
 export const STORE_MAX_RETRIES_PER_REQUEST = 6;
 
 /** Default of {@link RedisStoreOptions.operationTimeoutMs}. */
-const OPERATION_TIMEOUT_MS = 10_000;
+export const OPERATION_TIMEOUT_MS = 10_000;
 
 /** The store's default {@link RedisStoreOptions.prefix}, and so the prefix a `RedisStoreFactory` allows by default. */
 export const DEFAULT_REDIS_STORE_PREFIX = 'proxystream:';
@@ -79,11 +84,11 @@ const KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  *
  * @example
  * ```ts
- * const store = new RedisStore({ connection: 'redis://127.0.0.1:6379', prefix: 'frames:', ttlSeconds: 3600 });
+ * await using store = await RedisStore.create({ connection: 'redis://127.0.0.1:6379', prefix: 'frames:', ttlMs: 3_600_000 });
  * const producer = new StreamProducer(publisher, { stores: { frames: store } });
  * ```
  */
-export class RedisStore implements Store {
+export class RedisStore implements Store, AsyncDisposable {
   /** {@inheritDoc @proxystream/protocols#Store.kind} */
   readonly kind = REDIS_STORE_KIND;
   readonly #handle: ClientHandle;
@@ -95,20 +100,16 @@ export class RedisStore implements Store {
   readonly #pending = new Set<(error: Error) => void>();
   #closed = false;
 
-  constructor(options: RedisStoreOptions = {}) {
+  private constructor(options: RedisStoreOptions) {
     this.#prefix = options.prefix ?? DEFAULT_REDIS_STORE_PREFIX;
-    const ttl = options.ttlSeconds;
-    if (ttl !== undefined && !(Number.isSafeInteger(ttl) && ttl > 0)) {
-      throw new InvalidArgumentError(`ttlSeconds must be a positive integer, got ${ttl}`);
-    }
-    const timeoutMs = options.operationTimeoutMs ?? OPERATION_TIMEOUT_MS;
-    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
-      throw new InvalidArgumentError(
-        `operationTimeoutMs must be a positive number, got ${timeoutMs}`,
-      );
-    }
-    this.#timeoutMs = timeoutMs;
-    this.#ttl = ttl === undefined ? [] : ['EX', ttl];
+    const ttl =
+      options.ttlMs === undefined ? undefined : positiveInteger(options.ttlMs, 'ttlMs', 1);
+    this.#timeoutMs = positiveNumber(
+      options.operationTimeoutMs,
+      'operationTimeoutMs',
+      OPERATION_TIMEOUT_MS,
+    );
+    this.#ttl = ttl === undefined ? [] : ['PX', ttl];
     const shared = sharedClient(options.connection, {
       maxRetriesPerRequest: STORE_MAX_RETRIES_PER_REQUEST,
     });
@@ -122,7 +123,7 @@ export class RedisStore implements Store {
       db,
       prefix: this.#prefix,
     };
-    if (ttl !== undefined) config.ttlSeconds = ttl;
+    if (ttl !== undefined) config.ttlMs = ttl;
     if ((this.#handle.client as { isCluster?: boolean }).isCluster === true) config.cluster = true;
     if (options.includeCredentialsInConfig) {
       const client = this.#handle.client as {
@@ -133,6 +134,18 @@ export class RedisStore implements Store {
       if (password) config.password = password;
     }
     this.#config = Object.freeze(config) as StoreConfig;
+  }
+
+  /**
+   * Makes a store. It resolves without a round trip: a connection the store opens connects in
+   * the background (a server that cannot be reached or refuses the credentials makes the
+   * operations fail with `StoreError`).
+   * @throws {@link InvalidArgumentError} for `ttlMs` or `operationTimeoutMs` out of range.
+   * @throws {@link AbortedError} when `options.signal` is already aborted (nothing is opened).
+   */
+  static async create(options: RedisStoreOptions = {}): Promise<RedisStore> {
+    throwIfAborted(options.signal);
+    return new RedisStore(options);
   }
 
   /** {@inheritDoc @proxystream/protocols#Store.put} */
@@ -199,6 +212,11 @@ export class RedisStore implements Store {
     releaseClient(this.#handle);
   }
 
+  /** `await using store = await RedisStore.create(…)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   #newKey(): string {
     if (this.#closed) throw new ClosedError('Redis store');
     return randomUUID();
@@ -216,6 +234,7 @@ export class RedisStore implements Store {
     let stop: ((error: Error) => void) | undefined;
     const limit = new Promise<never>((_, reject) => {
       stop = reject;
+      if (this.#timeoutMs === Number.POSITIVE_INFINITY) return;
       timer = setTimeout(
         () =>
           reject(

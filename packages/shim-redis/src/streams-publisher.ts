@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '@proxystream/protocols';
+import { positiveInteger, throwIfAborted } from '@proxystream/protocols/kit';
 import { PERSISTENT_MAX_MESSAGE_SIZE, PERSISTENT_WINDOW } from './capabilities.js';
 import { type RedisPublisherOptions, WindowedPublisher } from './windowed-publisher.js';
 
@@ -21,17 +21,37 @@ export interface RedisStreamsPublisherOptions extends RedisPublisherOptions {
  * {@link STREAM_DATA_FIELD} of its entry. `send` resolves once Redis stored the entry; concurrent
  * sends are pipelined within the in-flight window and stored in call order.
  * Default largest message: 64 MiB ({@link PERSISTENT_MAX_MESSAGE_SIZE}).
+ *
+ * @example
+ * ```ts
+ * await using publisher = await RedisStreamsPublisher.create({ maxLength: 100_000 });
+ * await publisher.send('events', bytes);
+ * ```
  */
 export class RedisStreamsPublisher extends WindowedPublisher {
   readonly #trim: readonly (string | number)[];
 
-  constructor(options: RedisStreamsPublisherOptions = {}) {
+  private constructor(options: RedisStreamsPublisherOptions, maxLength: number | undefined) {
     super('Redis Streams publisher', options, PERSISTENT_MAX_MESSAGE_SIZE, true, PERSISTENT_WINDOW);
-    const max = options.maxLength;
-    if (max !== undefined && !(Number.isSafeInteger(max) && max > 0)) {
-      throw new InvalidArgumentError(`maxLength must be a positive integer, got ${max}`);
-    }
-    this.#trim = max === undefined ? [] : ['MAXLEN', options.exactTrim ? '=' : '~', max];
+    this.#trim =
+      maxLength === undefined ? [] : ['MAXLEN', options.exactTrim ? '=' : '~', maxLength];
+  }
+
+  /**
+   * Makes a publisher. It resolves without a round trip: a connection the publisher opens
+   * connects in the background and ioredis queues the first commands until it is up; a server
+   * that cannot be reached or refuses the credentials surfaces as `BrokerError` from `send`.
+   * @throws {@link InvalidArgumentError} for an option out of range.
+   * @throws {@link AbortedError} when `options.signal` is already aborted (nothing is opened).
+   */
+  static async create(options: RedisStreamsPublisherOptions = {}): Promise<RedisStreamsPublisher> {
+    throwIfAborted(options.signal);
+    // Checked before the base class opens a connection.
+    const maxLength =
+      options.maxLength === undefined
+        ? undefined
+        : positiveInteger(options.maxLength, 'maxLength', 1);
+    return new RedisStreamsPublisher(options, maxLength);
   }
 
   protected dispatch(topic: string, data: Buffer): Promise<unknown> {

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { InvalidArgumentError } from '@proxystream/protocols';
+import {
+  nonNegative,
+  oneOf,
+  positiveInteger,
+  positiveNumber,
+  throwIfAborted,
+} from '@proxystream/protocols/kit';
 import { isReplyError } from './connection.js';
 import {
   type PulledMessage,
@@ -9,7 +16,7 @@ import {
 } from './pull-subscriber.js';
 import { STREAM_DATA_FIELD } from './streams-publisher.js';
 import { parseClaimReply, parseReadReply } from './streams-replies.js';
-import { validateTopic } from './topic.js';
+import { assertValidTopic } from './topic.js';
 
 /** Options of {@link RedisStreamsSubscriber.create}. */
 export interface RedisStreamsSubscriberOptions extends RedisPullSubscriberOptions {
@@ -39,6 +46,17 @@ export interface RedisStreamsSubscriberOptions extends RedisPullSubscriberOption
 }
 
 const DATA_FIELD = STREAM_DATA_FIELD;
+
+const START = ['beginning', 'now'] as const;
+
+/** The options {@link RedisStreamsSubscriber.create} checked before anything is opened. */
+interface Checked {
+  readonly blockMs: number;
+  readonly start: (typeof START)[number];
+  readonly claimIdleMs: number;
+  readonly claimIntervalMs: number;
+  readonly count: number;
+}
 
 /**
  * Reads a Redis Stream through a consumer group (`XREADGROUP`): members of one group share its
@@ -72,19 +90,15 @@ export class RedisStreamsSubscriber extends PullSubscriber {
   /** Where re-reading this consumer's own pending entries continues, or undefined when not needed. */
   #recoverFrom: string | undefined = '0-0';
 
-  private constructor(topic: string, options: RedisStreamsSubscriberOptions) {
-    super('Redis Streams subscriber', topic, options);
+  private constructor(topic: string, options: RedisStreamsSubscriberOptions, checked: Checked) {
+    super('Redis Streams subscriber', topic, options, checked.blockMs);
     this.#ownGroup = options.group === undefined;
     this.#group = options.group ?? `proxystream-${randomUUID()}`;
-    if (this.#group.length === 0) throw new InvalidArgumentError('group must not be empty');
     this.#consumer = options.consumer ?? `${hostname()}-${process.pid}-${randomUUID()}`;
-    this.#startId = options.start === 'now' ? '$' : '0';
-    this.#claimIdleMs = options.claimIdleMs ?? 30_000;
-    this.#claimIntervalMs = options.claimIntervalMs ?? Math.min(this.#claimIdleMs, 5_000);
-    this.#count = options.count ?? 16;
-    if (!(this.#claimIdleMs >= 0) || !(this.#claimIntervalMs > 0) || !(this.#count >= 1)) {
-      throw new InvalidArgumentError('claimIdleMs, claimIntervalMs and count must be positive');
-    }
+    this.#startId = checked.start === 'now' ? '$' : '0';
+    this.#claimIdleMs = checked.claimIdleMs;
+    this.#claimIntervalMs = checked.claimIntervalMs;
+    this.#count = checked.count;
     // After a reconnect a read whose reply was lost may have put entries in our pending list.
     this.client.on('ready', () => {
       this.#recoverFrom = '0-0';
@@ -95,23 +109,39 @@ export class RedisStreamsSubscriber extends PullSubscriber {
    * Joins (creating if needed) the group on stream `topic`; resolves once the group exists, so a
    * message sent after that is received.
    * @throws {@link InvalidTopicError} for a topic the Redis shims do not accept.
+   * @throws {@link InvalidArgumentError} for an empty `group` or an option out of range.
+   * @throws {@link AbortedError} when `options.signal` is aborted before the group exists
+   * (nothing stays open).
    * @throws {@link BrokerError} when Redis cannot be reached or refuses the group.
    */
   static async create(
     topic: string,
     options: RedisStreamsSubscriberOptions = {},
   ): Promise<RedisStreamsSubscriber> {
-    validateTopic(topic);
-    const subscriber = new RedisStreamsSubscriber(topic, options);
-    if (subscriber.closed) {
-      await subscriber.close();
-      return subscriber;
+    throwIfAborted(options.signal);
+    assertValidTopic(topic);
+    if (options.group !== undefined && options.group.length === 0) {
+      throw new InvalidArgumentError('group must not be empty');
     }
+    const claimIdleMs = nonNegative(options.claimIdleMs, 'claimIdleMs', 30_000);
+    const checked: Checked = {
+      blockMs: positiveInteger(options.blockMs, 'blockMs', 100),
+      start: oneOf(options.start, 'start', START, 'beginning'),
+      claimIdleMs,
+      claimIntervalMs: positiveNumber(
+        options.claimIntervalMs,
+        'claimIntervalMs',
+        Math.min(claimIdleMs, 5_000) || 1,
+      ),
+      count: positiveInteger(options.count, 'count', 16),
+    };
+    const subscriber = new RedisStreamsSubscriber(topic, options, checked);
     try {
       await subscriber.#createGroup();
     } catch (error) {
-      await subscriber.failStart(error);
+      await subscriber.failStart(error, options.signal);
     }
+    await subscriber.abortedStart(options.signal);
     return subscriber;
   }
 
@@ -233,7 +263,7 @@ export class RedisStreamsSubscriber extends PullSubscriber {
     );
   }
 
-  protected release(messages: readonly PulledMessage[]): Promise<unknown> {
+  protected handBack(messages: readonly PulledMessage[]): Promise<unknown> {
     if (this.#ownGroup) return Promise.resolve();
     // Still ours, but idle since the epoch: the next member to look claims them at once.
     return this.client.call(

@@ -14,8 +14,14 @@ const FORBIDDEN = /[\s\p{Cc}\p{Cf}\p{Cs}*?[\]\\{}]/u;
  * on one Redis shim is valid on all three: 1 to {@link MAX_TOPIC_BYTES} UTF-8 bytes, no
  * whitespace or control characters, none of the glob characters `*?[]\` and no braces `{}`.
  * @throws {@link InvalidTopicError} naming the reason.
+ *
+ * @example
+ * ```ts
+ * assertValidTopic('frames.camera-1'); // passes
+ * assertValidTopic('frames.*'); // throws InvalidTopicError: glob characters are not allowed
+ * ```
  */
-export function validateTopic(topic: string): void {
+export function assertValidTopic(topic: string): void {
   if (typeof topic !== 'string' || topic.length === 0) {
     throw new InvalidTopicError(String(topic), 'a topic must be a non-empty string');
   }

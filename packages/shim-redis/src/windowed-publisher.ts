@@ -2,10 +2,9 @@ import {
   assertMessageSize,
   BrokerError,
   ClosedError,
-  InFlightWindow,
-  InvalidArgumentError,
   type Publisher,
 } from '@proxystream/protocols';
+import { InFlightWindow, positiveInteger } from '@proxystream/protocols/kit';
 import {
   type ClientHandle,
   type RedisClient,
@@ -14,34 +13,32 @@ import {
   sharedClient,
   withoutCredentials,
 } from './connection.js';
-import { validateTopic } from './topic.js';
+import { assertValidTopic } from './topic.js';
 
 /** Options every Redis publisher accepts. */
 export interface RedisPublisherOptions {
   /** Where to connect, or a client to use (never closed by the publisher). Default `redis://127.0.0.1:6379`. */
   connection?: RedisConnection;
   /** Most commands in flight at once. Default 16 for pub/sub, 64 for the list queue and Streams. */
-  maxInFlight?: number;
+  maxInFlightMessages?: number;
   /**
    * Most message bytes in flight at once; a larger single message still goes, alone. Default
    * 1 MiB for pub/sub, 4 MiB for the list queue and Streams.
    */
   maxInFlightBytes?: number;
-  /** Largest message accepted; defaults to the shim's documented limit. */
+  /** Largest message accepted, in bytes; defaults to the shim's documented limit. */
   maxMessageSize?: number;
+  /**
+   * An already aborted signal makes `create` reject with `AbortedError` and open nothing. It
+   * bounds the creation only; use `close()` to end the publisher.
+   */
+  signal?: AbortSignal;
 }
 
 /** Default in-flight window of a publisher kind. */
 export interface WindowDefaults {
   readonly count: number;
   readonly bytes: number;
-}
-
-function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!(value > 0))
-    throw new InvalidArgumentError(`${name} must be a positive number, got ${value}`);
-  return value;
 }
 
 /**
@@ -74,14 +71,14 @@ export abstract class WindowedPublisher implements Publisher {
     window: WindowDefaults,
   ) {
     this.#what = what;
-    this.#maxMessageSize = positive(
+    this.#maxMessageSize = positiveInteger(
       options.maxMessageSize,
-      defaultMaxMessageSize,
       'maxMessageSize',
+      defaultMaxMessageSize,
     );
     this.#window = new InFlightWindow({
-      maxCount: positive(options.maxInFlight, window.count, 'maxInFlight'),
-      maxBytes: positive(options.maxInFlightBytes, window.bytes, 'maxInFlightBytes'),
+      maxCount: positiveInteger(options.maxInFlightMessages, 'maxInFlightMessages', window.count),
+      maxBytes: positiveInteger(options.maxInFlightBytes, 'maxInFlightBytes', window.bytes),
     });
     this.#awaitReply = awaitReply;
     this.#handle = sharedClient(options.connection);
@@ -99,7 +96,7 @@ export abstract class WindowedPublisher implements Publisher {
   async send(topic: string, message: Uint8Array): Promise<void> {
     if (this.#closed) throw new ClosedError(this.#what);
     if (topic !== this.#validTopic) {
-      validateTopic(topic);
+      assertValidTopic(topic);
       this.#validTopic = topic;
     }
     assertMessageSize(message, this.#maxMessageSize);
@@ -138,6 +135,11 @@ export abstract class WindowedPublisher implements Publisher {
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
+  }
+
+  /** `await using publisher = await X.create(…)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   async #close(): Promise<void> {

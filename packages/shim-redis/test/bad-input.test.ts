@@ -147,14 +147,14 @@ describe('store configs from the wire', () => {
         db: 0,
         prefix: 'proxystream:',
       };
-      const refusing = new RedisStoreFactory({ allowedHosts: ['127.0.0.1:6379'] });
+      const refusing = new RedisStoreFactory({ allowedServers: ['127.0.0.1:6379'] });
       await expect(refusing.open(config)).rejects.toBeInstanceOf(StoreNotAllowedError);
       await expect(refusing.open({ ...config, host: 'localhost' })).rejects.toBeInstanceOf(
         StoreNotAllowedError,
       );
       // The control: a factory allowed to reach the trap does connect, and is the only one that did.
       const allowed = await new RedisStoreFactory({
-        allowedHosts: [`127.0.0.1:${target.port}`],
+        allowedServers: [`127.0.0.1:${target.port}`],
       }).open(config);
       expect(await waitFor(() => target.connections() > 0, 10_000)).toBe(true);
       expect(target.connections()).toBe(1);
@@ -171,7 +171,7 @@ describe('store configs from the wire', () => {
       await RedisQueueSubscriber.create(topic, { connection: REDIS_URL }),
       {
         topics: [topic],
-        stores: [new RedisStoreFactory({ allowedHosts: ['127.0.0.1:6379'] })],
+        stores: [new RedisStoreFactory({ allowedServers: ['127.0.0.1:6379'] })],
       },
     );
     try {

@@ -77,7 +77,7 @@ describe('Redis over TLS with a password', () => {
     async (_name, shim) => {
       const topic = uniqueTopic('tls');
       const sub = track(await shim.subscriber(topic, tlsOptions(), 'tls'));
-      const pub = track(shim.publisher(tlsOptions()));
+      const pub = track(await shim.publisher(tlsOptions()));
       await pub.send(topic, label('over tls'));
       const [message] = await collect(sub, 1);
       expect(readLabel(message!)).toBe('over tls');
@@ -85,13 +85,13 @@ describe('Redis over TLS with a password', () => {
   );
 
   it('the store and its factory pass tls options on; the config carries neither them nor the password', async () => {
-    const store = track(new RedisStore({ connection: tlsOptions(), prefix: 'tls:' }));
+    const store = track(await RedisStore.create({ connection: tlsOptions(), prefix: 'tls:' }));
     const key = await store.put(label('stored'));
     const config = store.config();
     expect(JSON.stringify(config)).not.toContain(SECRET);
     expect(JSON.stringify(config)).not.toContain('BEGIN CERTIFICATE');
     const factory = new RedisStoreFactory({
-      allowedHosts: [`127.0.0.1:${port}`],
+      allowedServers: [`127.0.0.1:${port}`],
       allowedPrefixes: ['tls:'],
       redisOptions: { password: SECRET, tls: { ca } },
     });
@@ -101,16 +101,18 @@ describe('Redis over TLS with a password', () => {
 
   it('a factory without tls options cannot talk to the TLS port: StoreError within a bounded time', async () => {
     const factory = new RedisStoreFactory({
-      allowedHosts: [`127.0.0.1:${port}`],
+      allowedServers: [`127.0.0.1:${port}`],
       allowedPrefixes: ['tls:'],
       redisOptions: { password: SECRET },
     });
     const reopened = track(
       await factory.open(
-        new RedisStore({
-          connection: { ...tlsOptions(), lazyConnect: true },
-          prefix: 'tls:',
-        }).config(),
+        (
+          await RedisStore.create({
+            connection: { ...tlsOptions(), lazyConnect: true },
+            prefix: 'tls:',
+          })
+        ).config(),
       ),
     );
     const error = await within(

@@ -57,7 +57,7 @@ for (const shim of messagingShims) {
     ] as const)('connects with %s and carries messages', async (_what, connection) => {
       const topic = uniqueTopic('auth');
       const subscriber = track(await shim.subscriber(topic, connection, 'credentials'));
-      const publisher = track(shim.publisher(connection));
+      const publisher = track(await shim.publisher(connection));
       await publisher.send(topic, label('hello'));
       const [message] = await collect(subscriber, 1);
       expect(readLabel(message!)).toBe('hello');
@@ -77,7 +77,7 @@ for (const shim of messagingShims) {
               30_000,
               'subscribing without credentials',
             );
-            const publisher = track(shim.publisher(connection));
+            const publisher = track(await shim.publisher(connection));
             const sending = await within(
               // Pub/sub does not wait for Redis's reply: its failure surfaces at close().
               publisher
@@ -99,13 +99,13 @@ for (const shim of messagingShims) {
 describe('Redis store with credentials', () => {
   it('puts and gets with credentials; its config from the wire holds none, the receiving factory brings its own', async () => {
     for (const connection of [withPassword, asUser, asUserUrl]) {
-      const store = track(new RedisStore({ connection, prefix: 'credentials:' }));
+      const store = track(await RedisStore.create({ connection, prefix: 'credentials:' }));
       const key = await store.put(label('stored'));
       expect(readLabel((await store.get(key))!)).toBe('stored');
       const config = store.config();
       expect(renderings(config)).not.toContain(SECRET);
       const factory = new RedisStoreFactory({
-        allowedHosts: [`${host}:${port}`],
+        allowedServers: [`${host}:${port}`],
         allowedPrefixes: ['credentials:'],
         redisOptions: { username: 'streamer', password: SECRET },
       });
@@ -123,15 +123,17 @@ describe('Redis store with credentials', () => {
     async (_what, connection, reason) => {
       await expectRefusedWithoutLeaks(
         async () => {
-          const store = track(new RedisStore({ connection, prefix: 'credentials:' }));
+          const store = track(await RedisStore.create({ connection, prefix: 'credentials:' }));
           const key = '00000000-0000-4000-8000-000000000000';
           const factory = new RedisStoreFactory({
-            allowedHosts: [`${host}:${port}`],
+            allowedServers: [`${host}:${port}`],
             redisOptions: connection,
           });
           const reopened = track(
             await factory.open(
-              new RedisStore({ connection: { ...withPassword, lazyConnect: true } }).config(),
+              (
+                await RedisStore.create({ connection: { ...withPassword, lazyConnect: true } })
+              ).config(),
             ),
           );
           return within(
@@ -151,8 +153,8 @@ describe('Redis store with credentials', () => {
   );
 
   it('puts the password in its config only when told to', async () => {
-    const quiet = new RedisStore({ connection: { ...asUser, lazyConnect: true } });
-    const telling = new RedisStore({
+    const quiet = await RedisStore.create({ connection: { ...asUser, lazyConnect: true } });
+    const telling = await RedisStore.create({
       connection: { ...asUser, lazyConnect: true },
       includeCredentialsInConfig: true,
     });

@@ -21,7 +21,9 @@ describe('one consumer over several list-queue topics', () => {
       topics.map((topic) => RedisQueueSubscriber.create(topic, { connection: REDIS_URL })),
     );
     const consumer = new StreamConsumer<string>(mergeSubscribers(subscribers), { topics });
-    const producer = new StreamProducer<string>(new RedisQueuePublisher({ connection: REDIS_URL }));
+    const producer = new StreamProducer<string>(
+      await RedisQueuePublisher.create({ connection: REDIS_URL }),
+    );
     for (let i = 0; i < 50; i++) {
       for (const topic of topics) await producer.send(topic, `${topic}:${i}`);
     }
@@ -29,7 +31,7 @@ describe('one consumer over several list-queue topics', () => {
     const received: string[] = [];
     await within(
       (async () => {
-        for await (const item of consumer) received.push(item as string);
+        for await (const item of consumer.iterObjects()) received.push(item);
       })(),
       20_000,
       'draining both topics',
@@ -47,7 +49,7 @@ describe('one consumer over several list-queue topics', () => {
 
   it('a message waiting in the merge is not acknowledged before the caller moved past it', async () => {
     const topics = [uniqueTopic('merged-test-c'), uniqueTopic('merged-test-d')];
-    const publisher = new RedisQueuePublisher({ connection: REDIS_URL });
+    const publisher = await RedisQueuePublisher.create({ connection: REDIS_URL });
     await publisher.send(topics[0]!, Uint8Array.of(1));
     await publisher.send(topics[1]!, Uint8Array.of(2));
     const subscribers = await Promise.all(

@@ -9,11 +9,15 @@ import {
   RedisStreamsSubscriber,
 } from '../src/index.js';
 
-/** One of the three Redis messaging shims, opened on a given connection. */
+/**
+ * One of the three Redis messaging shims, opened on a given connection (a client or settings,
+ * TLS and credentials included), for the cases a descriptor cannot express: it opens its shims
+ * on the `REDIS_URL` of an environment only.
+ */
 export interface MessagingShim {
   /** How the test names say it: `pub/sub`, `list queue`, `streams`. */
   name: string;
-  publisher(connection: RedisConnection): Publisher;
+  publisher(connection: RedisConnection): Promise<Publisher>;
   /** `group` names the Streams consumer group; the other shims ignore it. */
   subscriber(topic: string, connection: RedisConnection, group: string): Promise<Subscriber>;
 }
@@ -22,17 +26,17 @@ export interface MessagingShim {
 export const messagingShims: readonly MessagingShim[] = [
   {
     name: 'pub/sub',
-    publisher: (connection) => new RedisPubSubPublisher({ connection }),
+    publisher: (connection) => RedisPubSubPublisher.create({ connection }),
     subscriber: (topic, connection) => RedisPubSubSubscriber.create(topic, { connection }),
   },
   {
     name: 'list queue',
-    publisher: (connection) => new RedisQueuePublisher({ connection }),
+    publisher: (connection) => RedisQueuePublisher.create({ connection }),
     subscriber: (topic, connection) => RedisQueueSubscriber.create(topic, { connection }),
   },
   {
     name: 'streams',
-    publisher: (connection) => new RedisStreamsPublisher({ connection }),
+    publisher: (connection) => RedisStreamsPublisher.create({ connection }),
     subscriber: (topic, connection, group) =>
       RedisStreamsSubscriber.create(topic, { connection, group }),
   },

@@ -39,7 +39,7 @@ async function run(url: string, count: number, size: number): Promise<ReaderFigu
     if (child.exitCode !== null) throw new Error(`the reader exited: ${out}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  const publisher = new RedisPubSubPublisher({ connection: url });
+  const publisher = await RedisPubSubPublisher.create({ connection: url });
   const chunk = new Uint8Array(size);
   const started = performance.now();
   for (let i = 0; i < count; i++) await publisher.send(topic, chunk);

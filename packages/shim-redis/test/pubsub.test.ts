@@ -39,7 +39,7 @@ describe('redis pub/sub flow control', () => {
       connection: REDIS_URL,
       onLoss: (e) => losses.push(e),
     });
-    const pub = new RedisPubSubPublisher({ connection: REDIS_URL });
+    const pub = await RedisPubSubPublisher.create({ connection: REDIS_URL });
     const count = 20_000;
     const chunk = new Uint8Array(64 * 1024);
     let received = 0;
@@ -83,7 +83,7 @@ describe('redis pub/sub flow control', () => {
       maxBufferedMessages: 10,
       onLoss: (e) => losses.push(e),
     });
-    const pub = new RedisPubSubPublisher({ connection: REDIS_URL });
+    const pub = await RedisPubSubPublisher.create({ connection: REDIS_URL });
     for (let i = 0; i < 50; i++) await pub.send(topic, label(`m-${i}`));
     expect(await waitFor(() => sub.droppedMessages === 40, 5_000)).toBe(true);
     expect(losses).toHaveLength(1);
@@ -110,7 +110,7 @@ describe('redis pub/sub flow control', () => {
       connection: REDIS_URL,
       maxBufferedMessages: 2,
     });
-    const pub = new RedisPubSubPublisher({ connection: REDIS_URL });
+    const pub = await RedisPubSubPublisher.create({ connection: REDIS_URL });
     for (let i = 0; i < 5; i++) await pub.send(topic, label(`a-${i}`));
     expect(await waitFor(() => sub.droppedMessages === 3, 5_000)).toBe(true);
     const outcomes: string[] = [];
@@ -145,7 +145,7 @@ describe('redis pub/sub reconnect', () => {
       },
       onLoss: (e) => losses.push(e),
     });
-    const pub = new RedisPubSubPublisher({ connection: REDIS_URL });
+    const pub = await RedisPubSubPublisher.create({ connection: REDIS_URL });
     await pub.send(topic, label('before'));
     expect((await collect(sub, 1)).map(readLabel)).toEqual(['before']);
     const id = await clientIdByName(admin, name);
@@ -179,13 +179,13 @@ describe('redis pub/sub reconnect', () => {
     });
     const consumer = new StreamConsumer<number>(subscriber, { topics: [topic] });
     const producer = new StreamProducer<number>(
-      new RedisPubSubPublisher({ connection: REDIS_URL }),
+      await RedisPubSubPublisher.create({ connection: REDIS_URL }),
     );
     try {
       for (let i = 0; i < 3; i++) await producer.send(topic, i);
       await producer.flush();
       for (let i = 0; i < 3; i++) {
-        expect(await within(consumer.next(), 5_000, `object ${i}`)).toEqual({
+        expect(await within(consumer.nextObject(), 5_000, `object ${i}`)).toEqual({
           done: false,
           value: i,
         });
@@ -216,7 +216,7 @@ describe('redis pub/sub reconnect', () => {
     const sub = await RedisPubSubSubscriber.create(topic, {
       connection: { host: url.hostname, port: Number(url.port || 6379), connectionName: name },
     });
-    const pub = new RedisPubSubPublisher({ connection: REDIS_URL });
+    const pub = await RedisPubSubPublisher.create({ connection: REDIS_URL });
     try {
       const pending = sub.next().catch((error: unknown) => error);
       await killPubSub(name);
@@ -250,7 +250,7 @@ describe('redis pub/sub options', () => {
     const client = new Redis(REDIS_URL);
     const topic = uniqueTopic('pubsub-caller');
     const sub = await RedisPubSubSubscriber.create(topic, { connection: client });
-    const pub = new RedisPubSubPublisher({ connection: client });
+    const pub = await RedisPubSubPublisher.create({ connection: client });
     await pub.send(topic, label('mine'));
     expect((await collect(sub, 1)).map(readLabel)).toEqual(['mine']);
     await Promise.all([pub.close(), sub.close()]);

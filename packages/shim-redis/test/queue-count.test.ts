@@ -19,7 +19,7 @@ const topic = () => uniqueTopic('queue-count-test');
 describe('redis list queue with count > 1', () => {
   it('moves up to count messages per read into the pending list, in order', async () => {
     const name = topic();
-    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    const pub = await RedisQueuePublisher.create({ connection: REDIS_URL });
     for (const item of ['a', 'b', 'c', 'd', 'e', 'f']) await pub.send(name, label(item));
     const sub = await RedisQueueSubscriber.create(name, { connection: REDIS_URL, count: 4 });
     expect((await collect(sub, 1)).map(readLabel)).toEqual(['a']);
@@ -35,7 +35,7 @@ describe('redis list queue with count > 1', () => {
 
   it('a closed subscriber hands back every message it took and did not acknowledge, in order', async () => {
     const name = topic();
-    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    const pub = await RedisQueuePublisher.create({ connection: REDIS_URL });
     const items = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
     for (const item of items) await pub.send(name, label(item));
     const first = await RedisQueueSubscriber.create(name, { connection: REDIS_URL, count: 5 });

@@ -87,7 +87,7 @@ async function pendingLabels(key: string): Promise<string[]> {
 describe('redis list queue: commands replayed after a connection cut their replies', () => {
   it('an acknowledgement run again after the reconnect does not remove the next message, and order is kept', async () => {
     const name = topic();
-    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    const pub = await RedisQueuePublisher.create({ connection: REDIS_URL });
     for (const item of ['a', 'b', 'c']) await pub.send(name, label(item));
     await pub.close();
     const relay = await replyCutter(REDIS_URL);
@@ -116,7 +116,7 @@ describe('redis list queue: commands replayed after a connection cut their repli
 
   it('with count > 1, an acknowledgement run again does not remove a message still held, which close() hands back', async () => {
     const name = topic();
-    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    const pub = await RedisQueuePublisher.create({ connection: REDIS_URL });
     for (const item of ['a', 'b', 'c']) await pub.send(name, label(item));
     await pub.close();
     const relay = await replyCutter(REDIS_URL);

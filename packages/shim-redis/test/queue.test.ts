@@ -28,7 +28,7 @@ describe('redis list queue', () => {
     const elapsed = performance.now() - started;
     await expect(pending).resolves.toMatchObject({ done: true });
     expect(elapsed).toBeLessThan(500);
-    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    const pub = await RedisQueuePublisher.create({ connection: REDIS_URL });
     await pub.send(name, label('kept'));
     await pub.close();
     expect(await admin.llen(name)).toBe(1);
@@ -36,7 +36,7 @@ describe('redis list queue', () => {
 
   it('a message held by a closed subscriber goes back to the head of the queue', async () => {
     const name = topic();
-    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    const pub = await RedisQueuePublisher.create({ connection: REDIS_URL });
     for (const item of ['a', 'b', 'c']) await pub.send(name, label(item));
     const first = await RedisQueueSubscriber.create(name, { connection: REDIS_URL });
     expect((await collect(first, 1)).map(readLabel)).toEqual(['a']);
@@ -50,7 +50,7 @@ describe('redis list queue', () => {
 
   it('ack() and asking for the next message remove the message from the pending list', async () => {
     const name = topic();
-    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    const pub = await RedisQueuePublisher.create({ connection: REDIS_URL });
     for (const item of ['a', 'b']) await pub.send(name, label(item));
     const sub = await RedisQueueSubscriber.create(name, {
       connection: REDIS_URL,
@@ -70,7 +70,7 @@ describe('redis list queue', () => {
   it("a subscriber that died without closing has its pending message handed back by the next one, and leaves the topic's registry", async () => {
     const name = topic();
     const registry = pendingRegistryKey(name);
-    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    const pub = await RedisQueuePublisher.create({ connection: REDIS_URL });
     for (const item of ['a', 'b']) await pub.send(name, label(item));
     const crashed = await RedisQueueSubscriber.create(name, { connection: REDIS_URL });
     expect((await collect(crashed, 1)).map(readLabel)).toEqual(['a']);
@@ -114,7 +114,7 @@ describe('redis list queue', () => {
   it('an idle subscriber does not take messages it was not asked for', async () => {
     const name = topic();
     const sub = await RedisQueueSubscriber.create(name, { connection: REDIS_URL });
-    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    const pub = await RedisQueuePublisher.create({ connection: REDIS_URL });
     await pub.send(name, label('x'));
     expect(await admin.llen(name)).toBe(1);
     await Promise.all([pub.close(), sub.close()]);
@@ -124,7 +124,7 @@ describe('redis list queue', () => {
 describe('redis list queue: a read whose reply a lost connection cut', () => {
   it('delivers the message stranded in its pending list after the reconnect, once, and acknowledges it', async () => {
     const name = topic();
-    const pub = new RedisQueuePublisher({ connection: REDIS_URL });
+    const pub = await RedisQueuePublisher.create({ connection: REDIS_URL });
     for (const item of ['held', 'stranded', 'later']) await pub.send(name, label(item));
     await pub.close();
     const sub = await RedisQueueSubscriber.create(name, { connection: REDIS_URL });

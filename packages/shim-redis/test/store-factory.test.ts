@@ -45,7 +45,7 @@ afterAll(async () => {
 
 describe('RedisStoreFactory: cluster mode is the consumer’s decision, and nothing waits for ever', () => {
   it('refuses a config with cluster: true with StoreNotAllowedError unless the factory allows cluster', async () => {
-    const factory = new RedisStoreFactory({ allowedHosts: [`${host}:${port}`] });
+    const factory = new RedisStoreFactory({ allowedServers: [`${host}:${port}`] });
     const error = await within(
       caught(factory.open(forged({ cluster: true })).then((store) => store.get(anyKey))),
       5_000,
@@ -59,7 +59,7 @@ describe('RedisStoreFactory: cluster mode is the consumer’s decision, and noth
 
   it('a cluster config the factory allows, aimed at a server that is not a cluster, fails with StoreError within the timeout', async () => {
     const factory = new RedisStoreFactory({
-      allowedHosts: [`${host}:${port}`],
+      allowedServers: [`${host}:${port}`],
       allowCluster: true,
       operationTimeoutMs: 1_000,
     });
@@ -77,7 +77,7 @@ describe('RedisStoreFactory: cluster mode is the consumer’s decision, and noth
     const trap = await connectionTrap();
     try {
       const factory = new RedisStoreFactory({
-        allowedHosts: [`127.0.0.1:${trap.port}`],
+        allowedServers: [`127.0.0.1:${trap.port}`],
         operationTimeoutMs: 500,
       });
       const store = await factory.open(forged({ host: '127.0.0.1', port: trap.port }));
@@ -94,7 +94,7 @@ describe('RedisStoreFactory: cluster mode is the consumer’s decision, and noth
     const trap = await connectionTrap();
     try {
       const store = await new RedisStoreFactory({
-        allowedHosts: [`127.0.0.1:${trap.port}`],
+        allowedServers: [`127.0.0.1:${trap.port}`],
       }).open(forged({ host: '127.0.0.1', port: trap.port }));
       const pending = caught(store.get(anyKey));
       const batch = caught(store.putBatch([label('x')]));
@@ -111,7 +111,7 @@ describe('RedisStoreFactory: a config reads and deletes only under allowed prefi
   it('by default allows the store’s default prefix (and prefixes under it) only, refusing others without connecting', async () => {
     const trap = await connectionTrap();
     try {
-      const factory = new RedisStoreFactory({ allowedHosts: [`127.0.0.1:${trap.port}`] });
+      const factory = new RedisStoreFactory({ allowedServers: [`127.0.0.1:${trap.port}`] });
       const config = forged({ host: '127.0.0.1', port: trap.port });
       for (const prefix of ['app-sessions:', '', 'proxystream', 'proxystrea', 'x:proxystream:']) {
         const error = await caught(factory.open({ ...config, prefix }));
@@ -128,10 +128,13 @@ describe('RedisStoreFactory: a config reads and deletes only under allowed prefi
 
   it('allowedPrefixes replaces the default: configs under those prefixes open, others are refused', async () => {
     const factory = new RedisStoreFactory({
-      allowedHosts: [`${host}:${port}`],
+      allowedServers: [`${host}:${port}`],
       allowedPrefixes: ['store-factory-a:'],
     });
-    const store = new RedisStore({ connection: REDIS_URL, prefix: 'store-factory-a:frames:' });
+    const store = await RedisStore.create({
+      connection: REDIS_URL,
+      prefix: 'store-factory-a:frames:',
+    });
     const key = await store.put(label('mine'));
     const reopened = await factory.open(JSON.parse(JSON.stringify(store.config())));
     expect(readLabel((await reopened.get(key))!)).toBe('mine');
@@ -148,7 +151,7 @@ describe('RedisStoreFactory: a config reads and deletes only under allowed prefi
     const topic = uniqueTopic('store-factory-prefix');
     const consumer = new StreamConsumer(
       await RedisQueueSubscriber.create(topic, { connection: REDIS_URL }),
-      { topics: [topic], stores: [new RedisStoreFactory({ allowedHosts: [`${host}:${port}`] })] },
+      { topics: [topic], stores: [new RedisStoreFactory({ allowedServers: [`${host}:${port}`] })] },
     );
     try {
       const batch = (sequence: number, events: never[], store?: StoreConfig) =>
@@ -186,7 +189,7 @@ describe('RedisStoreFactory: a config reads and deletes only under allowed prefi
   });
 
   it('a key that is not one a store made cannot reach outside the prefix: InvalidStoreKeyError, nothing deleted', async () => {
-    const store = await new RedisStoreFactory({ allowedHosts: [`${host}:${port}`] }).open(
+    const store = await new RedisStoreFactory({ allowedServers: [`${host}:${port}`] }).open(
       forged({ prefix: 'proxystream:store-factory-keys:' }),
     );
     const outside = `store-factory-outside-${randomUUID()}`;
@@ -211,19 +214,19 @@ describe('RedisStoreFactory: a config reads and deletes only under allowed prefi
   });
 
   it('by default allows only the factory’s own db (redisOptions.db, else 0); allowedDbs widens it', async () => {
-    const factory = new RedisStoreFactory({ allowedHosts: [`${host}:${port}`] });
+    const factory = new RedisStoreFactory({ allowedServers: [`${host}:${port}`] });
     for (const db of [1, 15]) {
       expect(await caught(factory.open(forged({ db })))).toBeInstanceOf(StoreNotAllowedError);
     }
     await (await factory.open(forged({ db: 0 }))).close();
     const onTwo = new RedisStoreFactory({
-      allowedHosts: [`${host}:${port}`],
+      allowedServers: [`${host}:${port}`],
       redisOptions: { db: 2 },
     });
     expect(await caught(onTwo.open(forged({ db: 0 })))).toBeInstanceOf(StoreNotAllowedError);
     await (await onTwo.open(forged({ db: 2 }))).close();
     const widened = new RedisStoreFactory({
-      allowedHosts: [`${host}:${port}`],
+      allowedServers: [`${host}:${port}`],
       allowedDbs: [0, 1],
     });
     await (await widened.open(forged({ db: 1 }))).close();
@@ -231,20 +234,20 @@ describe('RedisStoreFactory: a config reads and deletes only under allowed prefi
   });
 });
 
-describe('RedisStoreFactory: allowedHosts entries', () => {
+describe('RedisStoreFactory: allowedServers entries', () => {
   it('a host:port entry allows that one port; a bare host allows any port of that host', async () => {
     const trap = await connectionTrap();
     try {
       const config = forged({ host: '127.0.0.1', port: trap.port });
-      const onePort = new RedisStoreFactory({ allowedHosts: ['127.0.0.1:6379'] });
+      const onePort = new RedisStoreFactory({ allowedServers: ['127.0.0.1:6379'] });
       expect(await caught(onePort.open(config))).toBeInstanceOf(StoreNotAllowedError);
       expect(trap.connections()).toBe(0);
-      const exact = new RedisStoreFactory({ allowedHosts: [`127.0.0.1:${trap.port}`] });
+      const exact = new RedisStoreFactory({ allowedServers: [`127.0.0.1:${trap.port}`] });
       await (await exact.open(config)).close();
       expect(await caught(exact.open(forged({ host: '127.0.0.1', port: 6379 })))).toBeInstanceOf(
         StoreNotAllowedError,
       );
-      const bare = new RedisStoreFactory({ allowedHosts: ['127.0.0.1'] });
+      const bare = new RedisStoreFactory({ allowedServers: ['127.0.0.1'] });
       await (await bare.open(config)).close();
       await (await bare.open(forged({ host: '127.0.0.1', port: 6379 }))).close();
       expect(await caught(bare.open(forged({ host: 'localhost' })))).toBeInstanceOf(

@@ -16,11 +16,14 @@ describe('a Redis store whose server went away', () => {
   // A store-owned connection gives up after STORE_MAX_RETRIES_PER_REQUEST reconnection attempts.
   storeServerGoneCase({
     stream,
-    openStore: async () =>
-      new RedisStore({ connection: { host: '127.0.0.1', port: server.port }, prefix: 'failure:' }),
+    openStore: () =>
+      RedisStore.create({
+        connection: { host: '127.0.0.1', port: server.port },
+        prefix: 'failure:',
+      }),
     factory: () =>
       new RedisStoreFactory({
-        allowedHosts: [`127.0.0.1:${server.port}`],
+        allowedServers: [`127.0.0.1:${server.port}`],
         allowedPrefixes: ['failure:'],
       }),
     stopServer: () => server.kill(),

@@ -4,21 +4,19 @@ import { RedisStore, RedisStoreFactory } from '../src/index.js';
 import { deleteKeys, REDIS_URL } from './env.js';
 
 const prefix = `test-store-${process.pid}:`;
+const url = new URL(REDIS_URL);
 const factory = new RedisStoreFactory({
-  allowedHosts: ['127.0.0.1', 'localhost'],
+  allowedServers: [`${url.hostname}:${url.port || '6379'}`],
   allowedPrefixes: [prefix],
 });
+const createStore = () => RedisStore.create({ connection: REDIS_URL, prefix });
 
 storeContract({
   name: 'redis store',
-  createStore: async () => new RedisStore({ connection: REDIS_URL, prefix }),
+  createStore,
   openFromConfig: (config) => factory.open(config),
 });
-
-longKeyMessageCase({
-  name: 'redis store',
-  createStore: async () => new RedisStore({ connection: REDIS_URL, prefix }),
-});
+longKeyMessageCase({ name: 'redis store', createStore });
 
 afterAll(async () => {
   await deleteKeys(`${prefix}*`);

@@ -17,12 +17,12 @@ afterAll(async () => {
 
 describe('redis store', () => {
   it('writes under its prefix with the TTL it was given', async () => {
-    const store = new RedisStore({ connection: REDIS_URL, prefix, ttlSeconds: 600 });
+    const store = await RedisStore.create({ connection: REDIS_URL, prefix, ttlMs: 600_000 });
     const [key] = await store.putBatch([randomBytes(10)]);
-    const ttl = await admin.ttl(`${prefix}${key}`);
-    expect(ttl).toBeGreaterThan(590);
-    expect(ttl).toBeLessThanOrEqual(600);
-    expect(store.config()).toMatchObject({ kind: 'redis', prefix, ttlSeconds: 600, db: 0 });
+    const ttl = await admin.pttl(`${prefix}${key}`);
+    expect(ttl).toBeGreaterThan(590_000);
+    expect(ttl).toBeLessThanOrEqual(600_000);
+    expect(store.config()).toMatchObject({ kind: 'redis', prefix, ttlMs: 600_000, db: 0 });
     await store.close();
   });
 
@@ -34,8 +34,8 @@ describe('redis store', () => {
       password: 'secret',
       lazyConnect: true,
     };
-    const quiet = new RedisStore({ connection: options, prefix });
-    const telling = new RedisStore({
+    const quiet = await RedisStore.create({ connection: options, prefix });
+    const telling = await RedisStore.create({
       connection: options,
       prefix,
       includeCredentialsInConfig: true,
@@ -47,7 +47,7 @@ describe('redis store', () => {
 
   it('does not close a client it was given', async () => {
     const client = new Redis(REDIS_URL);
-    const store = new RedisStore({ connection: client, prefix });
+    const store = await RedisStore.create({ connection: client, prefix });
     const key = await store.put(randomBytes(3));
     await store.close();
     expect(await client.exists(`${prefix}${key}`)).toBe(1);
@@ -56,18 +56,18 @@ describe('redis store', () => {
 });
 
 describe('redis store factory', () => {
-  const config = () => {
+  const config = async () => {
     const url = new URL(REDIS_URL);
     const options = { host: url.hostname, port: Number(url.port || 6379), lazyConnect: true };
-    return new RedisStore({ connection: options, prefix }).config();
+    return (await RedisStore.create({ connection: options, prefix })).config();
   };
 
   it('opens a store on an allowed host, by host or host:port', async () => {
     for (const allowed of ['127.0.0.1', '127.0.0.1:6379']) {
       const store = await new RedisStoreFactory({
-        allowedHosts: [allowed],
+        allowedServers: [allowed],
         allowedPrefixes: [prefix],
-      }).open(config());
+      }).open(await config());
       expect(await store.exists('00000000-0000-0000-0000-000000000000')).toBe(false);
       await store.close();
     }
@@ -84,11 +84,11 @@ describe('redis store factory', () => {
     ['cluster mode', { cluster: true }],
   ])('refuses a config naming %s with StoreNotAllowedError', async (_what, change) => {
     const factory = new RedisStoreFactory({
-      allowedHosts: ['127.0.0.1:6379'],
+      allowedServers: ['127.0.0.1:6379'],
       allowedDbs: [0],
       allowedPrefixes: [prefix],
     });
-    await expect(factory.open({ ...config(), ...change } as never)).rejects.toBeInstanceOf(
+    await expect(factory.open({ ...(await config()), ...change } as never)).rejects.toBeInstanceOf(
       StoreNotAllowedError,
     );
   });

@@ -15,7 +15,7 @@ afterAll(async () => {
 
 const topic = () => uniqueTopic('streams-test');
 const send = async (name: string, items: readonly string[], options = {}) => {
-  const pub = new RedisStreamsPublisher({ connection: REDIS_URL, ...options });
+  const pub = await RedisStreamsPublisher.create({ connection: REDIS_URL, ...options });
   for (const item of items) await pub.send(name, label(item));
   await pub.close();
 };

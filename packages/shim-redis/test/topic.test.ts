@@ -1,12 +1,12 @@
 import { InvalidTopicError } from '@proxystream/protocols';
 import { describe, expect, it } from 'vitest';
-import { MAX_TOPIC_BYTES, validateTopic } from '../src/index.js';
+import { assertValidTopic, MAX_TOPIC_BYTES } from '../src/index.js';
 
 describe('topic validation', () => {
   it.each(['frames', 'app:frames.left', 'a-b_c/d', 'émission', '📷', 'x'.repeat(MAX_TOPIC_BYTES)])(
     'accepts %j',
     (topic) => {
-      expect(() => validateTopic(topic)).not.toThrow();
+      expect(() => assertValidTopic(topic)).not.toThrow();
     },
   );
 
@@ -26,6 +26,6 @@ describe('topic validation', () => {
     ['\ud800', 'lone surrogate'],
     ['é'.repeat(MAX_TOPIC_BYTES / 2 + 1), 'too many UTF-8 bytes'],
   ])('rejects %j (%s) with InvalidTopicError', (topic) => {
-    expect(() => validateTopic(topic)).toThrow(InvalidTopicError);
+    expect(() => assertValidTopic(topic)).toThrow(InvalidTopicError);
   });
 });

@@ -17,9 +17,9 @@ import {
   type StoreFactory,
   StoreNotAllowedError,
 } from '@proxystream/protocols';
+import { nonNegative } from '@proxystream/protocols/kit';
 import { errorCode, READ_LEAD, readAll, readAllSync, writeAll, writeAllSync } from './file-io.js';
 import { FileRecycler } from './file-recycler.js';
-import { nonNegative } from './option-checks.js';
 import { assertStoreKey, newStoreKey } from './store-keys.js';
 
 /** Options of {@link FileStore}. */
@@ -84,7 +84,20 @@ export class FileStore implements Store {
   #ready: Promise<unknown> | undefined;
   #closed = false;
 
-  constructor(options: FileStoreOptions) {
+  /**
+   * Opens a file store on `options.directory` (created on the first `put` if missing). Use it
+   * with `await using` to close the store at the end of the scope.
+   *
+   * @example
+   * ```ts
+   * await using store = await FileStore.create({ directory: '/data/frames' });
+   * ```
+   */
+  static async create(options: FileStoreOptions): Promise<FileStore> {
+    return new FileStore(options);
+  }
+
+  private constructor(options: FileStoreOptions) {
     this.directory = resolve(options.directory);
     this.name = options.name ?? this.directory;
     this.#fsync = options.fsync ?? false;
@@ -185,11 +198,21 @@ export class FileStore implements Store {
     return { kind: 'file', name: this.name, directory: this.directory };
   }
 
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Marks the handle closed and deletes the evicted files it kept for reuse; objects stay on disk. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.#recycler?.close();
+  }
+
+  /** Same as {@link close}; lets `await using` close the store. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   #assertOpen(): void {
@@ -267,7 +290,7 @@ export class FileStoreFactory implements StoreFactory {
       throw new StoreNotAllowedError('a file store config needs an absolute "directory"');
     }
     if (this.#allowedRoots === 'any') {
-      return new FileStore({
+      return FileStore.create({
         directory: await this.#realpath(directory),
         name: config.name,
         fsync: this.#fsync,
@@ -283,7 +306,7 @@ export class FileStoreFactory implements StoreFactory {
     // Only now follow links, and check again: a link inside a root may lead out of it.
     const real = await this.#realpath(directory);
     if (!roots.some((root) => isInside(root, real))) this.#refuse(directory);
-    return new FileStore({ directory: real, name: config.name, fsync: this.#fsync });
+    return FileStore.create({ directory: real, name: config.name, fsync: this.#fsync });
   }
 
   async #resolveRoots(allowedRoots: readonly string[]): Promise<string[]> {

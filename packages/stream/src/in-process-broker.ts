@@ -1,4 +1,5 @@
 import {
+  AbortedError,
   assertMessageSize,
   type Capabilities,
   ClosedError,
@@ -13,7 +14,7 @@ import {
   type SubscribeOptions,
   type Subscriber,
 } from '@proxystream/protocols';
-import { positiveInteger } from './option-checks.js';
+import { positiveInteger } from '@proxystream/protocols/kit';
 
 /** Options of {@link InProcessBroker}. */
 export interface InProcessBrokerOptions {
@@ -154,6 +155,18 @@ export class InProcessBroker {
   readonly #events: Channel<EventBatch>;
   #closed = false;
 
+  /**
+   * A new broker, as the constructor makes it; for symmetry with the stores and the shims.
+   *
+   * @example
+   * ```ts
+   * await using broker = await InProcessBroker.create({ capacity: 64 });
+   * ```
+   */
+  static async create(options: InProcessBrokerOptions = {}): Promise<InProcessBroker> {
+    return new InProcessBroker(options);
+  }
+
   constructor(options: InProcessBrokerOptions = {}) {
     const capacity = positiveInteger(options.capacity, 'capacity', 1024);
     this.capabilities = inProcessCapabilities(options.maxMessageSize);
@@ -177,6 +190,7 @@ export class InProcessBroker {
         if (delivery) await pending.track(delivery);
       },
       close: () => pending.settle(),
+      [Symbol.asyncDispose]: () => pending.settle(),
     };
   }
 
@@ -200,6 +214,7 @@ export class InProcessBroker {
         if (delivery) await pending.track(delivery);
       },
       close: () => pending.settle(),
+      [Symbol.asyncDispose]: () => pending.settle(),
     };
   }
 
@@ -219,12 +234,23 @@ export class InProcessBroker {
     this.#events.closeAll();
   }
 
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Same as {@link close}; lets `await using` close the broker. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   #subscribe<T>(
     channel: Channel<T>,
     topics: string | readonly string[],
     options: SubscribeOptions,
   ): MessageQueue<T> {
     if (this.#closed) throw new ClosedError('in-process broker');
+    if (options.signal?.aborted) throw new AbortedError('subscribe aborted');
     if (options.group !== undefined) {
       throw new InvalidArgumentError('the in-process broker has no competing consumer groups');
     }

@@ -28,6 +28,7 @@ export {
   ProxyReference,
   type ProxyReferenceJSON,
   type ProxyReferenceOptions,
+  type ResolveOptions,
   type ReviveReferenceOptions,
 } from './proxy-reference.js';
 export {
@@ -52,9 +53,10 @@ export {
   type ObjectWithMetadata,
   StreamConsumer,
   type StreamConsumerOptions,
-  type StreamItem,
 } from './stream-consumer.js';
+export { InlineItem, type StreamItem, type WithMetadata } from './stream-item.js';
 export {
+  type FlushOptions,
   type ProducerCloseOptions,
   type SendOptions,
   StreamProducer,

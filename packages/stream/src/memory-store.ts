@@ -33,7 +33,19 @@ export class MemoryStore implements Store {
   readonly #data: Map<string, Uint8Array>;
   #closed = false;
 
-  constructor(options: MemoryStoreOptions = {}) {
+  /**
+   * Opens the memory store of `options.name` (a new, randomly named one by default).
+   *
+   * @example
+   * ```ts
+   * await using store = await MemoryStore.create();
+   * ```
+   */
+  static async create(options: MemoryStoreOptions = {}): Promise<MemoryStore> {
+    return new MemoryStore(options);
+  }
+
+  private constructor(options: MemoryStoreOptions) {
     this.name = options.name ?? `memory-${randomBytes(8).toString('hex')}`;
     let data = spaces.get(this.name);
     if (data === undefined) {
@@ -93,6 +105,16 @@ export class MemoryStore implements Store {
     this.#closed = true;
   }
 
+  /** Whether {@link close} was called on this handle. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Same as {@link close}; lets `await using` close the handle. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** Deletes every object of this store's space (for every handle of the same name) and forgets the space. */
   clear(): void {
     this.#data.clear();
@@ -115,6 +137,6 @@ export class MemoryStoreFactory implements StoreFactory {
         `MemoryStoreFactory cannot open a store of kind "${config.kind}"`,
       );
     }
-    return new MemoryStore({ name: config.name });
+    return MemoryStore.create({ name: config.name });
   }
 }

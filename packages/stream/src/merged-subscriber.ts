@@ -80,7 +80,13 @@ class MergedSubscriber implements AcknowledgingSubscriber {
     return {
       [Symbol.asyncIterator]: () => this[Symbol.asyncIterator](),
       close: () => this.close(),
+      [Symbol.asyncDispose]: () => this.close(),
     };
+  }
+
+  /** Same as `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {

@@ -1,4 +1,5 @@
 import {
+  AbortedError,
   DecodeError,
   type JsonValue,
   ObjectNotFoundError,
@@ -7,6 +8,7 @@ import {
   type StoreConfig,
   type StoreFactory,
 } from '@proxystream/protocols';
+import { abortable } from '@proxystream/protocols/kit';
 import { defaultSerializer } from './default-serializer.js';
 import { StoreCache } from './store-cache.js';
 
@@ -40,6 +42,17 @@ export interface ProxyReferenceOptions<T> {
   evict?: boolean;
   /** Turns the stored bytes into the object. Default {@link defaultSerializer}. */
   serializer?: Serializer<T>;
+}
+
+/** Options of {@link ProxyReference.resolve}. */
+export interface ResolveOptions {
+  /**
+   * Stops waiting: an already aborted signal rejects with `AbortedError` and fetches nothing; an
+   * abort during the fetch rejects at once with `AbortedError`. The store's `get` cannot be
+   * called back, so the fetch goes on and its result is cached on this reference (a later
+   * `resolve()` gets it without fetching again; a one-shot reference still evicts the data).
+   */
+  signal?: AbortSignal;
 }
 
 /** Options of {@link ProxyReference.fromJSON}. */
@@ -106,6 +119,16 @@ export class ProxyReference<T = unknown> {
     this.#serializer = options.serializer ?? (defaultSerializer as Serializer<T>);
   }
 
+  /** Always `true`: tells a reference from an `InlineItem` among a consumer's items. */
+  get isReference(): true {
+    return true;
+  }
+
+  /** This reference: what to hand on (`toJSON()`), as `item.reference` of any consumer item. */
+  get reference(): this {
+    return this;
+  }
+
   /** True once {@link resolve} has completed on this instance. */
   get resolved(): boolean {
     return this.#state === RESOLVED;
@@ -116,8 +139,11 @@ export class ProxyReference<T = unknown> {
    * Concurrent calls share one fetch.
    * @throws {@link ObjectNotFoundError} when the data is gone (evicted, expired, never stored).
    * @throws {@link StoreNotAllowedError} when the store kind has no factory in the cache.
+   * @throws `AbortedError` when `options.signal` aborts first (see {@link ResolveOptions.signal}).
    */
-  resolve(): Promise<T> {
+  resolve(options?: ResolveOptions): Promise<T> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(new AbortedError('resolve aborted'));
     if (this.#state === RESOLVED) return Promise.resolve(this.#value as T);
     if (this.#pending === undefined) {
       this.#state = RESOLVING;
@@ -135,7 +161,8 @@ export class ProxyReference<T = unknown> {
         },
       );
     }
-    return this.#pending;
+    if (signal === undefined) return this.#pending;
+    return abortable(this.#pending, signal, { message: 'resolve aborted' });
   }
 
   /** The JSON form; `JSON.stringify(reference)` and `postMessage(reference.toJSON())` use it. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError, InvalidStoreKeyError } from '@proxystream/protocols';
-import { positiveInteger } from './option-checks.js';
+import { positiveInteger } from '@proxystream/protocols/kit';
 
 /** One size class of a {@link SharedMemoryPool}: `slots` slots of `slotBytes` bytes each. */
 export interface SharedMemorySizeClass {
@@ -218,7 +218,7 @@ let attaching: SharedMemoryPoolHandle | undefined;
  * ```ts
  * const pool = new SharedMemoryPool({ name: 'frames', slotBytes: 4 * 1024 * 1024, slots: 32 });
  * const worker = new Worker(url, { workerData: { pool: pool.handle() } });
- * const producer = new StreamProducer(publisher, { defaultStore: new SharedMemoryStore({ pool }) });
+ * const producer = new StreamProducer(publisher, { defaultStore: await SharedMemoryStore.create({ pool }) });
  * // in the worker:
  * const stores = new StoreCache([new SharedMemoryStoreFactory({ pools: [workerData.pool] })]);
  * ```

@@ -59,6 +59,6 @@ export class SharedMemoryStoreFactory implements StoreFactory {
         `no shared-memory pool named ${JSON.stringify(config.name.slice(0, 64))} was given to this SharedMemoryStoreFactory; pass its handle in \`pools\``,
       );
     }
-    return new SharedMemoryStore({ pool, fullTimeoutMs: this.#fullTimeoutMs });
+    return SharedMemoryStore.create({ pool, fullTimeoutMs: this.#fullTimeoutMs });
   }
 }

@@ -6,7 +6,7 @@ import {
   type StoreConfig,
   StoreFullError,
 } from '@proxystream/protocols';
-import { nonNegative } from './option-checks.js';
+import { nonNegative } from '@proxystream/protocols/kit';
 import {
   SharedMemoryPool,
   type SharedMemoryPoolHandle,
@@ -60,7 +60,7 @@ export interface SharedMemoryStoreOptions {
  * @example
  * ```ts
  * const pool = new SharedMemoryPool({ name: 'frames', slotBytes: 4 * 1024 * 1024, slots: 32 });
- * const store = new SharedMemoryStore({ pool });
+ * const store = await SharedMemoryStore.create({ pool });
  * const worker = new Worker(url, { workerData: { pool: pool.handle() } });
  * // in the worker:
  * const stores = new StoreCache([new SharedMemoryStoreFactory({ pools: [workerData.pool] })]);
@@ -80,8 +80,20 @@ export class SharedMemoryStore implements Store {
   readonly fullTimeoutMs: number;
   #closed = false;
 
-  /** @throws {@link InvalidArgumentError} when `fullTimeoutMs` is negative or the handle is not a pool's. */
-  constructor(options: SharedMemoryStoreOptions) {
+  /**
+   * Opens a store on a pool (or a pool's handle, in a worker).
+   * @throws {@link InvalidArgumentError} when `fullTimeoutMs` is negative or the handle is not a pool's.
+   *
+   * @example
+   * ```ts
+   * await using store = await SharedMemoryStore.create({ pool });
+   * ```
+   */
+  static async create(options: SharedMemoryStoreOptions): Promise<SharedMemoryStore> {
+    return new SharedMemoryStore(options);
+  }
+
+  private constructor(options: SharedMemoryStoreOptions) {
     const pool = options.pool;
     this.pool = pool instanceof SharedMemoryPool ? pool : SharedMemoryPool.fromHandle(pool);
     this.name = this.pool.name;
@@ -162,6 +174,16 @@ export class SharedMemoryStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     this.pool.wakeWaiters();
+  }
+
+  /** Whether {@link close} was called on this handle. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Same as {@link close}; lets `await using` close the handle (the pool stays). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   async #claim(length: number, deadline: number): Promise<SlotAddress> {

@@ -23,8 +23,27 @@ export class StoreCache {
   readonly #open = new Map<string, Promise<Store>>();
   #closed = false;
 
+  /**
+   * The same as the constructor, for symmetry with the stores: `await using stores = await
+   * StoreCache.create(factories)` closes every store it opened at the end of the scope.
+   */
+  static async create(factories: readonly StoreFactory[] = []): Promise<StoreCache> {
+    return new StoreCache(factories);
+  }
+
+  /** A cache that may open the kinds of `factories` (the constructor stays public: a consumer builds one synchronously). */
   constructor(factories: readonly StoreFactory[] = []) {
     for (const factory of factories) this.#factories.set(factory.kind, factory);
+  }
+
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Same as {@link close}; lets `await using` close the cache and its stores. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Store kinds this cache may open. */

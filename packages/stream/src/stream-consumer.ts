@@ -10,54 +10,41 @@ import {
   isSubscriber,
   type Metadata,
   type NewObjectEvent,
-  SequenceGapError,
   type Serializer,
   type Store,
   type StoreFactory,
   StreamIdleError,
   type Subscriber,
 } from '@proxystream/protocols';
+import { positiveInteger } from '@proxystream/protocols/kit';
 import { type BoundedCloseOptions, closeTimeout, settleWithin } from './bounded-close.js';
 import { defaultSerializer } from './default-serializer.js';
-import { positiveInteger } from './option-checks.js';
 import { ProxyReference } from './proxy-reference.js';
+import {
+  type GapHandling,
+  SequenceTracker,
+  STREAM_ENDED,
+  type TimerHandle,
+} from './sequence-tracker.js';
 import { StoreCache } from './store-cache.js';
+import { InlineItem, type StreamItem, type WithMetadata } from './stream-item.js';
 import { decodeBatch } from './wire-codec.js';
 
-/** What the consumer yields: the object itself for inline events, a reference for stored ones. */
-export type StreamItem<T> = T | ProxyReference<T>;
+export type { GapHandling } from './sequence-tracker.js';
+export type { StreamItem, WithMetadata } from './stream-item.js';
 
-/** An item with the metadata its producer sent. */
-export interface ItemWithMetadata<T> {
-  /** The object (inline) or a reference to it (store-backed). */
-  readonly item: StreamItem<T>;
-  /** The producer's metadata. */
-  readonly metadata: Metadata;
-}
+/** An item (inline object or reference) with the metadata its producer sent. */
+export type ItemWithMetadata<T> = WithMetadata<StreamItem<T>>;
 
 /** A resolved object with the metadata its producer sent. */
-export interface ObjectWithMetadata<T> {
-  /** The object, resolved from its store when it was store-backed. */
-  readonly object: T;
-  /** The producer's metadata. */
-  readonly metadata: Metadata;
-}
-
-/**
- * What to do when a producer's sequence on a topic jumps (batches lost) or goes back (a
- * duplicate, which is skipped; a batch that fills an earlier hole — a redelivery arriving after
- * later batches — is delivered, not skipped): `'error'` rejects the pending `next()` with
- * {@link SequenceGapError} (iteration can go on: after a gap the batch that revealed it is
- * delivered next), `'ignore'` says nothing, a function is called and iteration goes on.
- */
-export type GapHandling = 'error' | 'ignore' | ((error: SequenceGapError) => void);
+export type ObjectWithMetadata<T> = WithMetadata<T>;
 
 /**
  * What to do with a message that is not a valid envelope: `'error'` rejects the pending `next()`
- * with {@link DecodeError} (call `next()` again, or start a new `for await`, to go on), `'skip'`
- * drops it silently, a function is called and iteration goes on.
+ * with {@link DecodeError} (call `next()` again, or start a new `for await`, to go on), `'ignore'`
+ * drops it silently (as `onGap: 'ignore'` does gaps), a function is called and iteration goes on.
  */
-export type DecodeErrorHandling = 'error' | 'skip' | ((error: DecodeError) => void);
+export type DecodeErrorHandling = 'error' | 'ignore' | ((error: DecodeError) => void);
 
 /** Options of the {@link StreamConsumer} constructor. */
 export interface StreamConsumerOptions<T> {
@@ -131,52 +118,8 @@ export interface ConsumerCloseOptions extends BoundedCloseOptions {
   stores?: boolean;
 }
 
-interface ProducerProgress {
-  /** Sequence expected next (one past the highest seen). */
-  next: number;
-  /** Lowest sequence seen: the consumer may have joined the stream after it began. */
-  low: number;
-  /**
-   * Sequences below `next` not received yet, mapped to {@link REPORTED}, {@link AT_END} or the
-   * time (ms since the epoch) their absence is reported at. Acknowledging brokers deliver a batch
-   * again after later ones (redelivery, claiming); such a batch fills its hole instead of being
-   * taken for a duplicate.
-   */
-  missing: Map<number, number>;
-  ended: boolean;
-}
-
-/** A hole that was reported; a finite positive value is the time it is reported at, if still open. */
-const REPORTED = 0;
-/** A hole reported only once its producer's stream has ended without it. */
-const AT_END = Number.POSITIVE_INFINITY;
 /** Margin added to a subscriber's declared redelivery time. */
 const REDELIVERY_MARGIN_MS = 2_000;
-
-/** Largest hole whose batches are remembered one by one, and most remembered per producer. */
-const MAX_TRACKED_HOLE = 4096;
-const MAX_TRACKED_MISSING = 65_536;
-
-/** Remembers the sequences `from` … `to − 1` as missing; returns how many were remembered. */
-function remember(missing: Map<number, number>, from: number, to: number, state: number): number {
-  if (to - from > MAX_TRACKED_HOLE) return 0;
-  let count = 0;
-  for (let sequence = from; sequence < to && missing.size < MAX_TRACKED_MISSING; sequence++) {
-    missing.set(sequence, state);
-    count++;
-  }
-  return count;
-}
-
-function isDeadline(state: number): boolean {
-  return state !== REPORTED && state !== AT_END;
-}
-
-interface TopicProgress {
-  readonly producers: Map<string, ProducerProgress>;
-  /** Announced producers that have not ended yet. */
-  open: number;
-}
 
 const MODE_ITEM = 0;
 const MODE_ITEM_METADATA = 1;
@@ -184,15 +127,14 @@ const MODE_OBJECT = 2;
 const MODE_OBJECT_METADATA = 3;
 type Mode = 0 | 1 | 2 | 3;
 
-/** What a `next`-like call of `mode` yields for `value` (an object, or a reference to one). */
+/** What a `next`-like call of `mode` yields for `value` (an item, or a resolved object). */
 function result(
   mode: Mode,
   value: unknown,
   metadata: Metadata,
 ): IteratorResult<unknown, undefined> {
   if (mode === MODE_ITEM || mode === MODE_OBJECT) return { done: false, value };
-  if (mode === MODE_ITEM_METADATA) return { done: false, value: { item: value, metadata } };
-  return { done: false, value: { object: value, metadata } };
+  return { done: false, value: { value, metadata } };
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
@@ -200,8 +142,10 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
 const RESOLVED: Promise<unknown> = Promise.resolve();
 
 /**
- * Reads a stream: async iteration yields the object itself for inline events and a
+ * Reads a stream: async iteration yields an {@link InlineItem} for inline events and a
  * {@link ProxyReference} for store-backed ones, in order, until every topic it reads has ended.
+ * Every item has `resolve(options?): Promise<T>`; `item.isReference` tells the two apart and
+ * `item.reference` is the reference to hand on. `iterObjects()` yields the objects themselves.
  * The TypeScript counterpart of ProxyStore's `StreamConsumer`.
  *
  * **When iteration ends.** A producer *announces* itself on a topic with its first batch there
@@ -226,7 +170,9 @@ const RESOLVED: Promise<unknown> = Promise.resolve();
  * await using consumer = new StreamConsumer<Uint8Array>(await broker.subscriber('frames'), {
  *   stores: [new FileStoreFactory({ allowedRoots: ['/data'] })],
  * });
- * for await (const { item, metadata } of consumer.iterWithMetadata()) dispatch(item, metadata);
+ * for await (const { value, metadata } of consumer.iterWithMetadata()) {
+ *   dispatch(await value.resolve(), metadata);
+ * }
  * ```
  */
 export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>> {
@@ -238,25 +184,12 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
   #storesClosing = false;
   readonly #serializer: Serializer<T>;
   readonly #filter: Filter | undefined;
-  readonly #onGap: GapHandling;
   readonly #onDecodeError: DecodeErrorHandling;
-  readonly #expectedTopics: readonly string[] | undefined;
-  /** The same topics, to refuse a batch that names another one. */
+  /** The `topics` option, to refuse a batch that names another one. */
   readonly #topicSet: ReadonlySet<string> | undefined;
-  readonly #minProducers: number;
-  readonly #progress = new Map<string, TopicProgress>();
+  readonly #tracker: SequenceTracker;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort: (() => void) | undefined;
-  readonly #lateWaitMs: number;
-  /** Holes waiting for their batches under a deadline (see {@link ProducerProgress.missing}). */
-  #waiting = 0;
-  /** No waiting hole is reported before this time (it may be early after a hole filled: harmless). */
-  #nextDeadline = Number.POSITIVE_INFINITY;
-  /**
-   * End of the wait, once every topic ended, for batches older than the first one seen of a
-   * producer (see `#joinedLate`); set once.
-   */
-  #lingerUntil: number | undefined;
   /** A read of the subscriber that outlived a deadline; the next read takes it over. */
   #read: Promise<IteratorResult<Uint8Array | EventBatch>> | undefined;
   #batch: EventBatch | undefined;
@@ -285,13 +218,12 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
     this.#stores = stores instanceof StoreCache ? stores : new StoreCache(stores ?? []);
     this.#serializer = options.serializer ?? (defaultSerializer as Serializer<T>);
     this.#filter = options.filter;
-    this.#onGap = options.onGap ?? 'error';
     this.#onDecodeError = options.onDecodeError ?? 'error';
-    this.#expectedTopics = options.topics === undefined ? undefined : [...new Set(options.topics)];
-    if (this.#expectedTopics?.length === 0)
+    const expectedTopics = options.topics === undefined ? undefined : [...new Set(options.topics)];
+    if (expectedTopics?.length === 0)
       throw new InvalidArgumentError('topics must name at least one topic');
-    this.#topicSet = this.#expectedTopics === undefined ? undefined : new Set(this.#expectedTopics);
-    this.#minProducers = positiveInteger(options.minProducers, 'minProducers', 1);
+    this.#topicSet = expectedTopics === undefined ? undefined : new Set(expectedTopics);
+    const minProducers = positiveInteger(options.minProducers, 'minProducers', 1);
     const redelivery = isAcknowledgingSubscriber(subscriber) ? subscriber.redeliveryMs : undefined;
     // Competing consumers ('ignore') see holes that are other members' batches: never wait.
     const lateWait =
@@ -304,7 +236,12 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
         `lateBatchWaitMs must be a finite number ≥ 0, got ${options.lateBatchWaitMs}`,
       );
     }
-    this.#lateWaitMs = lateWait;
+    this.#tracker = new SequenceTracker({
+      lateWaitMs: lateWait,
+      onGap: options.onGap ?? 'error',
+      expectedTopics,
+      minProducers,
+    });
     const idle = options.idleTimeoutMs;
     if (idle !== undefined && !(typeof idle === 'number' && idle > 0)) {
       throw new InvalidArgumentError(`idleTimeoutMs must be a number > 0, got ${idle}`);
@@ -323,7 +260,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
     return this.#ended;
   }
 
-  /** The next object (inline) or reference (store-backed); `done` at the end of the stream. */
+  /** The next item: an {@link InlineItem} or a {@link ProxyReference}; `done` at the end of the stream. */
   next(): Promise<IteratorResult<StreamItem<T>, undefined>> {
     return this.#enqueue(MODE_ITEM) as Promise<IteratorResult<StreamItem<T>, undefined>>;
   }
@@ -347,12 +284,12 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
     >;
   }
 
-  /** Iterates objects and references (the default iteration). */
+  /** Iterates items: inline ones and references (the default iteration). */
   [Symbol.asyncIterator](): AsyncIterableIterator<StreamItem<T>> {
     return this.#iterator(MODE_ITEM);
   }
 
-  /** Iterates objects and references with their metadata. */
+  /** Iterates items with their metadata, as `{ value, metadata }`. */
   iterWithMetadata(): AsyncIterableIterator<ItemWithMetadata<T>> {
     return this.#iterator(MODE_ITEM_METADATA);
   }
@@ -362,7 +299,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
     return this.#iterator(MODE_OBJECT);
   }
 
-  /** Iterates objects with their metadata, resolving references. */
+  /** Iterates objects with their metadata, as `{ value, metadata }`, resolving references. */
   iterObjectsWithMetadata(): AsyncIterableIterator<ObjectWithMetadata<T>> {
     return this.#iterator(MODE_OBJECT_METADATA);
   }
@@ -468,7 +405,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       this.#index++;
       if (this.#filter?.(event.metadata)) continue;
       const value = body.kind === 'live' ? body.value : this.#serializer.deserialize(body.data);
-      return result(mode, value, event.metadata);
+      return result(mode, mode < MODE_OBJECT ? new InlineItem(value) : value, event.metadata);
     }
     return undefined;
   }
@@ -479,9 +416,10 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
     const body = event.body;
     let value: unknown;
     if (body.kind === 'live') {
-      value = body.value;
+      value = mode < MODE_OBJECT ? new InlineItem(body.value) : body.value;
     } else if (body.kind === 'inline') {
-      value = this.#serializer.deserialize(body.data);
+      const object = this.#serializer.deserialize(body.data);
+      value = mode < MODE_OBJECT ? new InlineItem(object) : object;
     } else {
       const reference = new ProxyReference<T>({
         key: body.key,
@@ -517,23 +455,15 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       }
       if (this.#ended) return undefined;
       // Read until a deadline: the earliest waiting hole, or the linger at the end of the stream.
-      let deadline: number | undefined;
-      if (this.#waiting > 0) {
-        deadline = this.#nextDeadline;
-      } else if (this.#allEnded()) {
-        if (this.#lingerUntil === undefined && this.#lateWaitMs > 0 && this.#joinedLate()) {
-          this.#lingerUntil = Date.now() + this.#lateWaitMs;
-        }
-        if (this.#lingerUntil === undefined || Date.now() >= this.#lingerUntil) {
-          this.#ended = true;
-          if (isAcknowledgingSubscriber(this.#subscriber)) await this.#subscriber.ack();
-          return undefined;
-        }
-        deadline = this.#lingerUntil;
+      let deadline = this.#tracker.wakeAt();
+      if (deadline === STREAM_ENDED) {
+        this.#ended = true;
+        if (isAcknowledgingSubscriber(this.#subscriber)) await this.#subscriber.ack();
+        return undefined;
       }
       if (this.#idleMs !== undefined) {
         // A new read starts the idle clock; a read parked by an earlier deadline keeps it.
-        if (this.#read === undefined) this.#waitStart = Date.now();
+        if (this.#read === undefined) this.#waitStart = this.#tracker.clock.now();
         const idleAt = this.#waitStart + this.#idleMs;
         if (deadline === undefined || idleAt < deadline) deadline = idleAt;
       }
@@ -550,10 +480,11 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       }
       if (this.#closed) return undefined;
       if (result === undefined) {
-        if (this.#waiting > 0 && Date.now() >= this.#nextDeadline) this.#reportOverdue();
-        if (this.#idleMs !== undefined && Date.now() >= this.#waitStart + this.#idleMs) {
+        this.#tracker.reportOverdue();
+        const now = this.#tracker.clock.now();
+        if (this.#idleMs !== undefined && now >= this.#waitStart + this.#idleMs) {
           // Counted again from now: a caller that goes on waits one more full period.
-          this.#waitStart = Date.now();
+          this.#waitStart = now;
           throw new StreamIdleError(this.#idleMs);
         }
         continue;
@@ -571,10 +502,10 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
         if (!(error instanceof DecodeError)) throw error;
         const handling = this.#onDecodeError;
         if (handling === 'error') throw error;
-        if (handling !== 'skip') handling(error);
+        if (handling !== 'ignore') handling(error);
         continue;
       }
-      const gap = this.#track(next);
+      const gap = this.#tracker.track(next);
       if (gap === null) continue;
       let stored = false;
       for (const event of next.events) {
@@ -590,173 +521,8 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       this.#batchStore = store;
       this.#index = 0;
       if (gap !== undefined) throw gap;
-      if (this.#waiting > 0 && Date.now() >= this.#nextDeadline) this.#reportOverdue();
+      this.#tracker.reportOverdue();
     }
-  }
-
-  /**
-   * Updates the sequence and end-of-stream state for `batch`. Returns `null` to skip it (a
-   * duplicate), a gap error to throw after installing it, or `undefined`.
-   */
-  #track(batch: EventBatch): SequenceGapError | null | undefined {
-    let topic = this.#progress.get(batch.topic);
-    if (topic === undefined) {
-      topic = { producers: new Map(), open: 0 };
-      this.#progress.set(batch.topic, topic);
-    }
-    let producer = topic.producers.get(batch.producerId);
-    if (producer === undefined) {
-      producer = { next: batch.sequence, low: batch.sequence, missing: new Map(), ended: false };
-      topic.producers.set(batch.producerId, producer);
-      topic.open++;
-    }
-    const sequence = batch.sequence;
-    let error: SequenceGapError | undefined;
-    if (sequence >= producer.next) {
-      if (sequence > producer.next) {
-        const hole = sequence - producer.next;
-        if (this.#lateWaitMs > 0 && hole <= MAX_TRACKED_HOLE) {
-          // Maybe lost in transit: the broker delivers it again; report it if it does not come.
-          this.#awaitHole(producer, producer.next, sequence);
-        } else {
-          error = new SequenceGapError(batch.topic, batch.producerId, producer.next, sequence);
-          remember(producer.missing, producer.next, sequence, REPORTED);
-        }
-      }
-      producer.next = sequence + 1;
-    } else if (sequence < producer.low) {
-      // Older than anything seen: delivered late (or the consumer joined mid-stream). The batches
-      // between it and the oldest seen exist too; they are reported if the stream ends without them.
-      if (producer.ended && this.#lateWaitMs > 0) {
-        // Its end of stream came already: the batches in between get the usual wait.
-        this.#awaitHole(producer, sequence + 1, producer.low);
-      } else {
-        remember(producer.missing, sequence + 1, producer.low, AT_END);
-      }
-      producer.low = sequence;
-    } else if (producer.missing.has(sequence)) {
-      if (isDeadline(producer.missing.get(sequence)!) && --this.#waiting === 0) {
-        this.#nextDeadline = Number.POSITIVE_INFINITY;
-      }
-      producer.missing.delete(sequence);
-    } else {
-      const duplicate = new SequenceGapError(
-        batch.topic,
-        batch.producerId,
-        producer.next,
-        sequence,
-      );
-      const handling = this.#onGap;
-      if (handling === 'error') throw duplicate;
-      if (handling !== 'ignore') handling(duplicate);
-      return null;
-    }
-    if (!producer.ended) {
-      for (const event of batch.events) {
-        if (event.type === 'end-of-stream') {
-          producer.ended = true;
-          topic.open--;
-          error ??= this.#unreportedHole(batch, producer);
-          break;
-        }
-      }
-    }
-    if (error === undefined) return undefined;
-    const handling = this.#onGap;
-    if (handling === 'error') return error;
-    if (handling !== 'ignore') handling(error);
-    return undefined;
-  }
-
-  /**
-   * At a producer's end of stream: the batches known to exist that never came and wait for the
-   * end. Reported now, or given until the late-batch deadline when the consumer waits for them.
-   */
-  #unreportedHole(batch: EventBatch, producer: ProducerProgress): SequenceGapError | undefined {
-    const wait = this.#lateWaitMs;
-    const deadline = Date.now() + wait;
-    let first = -1;
-    let count = 0;
-    for (const [sequence, state] of producer.missing) {
-      if (state !== AT_END) continue;
-      if (wait > 0) {
-        producer.missing.set(sequence, deadline);
-        this.#waiting++;
-        this.#nextDeadline = Math.min(this.#nextDeadline, deadline);
-        continue;
-      }
-      producer.missing.set(sequence, REPORTED);
-      if (first === -1 || sequence < first) first = sequence;
-      count++;
-    }
-    if (count === 0) return undefined;
-    return new SequenceGapError(batch.topic, batch.producerId, first, first + count);
-  }
-
-  /** Remembers the sequences `from` … `to − 1` as missing, to be reported if not there within the wait. */
-  #awaitHole(producer: ProducerProgress, from: number, to: number): void {
-    const deadline = Date.now() + this.#lateWaitMs;
-    this.#waiting += remember(producer.missing, from, to, deadline);
-    this.#nextDeadline = Math.min(this.#nextDeadline, deadline);
-  }
-
-  /** Reports, through `onGap`, every hole whose deadline has passed (throws the first for `'error'`). */
-  #reportOverdue(): void {
-    const now = Date.now();
-    try {
-      this.#reportHolesDue(now);
-    } finally {
-      this.#nextDeadline = this.#earliestDeadline();
-      // Defensive: a count out of step with the holes must not turn into a busy loop.
-      if (this.#nextDeadline === Number.POSITIVE_INFINITY) this.#waiting = 0;
-    }
-  }
-
-  #reportHolesDue(now: number): void {
-    for (const [topic, progress] of this.#progress) {
-      for (const [producerId, producer] of progress.producers) {
-        let first = -1;
-        let count = 0;
-        for (const [sequence, state] of producer.missing) {
-          if (!isDeadline(state) || state > now) continue;
-          producer.missing.set(sequence, REPORTED);
-          this.#waiting--;
-          if (first === -1 || sequence < first) first = sequence;
-          count++;
-        }
-        if (count === 0) continue;
-        const error = new SequenceGapError(topic, producerId, first, first + count);
-        const handling = this.#onGap;
-        if (handling === 'error') throw error;
-        if (handling !== 'ignore') handling(error);
-      }
-    }
-  }
-
-  /**
-   * Whether the first batch seen of some producer was not its first (sequence 0): this consumer
-   * may have taken over from one that died holding older batches, which an acknowledging broker
-   * delivers again later. It may also have joined the stream late on purpose, so batches that
-   * never come are not reported; but those that come within `lateBatchWaitMs` are delivered.
-   */
-  #joinedLate(): boolean {
-    for (const progress of this.#progress.values()) {
-      for (const producer of progress.producers.values()) if (producer.low > 0) return true;
-    }
-    return false;
-  }
-
-  /** The earliest time a waiting hole is reported at. */
-  #earliestDeadline(): number {
-    let earliest = Number.POSITIVE_INFINITY;
-    for (const progress of this.#progress.values()) {
-      for (const producer of progress.producers.values()) {
-        for (const state of producer.missing.values()) {
-          if (isDeadline(state) && state < earliest) earliest = state;
-        }
-      }
-    }
-    return earliest;
   }
 
   /**
@@ -773,11 +539,12 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       read.catch(() => undefined);
       this.#read = read;
     }
-    const delay = deadline - Date.now();
+    const clock = this.#tracker.clock;
+    const delay = deadline - clock.now();
     if (delay <= 0) return undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: TimerHandle;
     const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(resolve, delay, undefined);
+      timer = clock.setTimer(() => resolve(undefined), delay);
     });
     try {
       const result = await Promise.race([read, timeout]);
@@ -787,22 +554,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       this.#read = undefined;
       throw error;
     } finally {
-      clearTimeout(timer);
+      clock.clearTimer(timer);
     }
-  }
-
-  #allEnded(): boolean {
-    const expected = this.#expectedTopics;
-    if (expected !== undefined) {
-      for (const name of expected) if (!this.#topicEnded(this.#progress.get(name))) return false;
-      return true;
-    }
-    if (this.#progress.size === 0) return false;
-    for (const topic of this.#progress.values()) if (!this.#topicEnded(topic)) return false;
-    return true;
-  }
-
-  #topicEnded(topic: TopicProgress | undefined): boolean {
-    return topic !== undefined && topic.open === 0 && topic.producers.size >= this.#minProducers;
   }
 }

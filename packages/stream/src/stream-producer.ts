@@ -1,29 +1,33 @@
 import { randomBytes } from 'node:crypto';
 import {
+  AbortedError,
   ClosedError,
   CloseIncompleteError,
-  type EndOfStreamEvent,
-  type EventBatch,
   type EventPublisher,
   type Filter,
   InvalidArgumentError,
   isEventPublisher,
   isPublisher,
   type Metadata,
-  type NewObjectEvent,
   type Publisher,
   SendRefusedError,
   type Serializer,
   type Store,
-  type StoreConfig,
-  type StreamEvent,
   TopicClosedError,
   type UnsentObject,
 } from '@proxystream/protocols';
+import { abortable, nonNegative, positiveInteger } from '@proxystream/protocols/kit';
+import { BatchAssembly, CutBatch } from './batch-assembly.js';
 import { type BoundedCloseOptions, closeTimeout, settleWithin } from './bounded-close.js';
 import { defaultSerializer } from './default-serializer.js';
-import { nonNegative, positiveInteger } from './option-checks.js';
-import { encodeBatch } from './wire-codec.js';
+import {
+  BatchSender,
+  type ChainContext,
+  PipelinedSendChain,
+  type SendChain,
+  SerialSendChain,
+  Withdrawal,
+} from './send-chain.js';
 
 /** Options of {@link StreamProducer.send}. */
 export interface SendOptions {
@@ -34,6 +38,30 @@ export interface SendOptions {
   evict?: boolean;
   /** Metadata for filters and consumers; must be JSON-compatible. Default `{}`. */
   metadata?: Metadata;
+  /**
+   * Withdraws the object while it has not been handed to the publisher: an already aborted
+   * signal rejects with `AbortedError` and buffers nothing. An abort while the send waits — its
+   * batch behind earlier batches of the topic, on the store's `put` (a full shared-memory pool,
+   * say) or for a free `maxBatchesInFlight` slot — rejects at once with `AbortedError`, and the
+   * object is taken out of its batch before the batch goes out (its stored data deleted); the
+   * other objects of the batch, whose sends had resolved, are sent all the same. Once the
+   * publisher has the batch (including a broker's own backpressure wait in its `send`), an
+   * abort is ignored and `send` settles with the publisher's answer: `AbortedError` always means
+   * the object was not sent. With an `aggregator`, the object can only be withdrawn until its
+   * batch is aggregated. An abort after `send` resolved (the object buffered) does nothing.
+   */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link StreamProducer.flush} and {@link StreamProducer.flushTopic}. */
+export interface FlushOptions {
+  /**
+   * Stops waiting: an already aborted signal rejects with `AbortedError` and cuts nothing; an
+   * abort while the flush waits for the publisher rejects with `AbortedError` at once. The
+   * batches the flush cut hold objects whose sends had resolved, so they are still sent; a
+   * refusal among them is reported by the next call (as for a batch the `lingerMs` timer sent).
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -102,30 +130,14 @@ export interface StreamProducerOptions<T> {
 }
 
 const EMPTY_METADATA: Metadata = Object.freeze({}) as Metadata;
-const END_OF_STREAM: EndOfStreamEvent = Object.freeze({ type: 'end-of-stream' });
 const RESOLVED: Promise<void> = Promise.resolve();
+const FLUSH_ABORTED = 'flush aborted; the batches it cut are still sent';
 
+/** A topic's partial batch, its lifecycle flags and its send chain. */
 class TopicState<T> {
   objects: T[] = [];
   metadata: Metadata[] = [];
   evict: boolean[] = [];
-  /** Sequence of the next batch; advanced only when the publisher accepted a batch. */
-  sequence = 0;
-  /** Batches cut but not yet accepted; they are sent one after the other, in order. */
-  pending = 0;
-  tail: Promise<void> = RESOLVED;
-  /** With pipelining: resolves when the last cut batch was handed to the publisher (or failed before). */
-  handedOver: Promise<void> = RESOLVED;
-  /** With pipelining: batches cut and not yet handed to the publisher (nor failed before). */
-  unhanded = 0;
-  /** With pipelining: batches handed to the publisher and not yet accepted or refused. */
-  inFlight = 0;
-  /** With pipelining: a batch waiting for {@link inFlight} to drop below the limit. */
-  slotWaiter: (() => void) | undefined;
-  /** With pipelining: the oldest batch whose send has not resolved yet, then the later ones in order. */
-  oldest: PipelinedBatch | undefined;
-  /** With pipelining: the newest batch of the list that starts at {@link oldest}. */
-  newest: PipelinedBatch | undefined;
   /** `closeTopics` was called: sends are refused. */
   closed = false;
   /** An end-of-stream event is on its way or was accepted: never send another. */
@@ -133,75 +145,12 @@ class TopicState<T> {
   timer: NodeJS.Timeout | undefined;
   /** When the last batch was cut (only tracked with heartbeats). */
   lastCut = 0;
-  storeConfig: StoreConfig | undefined;
-  readonly settled = (): void => {
-    this.pending--;
-  };
-  /** Without pipelining: the batch was accepted, so its sequence number is used up. */
-  readonly accepted = (): void => {
-    this.sequence++;
-  };
   onLinger: () => void = () => undefined;
 
   constructor(
     readonly topic: string,
-    readonly store: Store | undefined,
+    readonly chain: SendChain<T>,
   ) {}
-}
-
-/**
- * The objects of a batch from the moment it is cut until the publisher accepted or refused it:
- * what a refusal or an incomplete close reports as unsent.
- */
-class CutBatch<T> {
-  constructor(
-    readonly topic: string,
-    readonly objects: T[],
-    readonly metadata: Metadata[],
-    readonly evict: boolean[],
-  ) {}
-
-  unsent(into: UnsentObject<T>[] = []): UnsentObject<T>[] {
-    for (let i = 0; i < this.objects.length; i++) {
-      into.push({
-        topic: this.topic,
-        object: this.objects[i]!,
-        metadata: this.metadata[i]!,
-        evict: this.evict[i]!,
-      });
-    }
-    return into;
-  }
-}
-
-/** A batch ready to be handed over, and the keys it put in the store (deleted if it is refused). */
-interface PreparedBatch {
-  batch: EventBatch;
-  keys: string[] | undefined;
-}
-
-/**
- * One batch of a pipelined topic, from the moment it is cut until its `send` resolves: the batches
- * of a topic form a list in cut order, so that a send resolves only once its batch and every
- * earlier one were accepted, without a `Promise.all` per batch.
- */
-class PipelinedBatch {
-  next: PipelinedBatch | undefined = undefined;
-  /** Accepted or refused (or failed before it was handed over). */
-  settled = false;
-  refused = false;
-  /** Callers of `flush` & co. waiting until this batch and every earlier one settled. */
-  drainWaiters: (() => void)[] | undefined = undefined;
-  resolve!: () => void;
-  reject!: (error: unknown) => void;
-  readonly promise: Promise<void>;
-
-  constructor() {
-    this.promise = new Promise<void>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-  }
 }
 
 /**
@@ -245,7 +194,8 @@ function mergeRefusals<T>(errors: SendRefusedError<T>[]): SendRefusedError<T> {
  *
  * @example
  * ```ts
- * await using producer = new StreamProducer(broker.publisher(), { defaultStore: new FileStore({ directory: '/data/frames' }) });
+ * await using store = await FileStore.create({ directory: '/data/frames' });
+ * await using producer = new StreamProducer(broker.publisher(), { defaultStore: store });
  * await producer.send('frames', frame, { metadata: { camera: 'left' } });
  * await producer.closeTopics('frames');
  * ```
@@ -253,30 +203,31 @@ function mergeRefusals<T>(errors: SendRefusedError<T>[]): SendRefusedError<T> {
 export class StreamProducer<T = unknown> {
   /** Id of this producer, stable for its lifetime, in every batch it sends. */
   readonly producerId: string;
-  readonly #publisher: Publisher | undefined;
-  readonly #eventPublisher: EventPublisher | undefined;
+  readonly #publisher: Publisher | EventPublisher;
   readonly #stores: ReadonlyMap<string, Store>;
   readonly #defaultStore: Store | undefined;
-  readonly #serializer: Serializer<T>;
   readonly #filter: Filter | undefined;
   readonly #batchSize: number;
-  readonly #aggregator: ((objects: T[]) => T) | undefined;
   readonly #lingerMs: number | undefined;
-  readonly #inlineBelow: number;
   readonly #maxInFlight: number;
+  readonly #chainContext: ChainContext<T>;
   readonly #heartbeatMs: number | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #topics = new Map<string, TopicState<T>>();
   #closing: Promise<void> | undefined;
   /** Batches cut and not yet accepted or refused, in cut order. */
   readonly #unsettled = new Set<CutBatch<T>>();
-  /** Refusals of batches the linger timer sent, reported together by the next call. */
-  #lingerErrors: SendRefusedError<T>[] = [];
+  /**
+   * Refusals of batches no caller waits for (sent by the `lingerMs` timer, or left to go on by an
+   * aborted `send` or `flush`), reported together by the next call.
+   */
+  #detachedRefusals: SendRefusedError<T>[] = [];
 
   constructor(publisher: Publisher | EventPublisher, options: StreamProducerOptions<T> = {}) {
-    if (isEventPublisher(publisher)) this.#eventPublisher = publisher;
-    else if (isPublisher(publisher)) this.#publisher = publisher;
-    else throw new InvalidArgumentError('StreamProducer needs a Publisher or an EventPublisher');
+    const live = isEventPublisher(publisher);
+    if (!live && !isPublisher(publisher))
+      throw new InvalidArgumentError('StreamProducer needs a Publisher or an EventPublisher');
+    this.#publisher = publisher;
     const stores = options.stores;
     this.#stores =
       stores === undefined
@@ -285,12 +236,10 @@ export class StreamProducer<T = unknown> {
           ? stores
           : new Map(Object.entries(stores));
     this.#defaultStore = options.defaultStore;
-    this.#serializer = options.serializer ?? (defaultSerializer as Serializer<T>);
     this.#filter = options.filter;
     this.#batchSize = positiveInteger(options.batchSize, 'batchSize', 1);
-    this.#aggregator = options.aggregator;
     this.#lingerMs = nonNegative(options.lingerMs, 'lingerMs', undefined);
-    this.#inlineBelow = nonNegative(options.inlineBelow, 'inlineBelow', 0);
+    const inlineBelow = nonNegative(options.inlineBelow, 'inlineBelow', 0);
     this.#maxInFlight = positiveInteger(options.maxBatchesInFlight, 'maxBatchesInFlight', 1);
     const heartbeatMs = options.heartbeatMs;
     if (heartbeatMs !== undefined) {
@@ -304,6 +253,16 @@ export class StreamProducer<T = unknown> {
       this.#heartbeat.unref();
     }
     this.producerId = options.producerId ?? randomBytes(8).toString('hex');
+    this.#chainContext = {
+      assembly: new BatchAssembly<T>({
+        producerId: this.producerId,
+        serializer: options.serializer ?? (defaultSerializer as Serializer<T>),
+        aggregator: options.aggregator,
+        inlineBelow,
+        live,
+      }),
+      sender: new BatchSender(publisher, live),
+    };
   }
 
   /**
@@ -315,18 +274,21 @@ export class StreamProducer<T = unknown> {
    * `flush`, `closeTopics`, `close`, or — for a batch the `lingerMs` timer sent — the next of
    * these calls) rejects with {@link SendRefusedError}, whose `unsent` lists every object of the
    * batch to send again, those whose `send` had resolved included. Nothing is dropped silently.
+   * @throws `AbortedError` when `options.signal` aborted before the object was handed over (see {@link SendOptions.signal}).
    * @throws {@link SendRefusedError} when the batch this object completed was refused.
    * @throws {@link TopicClosedError} when `topic` was closed with {@link closeTopics}.
    * @throws {@link ClosedError} after {@link close}.
    */
   send(topic: string, object: T, options?: SendOptions): Promise<void> {
     if (this.#closing !== undefined) return Promise.reject(new ClosedError('StreamProducer'));
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(new AbortedError('send aborted: nothing was sent'));
     const state = this.#topic(topic);
     if (state.closed) return Promise.reject(new TopicClosedError(topic));
     const metadata = options?.metadata ?? EMPTY_METADATA;
-    if (this.#lingerErrors.length > 0) {
+    if (this.#detachedRefusals.length > 0) {
       // A batch the timer sent was refused: report it now, with this object (not taken) too.
-      const failure = this.#takeLingerError()!;
+      const failure = this.#takeDetachedRefusal()!;
       const unsent = [
         ...failure.unsent,
         { topic, object, metadata, evict: options?.evict ?? true },
@@ -343,26 +305,52 @@ export class StreamProducer<T = unknown> {
     state.objects.push(object);
     state.metadata.push(metadata);
     state.evict.push(options?.evict ?? true);
-    if (state.objects.length >= this.#batchSize) return this.#flushState(state, false);
+    if (state.objects.length >= this.#batchSize) {
+      return signal === undefined
+        ? this.#flushState(state, false)
+        : this.#flushAbortable(state, signal);
+    }
     if (this.#lingerMs !== undefined && state.timer === undefined) {
       state.timer = setTimeout(state.onLinger, this.#lingerMs);
     }
     return RESOLVED;
   }
 
-  /** Sends every partial batch; resolves when the publisher accepted everything sent so far. */
-  async flush(): Promise<void> {
-    const failure = this.#takeLingerError();
+  /**
+   * Sends every partial batch; resolves when the publisher accepted everything sent so far.
+   * @throws `AbortedError` when `options.signal` aborts (see {@link FlushOptions.signal}).
+   */
+  async flush(options?: FlushOptions): Promise<void> {
+    const signal = options?.signal;
+    if (signal?.aborted) throw new AbortedError('flush aborted: nothing was cut');
+    const failure = this.#takeDetachedRefusal();
     if (failure !== undefined) throw failure;
-    await allReported(Array.from(this.#topics.values(), (state) => this.#flushState(state, false)));
+    const all = allReported<T>(
+      Array.from(this.#topics.values(), (state) => this.#flushState(state, false)),
+    );
+    await (signal === undefined
+      ? all
+      : abortable(all, signal, { message: FLUSH_ABORTED, onAbort: () => this.#detach(all) }));
   }
 
-  /** Sends the partial batch of `topic`; resolves when the publisher accepted everything sent so far on it. */
-  async flushTopic(topic: string): Promise<void> {
-    const failure = this.#takeLingerError();
+  /**
+   * Sends the partial batch of `topic`; resolves when the publisher accepted everything sent so far on it.
+   * @throws `AbortedError` when `options.signal` aborts (see {@link FlushOptions.signal}).
+   */
+  async flushTopic(topic: string, options?: FlushOptions): Promise<void> {
+    const signal = options?.signal;
+    if (signal?.aborted) throw new AbortedError('flush aborted: nothing was cut');
+    const failure = this.#takeDetachedRefusal();
     if (failure !== undefined) throw failure;
     const state = this.#topics.get(topic);
-    if (state !== undefined) await this.#flushState(state, false);
+    if (state === undefined) return;
+    const flushed = this.#flushState(state, false);
+    await (signal === undefined
+      ? flushed
+      : abortable(flushed, signal, {
+          message: FLUSH_ABORTED,
+          onAbort: () => this.#detach(flushed),
+        }));
   }
 
   /**
@@ -376,7 +364,7 @@ export class StreamProducer<T = unknown> {
       topics.map((topic) => {
         const state = this.#topic(topic);
         state.closed = true;
-        if (state.ending) return this.#tailOf(state);
+        if (state.ending) return state.chain.drained();
         state.ending = true;
         return this.#flushState(state, true).catch((error: unknown) => {
           state.ending = false;
@@ -424,7 +412,7 @@ export class StreamProducer<T = unknown> {
     const quietSince = Date.now() - this.#heartbeatMs!;
     for (const state of this.#topics.values()) {
       if (state.closed || state.ending || state.lastCut > quietSince) continue;
-      if (state.objects.length > 0 || state.pending > 0 || state.oldest !== undefined) continue;
+      if (state.objects.length > 0 || !state.chain.idle) continue;
       this.#flushState(state, false, true).catch(() => undefined);
     }
   }
@@ -449,9 +437,9 @@ export class StreamProducer<T = unknown> {
       failure = error;
     }
     this.#stopTimers();
-    failure ??= this.#takeLingerError();
+    failure ??= this.#takeDetachedRefusal();
     try {
-      if (options.publisher ?? true) await (this.#publisher ?? this.#eventPublisher)!.close();
+      if (options.publisher ?? true) await this.#publisher.close();
       if (options.stores ?? false) {
         const stores = new Set(this.#stores.values());
         if (this.#defaultStore !== undefined) stores.add(this.#defaultStore);
@@ -463,11 +451,11 @@ export class StreamProducer<T = unknown> {
     if (failure !== undefined) throw failure;
   }
 
-  /** The refusals of linger-sent batches not reported yet, as one error; clears them. */
-  #takeLingerError(): SendRefusedError<T> | undefined {
-    const errors = this.#lingerErrors;
+  /** The refusals of batches no caller waited for, not reported yet, as one error; clears them. */
+  #takeDetachedRefusal(): SendRefusedError<T> | undefined {
+    const errors = this.#detachedRefusals;
     if (errors.length === 0) return undefined;
-    this.#lingerErrors = [];
+    this.#detachedRefusals = [];
     return mergeRefusals(errors);
   }
 
@@ -475,12 +463,14 @@ export class StreamProducer<T = unknown> {
     let state = this.#topics.get(topic);
     if (state === undefined) {
       const store = this.#stores.get(topic) ?? this.#defaultStore;
-      const created = new TopicState<T>(topic, store);
+      const chain =
+        this.#maxInFlight > 1
+          ? new PipelinedSendChain<T>(topic, store, this.#chainContext, this.#maxInFlight)
+          : new SerialSendChain<T>(topic, store, this.#chainContext);
+      const created = new TopicState<T>(topic, chain);
       created.onLinger = () => {
         created.timer = undefined;
-        this.#flushState(created, false).catch((error: unknown) => {
-          if (error instanceof SendRefusedError) this.#lingerErrors.push(error);
-        });
+        this.#detach(this.#flushState(created, false));
       };
       state = created;
       this.#topics.set(topic, state);
@@ -488,24 +478,53 @@ export class StreamProducer<T = unknown> {
     return state;
   }
 
-  /** Resolves when every batch of the topic cut so far was accepted or refused; never rejects. */
-  #tailOf(state: TopicState<T>): Promise<void> {
-    if (this.#maxInFlight === 1) return state.tail;
-    const newest = state.newest;
-    if (newest === undefined) return RESOLVED;
-    return new Promise<void>((resolve) => {
-      if (newest.drainWaiters === undefined) newest.drainWaiters = [resolve];
-      else newest.drainWaiters.push(resolve);
+  /**
+   * Cuts the batch that `send` just filled, for a send with a signal: an abort before the batch
+   * is handed over rejects at once and takes the object out of it (see {@link SendOptions.signal}).
+   */
+  #flushAbortable(state: TopicState<T>, signal: AbortSignal): Promise<void> {
+    const withdrawal = new Withdrawal();
+    const run = this.#flushState(state, false, false, withdrawal);
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (withdrawal.settled) return;
+        withdrawal.aborted = true;
+        reject(new AbortedError('send aborted before its batch was handed to the publisher'));
+        this.#detach(run);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      run.then(
+        () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** Nobody waits for `run` any more: a refusal is reported by the next call. */
+  #detach(run: Promise<void>): void {
+    run.catch((error: unknown) => {
+      if (error instanceof SendRefusedError) this.#detachedRefusals.push(error);
     });
   }
 
   /** Cuts the buffered objects into a batch and queues it behind the topic's batches in flight. */
-  #flushState(state: TopicState<T>, endOfStream: boolean, heartbeat = false): Promise<void> {
+  #flushState(
+    state: TopicState<T>,
+    endOfStream: boolean,
+    heartbeat = false,
+    withdrawal: Withdrawal | undefined = undefined,
+  ): Promise<void> {
     if (state.timer !== undefined) {
       clearTimeout(state.timer);
       state.timer = undefined;
     }
-    if (state.objects.length === 0 && !endOfStream && !heartbeat) return this.#tailOf(state);
+    if (state.objects.length === 0 && !endOfStream && !heartbeat) return state.chain.drained();
     if (this.#heartbeatMs !== undefined) state.lastCut = Date.now();
     const objects = state.objects;
     const metadata = state.metadata;
@@ -513,17 +532,7 @@ export class StreamProducer<T = unknown> {
     state.objects = [];
     state.metadata = [];
     state.evict = [];
-    let run: Promise<void>;
-    if (this.#maxInFlight > 1) {
-      run = this.#pipelineBatch(state, objects, metadata, evict, endOfStream);
-    } else {
-      state.pending++;
-      run =
-        state.pending === 1
-          ? this.#sendBatch(state, objects, metadata, evict, endOfStream)
-          : state.tail.then(() => this.#sendBatch(state, objects, metadata, evict, endOfStream));
-      state.tail = run.then(state.settled, state.settled);
-    }
+    const run = state.chain.enqueue(objects, metadata, evict, endOfStream, withdrawal);
     return this.#accountFor(run, new CutBatch(state.topic, objects, metadata, evict));
   }
 
@@ -543,337 +552,5 @@ export class StreamProducer<T = unknown> {
         throw new SendRefusedError(batch.unsent(), { cause: error });
       },
     );
-  }
-
-  /**
-   * Pipelined variant of the send chain: the batch is handed to the publisher right after the
-   * previous one was handed over (and while fewer than `maxBatchesInFlight` wait for acceptance).
-   * The returned promise resolves once this batch and every earlier one were accepted, and
-   * rejects as soon as this batch was refused.
-   */
-  #pipelineBatch(
-    state: TopicState<T>,
-    objects: T[],
-    metadata: Metadata[],
-    evict: boolean[],
-    endOfStream: boolean,
-  ): Promise<void> {
-    const entry = new PipelinedBatch();
-    if (state.newest === undefined) state.oldest = entry;
-    else state.newest.next = entry;
-    state.newest = entry;
-    if (state.unhanded === 0 && state.inFlight < this.#maxInFlight && state.store === undefined) {
-      // Nothing ahead waits to be handed over, a slot is free and no store round trip is needed:
-      // hand the batch over now, without a hop through the microtask queue.
-      let batch: EventBatch;
-      try {
-        batch = this.#inlineBatch(state, objects, metadata, evict, endOfStream);
-      } catch (error) {
-        this.#settle(state, entry, true, error);
-        return entry.promise;
-      }
-      this.#track(state, entry, this.#handOver(state, batch), undefined);
-      return entry.promise;
-    }
-    state.unhanded++;
-    let handedOver!: () => void;
-    const previous = state.handedOver;
-    state.handedOver = new Promise<void>((resolve) => {
-      handedOver = resolve;
-    });
-    void previous.then(() =>
-      this.#handOverLater(state, entry, objects, metadata, evict, endOfStream, handedOver),
-    );
-    return entry.promise;
-  }
-
-  /** Slow path of {@link #pipelineBatch}: store round trip and/or waiting for a free slot. */
-  async #handOverLater(
-    state: TopicState<T>,
-    entry: PipelinedBatch,
-    objects: T[],
-    metadata: Metadata[],
-    evict: boolean[],
-    endOfStream: boolean,
-    handedOver: () => void,
-  ): Promise<void> {
-    let prepared: PreparedBatch;
-    try {
-      prepared =
-        state.store === undefined
-          ? {
-              batch: this.#inlineBatch(state, objects, metadata, evict, endOfStream),
-              keys: undefined,
-            }
-          : await this.#storedBatch(state, state.store, objects, metadata, evict, endOfStream);
-      await this.#slot(state);
-    } catch (error) {
-      state.unhanded--;
-      handedOver();
-      this.#settle(state, entry, true, error);
-      return;
-    }
-    // The batch's sequence was read when it was prepared; no other batch of the topic was handed
-    // over since (hand-overs are serialised), so it is still the topic's next one.
-    const accepted = this.#handOver(state, prepared.batch);
-    state.unhanded--;
-    handedOver();
-    this.#track(state, entry, accepted, prepared.keys);
-  }
-
-  /** Gives a prepared batch to the publisher; the sequence is used up, accepted or not. */
-  #handOver(state: TopicState<T>, batch: EventBatch): Promise<void> {
-    state.inFlight++;
-    state.sequence++;
-    return this.#publish(batch);
-  }
-
-  /** Sends `batch` through the publisher (encoded, unless it takes events); never throws synchronously. */
-  #publish(batch: EventBatch): Promise<void> {
-    try {
-      return this.#eventPublisher !== undefined
-        ? this.#eventPublisher.sendEvents(batch)
-        : this.#publisher!.send(batch.topic, encodeBatch(batch));
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /** Deletes the data of a refused batch: nobody will ever hear of these keys. */
-  async #forget(store: Store, keys: readonly string[]): Promise<void> {
-    await Promise.allSettled(keys.map((key) => store.evict(key)));
-  }
-
-  /** Settles `entry` when the publisher accepted or refused it, and frees its slot. */
-  #track(
-    state: TopicState<T>,
-    entry: PipelinedBatch,
-    accepted: Promise<void>,
-    keys: string[] | undefined,
-  ): void {
-    accepted.then(
-      () => {
-        this.#freeSlot(state);
-        this.#settle(state, entry, false, undefined);
-      },
-      async (error: unknown) => {
-        if (keys !== undefined) await this.#forget(state.store!, keys);
-        this.#freeSlot(state);
-        this.#settle(state, entry, true, error);
-      },
-    );
-  }
-
-  #freeSlot(state: TopicState<T>): void {
-    state.inFlight--;
-    const waiter = state.slotWaiter;
-    state.slotWaiter = undefined;
-    waiter?.();
-  }
-
-  /**
-   * Records the outcome of `entry`: a refusal rejects its send at once; an acceptance resolves it
-   * once every earlier batch settled too. Then releases every leading settled batch.
-   */
-  #settle(state: TopicState<T>, entry: PipelinedBatch, refused: boolean, error: unknown): void {
-    entry.settled = true;
-    if (refused) {
-      entry.refused = true;
-      entry.reject(error);
-    }
-    let head = state.oldest;
-    while (head?.settled) {
-      if (!head.refused) head.resolve();
-      const waiters = head.drainWaiters;
-      if (waiters !== undefined) for (const wake of waiters) wake();
-      head = head.next;
-    }
-    state.oldest = head;
-    if (head === undefined) state.newest = undefined;
-  }
-
-  /** Waits until fewer than `maxBatchesInFlight` batches of the topic wait for acceptance. */
-  async #slot(state: TopicState<T>): Promise<void> {
-    while (state.inFlight >= this.#maxInFlight) {
-      await new Promise<void>((resolve) => {
-        state.slotWaiter = resolve;
-      });
-    }
-  }
-
-  /** Sends one batch (without pipelining: the previous batch of the topic was accepted or refused). */
-  #sendBatch(
-    state: TopicState<T>,
-    objects: T[],
-    metadata: Metadata[],
-    evict: boolean[],
-    endOfStream: boolean,
-  ): Promise<void> {
-    const store = state.store;
-    if (store !== undefined)
-      return this.#sendStoredBatch(state, store, objects, metadata, evict, endOfStream);
-    let batch: EventBatch;
-    try {
-      batch = this.#inlineBatch(state, objects, metadata, evict, endOfStream);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#publish(batch).then(state.accepted);
-  }
-
-  async #sendStoredBatch(
-    state: TopicState<T>,
-    store: Store,
-    objects: T[],
-    metadata: Metadata[],
-    evict: boolean[],
-    endOfStream: boolean,
-  ): Promise<void> {
-    const { batch, keys } = await this.#storedBatch(
-      state,
-      store,
-      objects,
-      metadata,
-      evict,
-      endOfStream,
-    );
-    try {
-      await this.#publish(batch);
-    } catch (error) {
-      if (keys !== undefined) await this.#forget(store, keys);
-      throw error;
-    }
-    state.sequence++;
-  }
-
-  /** The batch's objects merged by the aggregator into one: metadata united (later values win), evicted if all were. */
-  #aggregate(objects: T[], metadata: Metadata[], evict: boolean[]): [T[], Metadata[], boolean[]] {
-    return [
-      [this.#aggregator!(objects)],
-      [metadata.length === 1 ? metadata[0]! : Object.assign({}, ...metadata)],
-      [evict.every(Boolean)],
-    ];
-  }
-
-  /** The batch of a topic without a store: every object inline (serialised unless the publisher is live). */
-  #inlineBatch(
-    state: TopicState<T>,
-    objects: T[],
-    metadata: Metadata[],
-    evict: boolean[],
-    endOfStream: boolean,
-  ): EventBatch {
-    if (this.#aggregator !== undefined && objects.length > 0) {
-      [objects, metadata, evict] = this.#aggregate(objects, metadata, evict);
-    }
-    const count = objects.length;
-    const events: StreamEvent[] = new Array(endOfStream ? count + 1 : count);
-    const live = this.#eventPublisher !== undefined;
-    for (let i = 0; i < count; i++) {
-      events[i] = {
-        type: 'new-object',
-        metadata: metadata[i]!,
-        evict: evict[i]!,
-        body: live
-          ? { kind: 'live', value: objects[i] }
-          : { kind: 'inline', data: this.#serializer.serialize(objects[i]!) },
-      };
-    }
-    if (endOfStream) events[count] = END_OF_STREAM;
-    return { topic: state.topic, producerId: this.producerId, sequence: state.sequence, events };
-  }
-
-  /**
-   * The batch of a topic with a store: objects below `inlineBelow` inline, the others put in one
-   * `put` or `putBatch`; returns the keys put, if any.
-   */
-  async #storedBatch(
-    state: TopicState<T>,
-    store: Store,
-    objects: T[],
-    metadata: Metadata[],
-    evict: boolean[],
-    endOfStream: boolean,
-  ): Promise<PreparedBatch> {
-    if (this.#aggregator !== undefined && objects.length > 0) {
-      [objects, metadata, evict] = this.#aggregate(objects, metadata, evict);
-    }
-    const count = objects.length;
-    const events: StreamEvent[] = new Array(endOfStream ? count + 1 : count);
-    const live = this.#eventPublisher !== undefined;
-    let keys: string[] | undefined;
-    const bound = this.#placeInline(objects, metadata, evict, events, live);
-    if (bound !== undefined) keys = await this.#putStored(store, bound, metadata, evict, events);
-    if (endOfStream) events[count] = END_OF_STREAM;
-    const sequence = state.sequence;
-    if (keys !== undefined && keys.length > 0) {
-      state.storeConfig ??= store.config();
-      return {
-        batch: {
-          topic: state.topic,
-          producerId: this.producerId,
-          sequence,
-          store: state.storeConfig,
-          events,
-        },
-        keys,
-      };
-    }
-    return { batch: { topic: state.topic, producerId: this.producerId, sequence, events }, keys };
-  }
-
-  /**
-   * Serialises the batch and fills `events` with the objects below `inlineBelow`; returns the
-   * positions and bytes of the others (which go to the store), or `undefined` when there are none.
-   */
-  #placeInline(
-    objects: T[],
-    metadata: Metadata[],
-    evict: boolean[],
-    events: StreamEvent[],
-    live: boolean,
-  ): { positions: number[]; data: Uint8Array[] } | undefined {
-    let bound: { positions: number[]; data: Uint8Array[] } | undefined;
-    for (let i = 0; i < objects.length; i++) {
-      const data = this.#serializer.serialize(objects[i]!);
-      if (data.byteLength < this.#inlineBelow) {
-        events[i] = {
-          type: 'new-object',
-          metadata: metadata[i]!,
-          evict: evict[i]!,
-          body: live ? { kind: 'live', value: objects[i] } : { kind: 'inline', data },
-        };
-      } else {
-        bound ??= { positions: [], data: [] };
-        bound.positions.push(i);
-        bound.data.push(data);
-      }
-    }
-    return bound;
-  }
-
-  /** Puts the store-bound objects in one `put` or `putBatch` and fills their events; returns the keys. */
-  async #putStored(
-    store: Store,
-    bound: { positions: number[]; data: Uint8Array[] },
-    metadata: Metadata[],
-    evict: boolean[],
-    events: StreamEvent[],
-  ): Promise<string[]> {
-    const keys =
-      bound.data.length === 1
-        ? [await store.put(bound.data[0]!)]
-        : await store.putBatch(bound.data);
-    for (let j = 0; j < bound.positions.length; j++) {
-      const i = bound.positions[j]!;
-      const event: NewObjectEvent = {
-        type: 'new-object',
-        metadata: metadata[i]!,
-        evict: evict[i]!,
-        body: { kind: 'stored', key: keys[j]! },
-      };
-      events[i] = event;
-    }
-    return keys;
   }
 }

@@ -33,11 +33,11 @@ describe("an envelope naming another topic than the consumer's", () => {
     // A forged end of stream for another topic must neither end nor feed this one.
     await publisher.send(topic, envelope('someone-else', 'forged', true));
     await publisher.send(topic, envelope(topic, 'real', true));
-    const error = await consumer.next().catch((e: unknown) => e);
+    const error = await consumer.nextObject().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DecodeError);
     expect((error as Error).message).toContain('someone-else');
-    expect(await consumer.next()).toEqual({ done: false, value: 'real' });
-    expect(await consumer.next()).toEqual({ done: true, value: undefined });
+    expect(await consumer.nextObject()).toEqual({ done: false, value: 'real' });
+    expect(await consumer.nextObject()).toEqual({ done: true, value: undefined });
   });
 
   it("is trusted without the topics option (the subscriber does not tell a message's topic)", async () => {
@@ -45,6 +45,6 @@ describe("an envelope naming another topic than the consumer's", () => {
     const topic = topicName('trusting');
     const consumer = new StreamConsumer<string>(await broker.subscriber(topic));
     await broker.publisher().send(topic, envelope('elsewhere', 'x', true));
-    expect(await consumer.next()).toEqual({ done: false, value: 'x' });
+    expect(await consumer.nextObject()).toEqual({ done: false, value: 'x' });
   });
 });

@@ -34,8 +34,8 @@ const same = (got: Uint8Array | undefined, want: Uint8Array) =>
 describe('FileStore recycling', () => {
   it('overwrites the file of an evicted object for the next put, and deletes nothing it still needs', async () => {
     const directory = nextDirectory();
-    const producer = new FileStore({ directory });
-    const consumer = new FileStore({ directory });
+    const producer = await FileStore.create({ directory });
+    const consumer = await FileStore.create({ directory });
     const first = await producer.put(filled(3 * MiB, 1));
     const inode = (await stat(join(directory, first))).ino;
     expect(same(await consumer.get(first), filled(3 * MiB, 1))).toBe(true);
@@ -53,7 +53,7 @@ describe('FileStore recycling', () => {
 
   it('deletes evicted files no put took, within a second and at close', async () => {
     const directory = nextDirectory();
-    const store = new FileStore({ directory });
+    const store = await FileStore.create({ directory });
     const keys = await store.putBatch([filled(100, 1), filled(100, 2), filled(100, 3)]);
     await store.evict(keys[0]!);
     expect((await readdir(directory)).filter((name) => name.startsWith('.free-'))).toHaveLength(1);
@@ -67,7 +67,7 @@ describe('FileStore recycling', () => {
   it('answers undefined, never another object, when the file is evicted and reused during a read', async () => {
     const directory = nextDirectory();
     // Every object on the thread pool, so the read is still running when the evict comes.
-    const store = new FileStore({ directory, syncBelow: 0 });
+    const store = await FileStore.create({ directory, syncBelow: 0 });
     const key = await store.put(filled(16 * MiB, 1));
     const reading = store.get(key);
     await store.evict(key);
@@ -79,7 +79,7 @@ describe('FileStore recycling', () => {
 
   it('never writes through a link planted under a free name', async () => {
     const directory = nextDirectory();
-    const store = new FileStore({ directory });
+    const store = await FileStore.create({ directory });
     const key = await store.put(filled(10, 1));
     const victim = join(root, `victim-${counter}`);
     await writeFile(victim, 'keep me');
@@ -92,18 +92,18 @@ describe('FileStore recycling', () => {
     await store.close();
   });
 
-  it('refuses a syncBelow that is not a number >= 0', () => {
+  it('refuses a syncBelow that is not a number >= 0', async () => {
     for (const syncBelow of [-1, Number.NaN, '2' as unknown as number]) {
-      expect(
-        () => new FileStore({ directory: nextDirectory(), syncBelow }),
+      await expect(
+        FileStore.create({ directory: nextDirectory(), syncBelow }),
         String(syncBelow),
-      ).toThrow(InvalidArgumentError);
+      ).rejects.toThrow(InvalidArgumentError);
     }
   });
 
   it('leaves only its own files when recycling is off', async () => {
     const directory = nextDirectory();
-    const store = new FileStore({ directory, recycle: false });
+    const store = await FileStore.create({ directory, recycle: false });
     const key = await store.put(filled(10, 1));
     await store.evict(key);
     expect(await readdir(directory)).toEqual([]);
@@ -115,7 +115,7 @@ describe('FileStore recycling', () => {
     const directory = nextDirectory();
     const script = `
       import { FileStore } from ${JSON.stringify(join(build, 'stream', 'index.js'))};
-      const store = new FileStore({ directory: ${JSON.stringify(directory)} });
+      const store = await FileStore.create({ directory: ${JSON.stringify(directory)} });
       const keys = await store.putBatch([new Uint8Array(1000), new Uint8Array(2000)]);
       await store.evict(keys[0]);
       await store.evict(keys[1]);
@@ -134,7 +134,7 @@ describe('FileStore recycling', () => {
     const broker = new InProcessBroker();
     const subscriber = await broker.subscriber('frames');
     const producer = new StreamProducer<Uint8Array>(broker.publisher(), {
-      defaultStore: new FileStore({ directory }),
+      defaultStore: await FileStore.create({ directory }),
     });
     const consumer = new StreamConsumer<Uint8Array>(subscriber, {
       stores: [new FileStoreFactory({ allowedRoots: [root] })],

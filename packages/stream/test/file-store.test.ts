@@ -25,18 +25,18 @@ afterAll(async () => {
 
 storeContract({
   name: 'FileStore',
-  createStore: async () => new FileStore({ directory: nextDirectory() }),
+  createStore: async () => await FileStore.create({ directory: nextDirectory() }),
   openFromConfig: (config) => new FileStoreFactory({ allowedRoots: [root] }).open(config),
 });
 
 longKeyMessageCase({
   name: 'FileStore',
-  createStore: async () => new FileStore({ directory: nextDirectory() }),
+  createStore: async () => await FileStore.create({ directory: nextDirectory() }),
 });
 
 describe('FileStore', () => {
   it('rejects every key that is not 32 lowercase hex characters, so none can leave the directory', async () => {
-    const store = new FileStore({ directory: nextDirectory() });
+    const store = await FileStore.create({ directory: nextDirectory() });
     const secret = join(root, 'secret');
     await writeFile(secret, 'do not read');
     await store.put(Uint8Array.of(1));
@@ -60,7 +60,7 @@ describe('FileStore', () => {
 
   it('writes through a temporary file and leaves only the final file behind', async () => {
     const directory = nextDirectory();
-    const store = new FileStore({ directory, fsync: true });
+    const store = await FileStore.create({ directory, fsync: true });
     const keys = await store.putBatch([Buffer.alloc(1024 * 1024, 7), Buffer.alloc(10, 1)]);
     expect((await readdir(directory)).sort()).toEqual([...keys].sort());
     const got = await store.get(keys[0]!);
@@ -68,7 +68,7 @@ describe('FileStore', () => {
   });
 
   it('round-trips an empty object, a view into a larger buffer and a 20 MiB object byte for byte', async () => {
-    const store = new FileStore({ directory: nextDirectory() });
+    const store = await FileStore.create({ directory: nextDirectory() });
     const large = new Uint8Array(20 * 1024 * 1024);
     for (let i = 0; i < large.length; i += 4093) large[i] = i & 0xff;
     const backing = Uint8Array.from({ length: 64 }, (_, i) => i);
@@ -83,8 +83,8 @@ describe('FileStore', () => {
 
   it('never exposes a partial object to a concurrent reader', async () => {
     const directory = nextDirectory();
-    const writer = new FileStore({ directory });
-    const reader = new FileStore({ directory });
+    const writer = await FileStore.create({ directory });
+    const reader = await FileStore.create({ directory });
     const size = 8 * 1024 * 1024;
     const writing = writer.put(Buffer.alloc(size, 3));
     // Poll the directory while the write runs: any file named like a key must be complete.
@@ -109,14 +109,14 @@ describe('FileStore', () => {
   it('wraps file system failures in StoreError', async () => {
     const file = join(root, `not-a-directory-${++counter}`);
     await writeFile(file, 'x');
-    const store = new FileStore({ directory: file });
+    const store = await FileStore.create({ directory: file });
     await expect(store.put(Uint8Array.of(1))).rejects.toBeInstanceOf(StoreError);
   });
 });
 
 describe('FileStoreFactory', () => {
   it('opens a directory under an allowed root', async () => {
-    const store = new FileStore({ directory: nextDirectory() });
+    const store = await FileStore.create({ directory: nextDirectory() });
     const key = await store.put(Uint8Array.of(4, 2));
     const reopened = await new FileStoreFactory({ allowedRoots: [root] }).open(store.config());
     expect(Array.from((await reopened.get(key))!)).toEqual([4, 2]);
@@ -125,8 +125,8 @@ describe('FileStoreFactory', () => {
   it('refuses a directory outside the allowed roots, also through "..", relative paths and symlinks', async () => {
     const inside = nextDirectory();
     const allowed = join(root, 'allowed');
-    await new FileStore({ directory: join(allowed, 'x') }).put(Uint8Array.of(1));
-    await new FileStore({ directory: inside }).put(Uint8Array.of(1));
+    await (await FileStore.create({ directory: join(allowed, 'x') })).put(Uint8Array.of(1));
+    await (await FileStore.create({ directory: inside })).put(Uint8Array.of(1));
     const link = join(allowed, 'escape');
     await symlink(inside, link);
     const factory = new FileStoreFactory({ allowedRoots: [allowed] });
@@ -148,7 +148,7 @@ describe('FileStoreFactory', () => {
 
   it("allowedRoots 'any' opens any existing directory", async () => {
     const directory = nextDirectory();
-    await new FileStore({ directory }).put(Uint8Array.of(1));
+    await (await FileStore.create({ directory })).put(Uint8Array.of(1));
     await expect(
       new FileStoreFactory({ allowedRoots: 'any' }).open({ kind: 'file', name: 'n', directory }),
     ).resolves.toBeInstanceOf(FileStore);

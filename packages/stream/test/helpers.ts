@@ -55,6 +55,7 @@ export function recordingPublisher(inner: Publisher): RecordingPublisher {
       spy.closed++;
       await inner.close();
     },
+    [Symbol.asyncDispose]: () => spy.close(),
   };
   return spy;
 }
@@ -74,6 +75,7 @@ export function recordingEventPublisher(inner: EventPublisher): RecordingEventPu
       await inner.sendEvents(batch);
     },
     close: () => inner.close(),
+    [Symbol.asyncDispose]: () => inner.close(),
   };
 }
 
@@ -109,6 +111,7 @@ export function countingStore(inner: Store): CountingStore {
       calls.close++;
       return inner.close();
     },
+    [Symbol.asyncDispose]: () => inner.close(),
   };
 }
 

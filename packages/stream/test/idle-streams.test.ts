@@ -20,11 +20,11 @@ describe('a stream whose producer went silent', () => {
     const producer = new StreamProducer<number>(broker.publisher());
     await producer.send(topic, 1);
     await producer.send(topic, 2);
-    expect(await consumer.next()).toEqual({ done: false, value: 1 });
-    expect(await consumer.next()).toEqual({ done: false, value: 2 });
+    expect(await consumer.nextObject()).toEqual({ done: false, value: 1 });
+    expect(await consumer.nextObject()).toEqual({ done: false, value: 2 });
     const started = Date.now();
     const error = await within(
-      consumer.next().catch((e: unknown) => e),
+      consumer.nextObject().catch((e: unknown) => e),
       5_000,
       'idle next',
     );
@@ -32,11 +32,14 @@ describe('a stream whose producer went silent', () => {
     expect((error as StreamIdleError).code).toBe('STREAM_IDLE');
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
     // The producer comes back: nothing was dropped by the idle report.
-    const pending = consumer.next();
+    const pending = consumer.nextObject();
     await producer.send(topic, 3);
     await producer.closeTopics(topic);
     expect(await within(pending, 5_000, 'next after idle')).toEqual({ done: false, value: 3 });
-    expect(await within(consumer.next(), 5_000, 'end')).toEqual({ done: true, value: undefined });
+    expect(await within(consumer.nextObject(), 5_000, 'end')).toEqual({
+      done: true,
+      value: undefined,
+    });
     await producer.close();
   });
 
@@ -49,7 +52,7 @@ describe('a stream whose producer went silent', () => {
     const producer = new StreamProducer<number>(broker.publisher());
     const timer = setInterval(() => void producer.send(topic, 0), 50);
     try {
-      for (let i = 0; i < 15; i++) expect((await consumer.next()).done).toBe(false);
+      for (let i = 0; i < 15; i++) expect((await consumer.nextObject()).done).toBe(false);
     } finally {
       clearInterval(timer);
     }
@@ -79,13 +82,16 @@ describe('heartbeats', () => {
     });
     const producer = new StreamProducer<number>(broker.publisher(), { heartbeatMs: 50 });
     await producer.send(topic, 1);
-    expect(await consumer.next()).toEqual({ done: false, value: 1 });
-    const second = consumer.next();
+    expect(await consumer.nextObject()).toEqual({ done: false, value: 1 });
+    const second = consumer.nextObject();
     await new Promise((resolve) => setTimeout(resolve, 700));
     await producer.send(topic, 2);
     expect(await within(second, 5_000, 'second')).toEqual({ done: false, value: 2 });
     await producer.close({ topics: [topic] });
-    expect(await within(consumer.next(), 5_000, 'end')).toEqual({ done: true, value: undefined });
+    expect(await within(consumer.nextObject(), 5_000, 'end')).toEqual({
+      done: true,
+      value: undefined,
+    });
   });
 
   it('reveal a lost last batch as a gap, and stop after the end of stream', async () => {
@@ -99,22 +105,26 @@ describe('heartbeats', () => {
         if (calls++ !== 1) await inner.send(t, message);
       },
       close: () => inner.close(),
+      [Symbol.asyncDispose]: () => inner.close(),
     };
     const subscriber = await broker.subscriber(topic);
     const consumer = new StreamConsumer<number>(subscriber, { idleTimeoutMs: 2_000 });
     const producer = new StreamProducer<number>(lossy, { heartbeatMs: 40 });
     await producer.send(topic, 1);
     await producer.send(topic, 2);
-    expect(await consumer.next()).toEqual({ done: false, value: 1 });
+    expect(await consumer.nextObject()).toEqual({ done: false, value: 1 });
     const error = await within(
-      consumer.next().catch((e: unknown) => e),
+      consumer.nextObject().catch((e: unknown) => e),
       5_000,
       'gap',
     );
     expect(error).toBeInstanceOf(SequenceGapError);
     expect((error as SequenceGapError).missing).toBe(1);
     await producer.close({ topics: [topic] });
-    expect(await within(consumer.next(), 5_000, 'end')).toEqual({ done: true, value: undefined });
+    expect(await within(consumer.nextObject(), 5_000, 'end')).toEqual({
+      done: true,
+      value: undefined,
+    });
   });
 
   it('refuse an interval that is not a finite positive number', () => {

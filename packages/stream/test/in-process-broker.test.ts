@@ -1,24 +1,28 @@
-import { brokerContract, collect, drain, waitFor } from '@proxystream/contract-tests';
+import {
+  brokerContract,
+  collect,
+  drain,
+  streamContract,
+  waitFor,
+} from '@proxystream/contract-tests';
 import {
   ClosedError,
   type EventBatch,
   InvalidArgumentError,
   isEventSubscriber,
 } from '@proxystream/protocols';
-import { InProcessBroker } from '@proxystream/stream';
+import * as stream from '@proxystream/stream';
 import { describe, expect, it } from 'vitest';
+import { InProcessBroker } from '../src/index.js';
+import { inProcessDescriptor } from '../src/testing.js';
 
 const broker = new InProcessBroker({ capacity: 256, maxMessageSize: 1024 * 1024 });
 
-brokerContract({
-  name: 'in-process broker',
-  capabilities: broker.capabilities,
-  createPublisher: async () => broker.publisher(),
-  createSubscriber: (topic, options) => broker.subscriber(topic, options),
-  invalidTopics: ['bad\ntopic'],
+brokerContract(inProcessDescriptor(broker), {
   inactivityTimeoutMs: 5_000,
   backpressureBound: 1_000,
 });
+streamContract(inProcessDescriptor(broker), { stream });
 
 describe('in-process broker: event variant', () => {
   const batch = (topic: string, sequence: number): EventBatch => ({

@@ -7,15 +7,15 @@ const factory = new MemoryStoreFactory();
 
 storeContract({
   name: 'MemoryStore',
-  createStore: async () => new MemoryStore(),
+  createStore: async () => await MemoryStore.create(),
   openFromConfig: (config) => factory.open(config),
 });
 
-longKeyMessageCase({ name: 'MemoryStore', createStore: async () => new MemoryStore() });
+longKeyMessageCase({ name: 'MemoryStore', createStore: async () => await MemoryStore.create() });
 
 describe('MemoryStore', () => {
   it('copies on put, so the caller may reuse its buffer', async () => {
-    const store = new MemoryStore();
+    const store = await MemoryStore.create();
     const data = Uint8Array.of(1, 2, 3);
     const key = await store.put(data);
     data[0] = 99;
@@ -25,24 +25,24 @@ describe('MemoryStore', () => {
 
   it('shares data between handles of the same name until clear()', async () => {
     const name = `shared-${Math.random()}`;
-    const a = new MemoryStore({ name });
-    const b = new MemoryStore({ name });
+    const a = await MemoryStore.create({ name });
+    const b = await MemoryStore.create({ name });
     const key = await a.put(Uint8Array.of(5));
     expect(await b.exists(key)).toBe(true);
     expect(b.size).toBe(1);
     a.clear();
     expect(await b.exists(key)).toBe(false);
-    expect(await new MemoryStore({ name }).exists(key)).toBe(false);
+    expect(await (await MemoryStore.create({ name })).exists(key)).toBe(false);
   });
 
   it('rejects keys it could not have made', async () => {
-    const store = new MemoryStore();
+    const store = await MemoryStore.create();
     await expect(store.get('__proto__')).rejects.toBeInstanceOf(InvalidStoreKeyError);
     await expect(store.evict('constructor')).rejects.toBeInstanceOf(InvalidStoreKeyError);
   });
 
   it('refuses operations after close with ClosedError', async () => {
-    const store = new MemoryStore();
+    const store = await MemoryStore.create();
     await store.close();
     await expect(store.put(Uint8Array.of(1))).rejects.toBeInstanceOf(ClosedError);
   });

@@ -22,7 +22,7 @@ describe('mergeSubscribers', () => {
     for (let i = 0; i < 30; i++)
       for (const topic of topics) await producer.send(topic, `${topic}/${i}`);
     await producer.close({ topics });
-    const items = (await drain(consumer)) as string[];
+    const items = await drain(consumer.iterObjects());
     for (const topic of topics) {
       expect(items.filter((item) => item.startsWith(`${topic}/`))).toEqual(
         Array.from({ length: 30 }, (_, i) => `${topic}/${i}`),
@@ -36,6 +36,7 @@ describe('mergeSubscribers', () => {
         next: async () => ({ done: false, value: Uint8Array.of(1) }),
       }),
       close: async () => undefined,
+      [Symbol.asyncDispose]: async () => undefined,
     };
     const broker = new InProcessBroker();
     const quiet = await broker.subscriber('quiet');
@@ -59,6 +60,7 @@ describe('mergeSubscribers', () => {
         },
       }),
       close: async () => undefined,
+      [Symbol.asyncDispose]: async () => undefined,
     };
     const broker = new InProcessBroker();
     const other = await broker.subscriber('other');

@@ -18,6 +18,7 @@ function gatedPublisher() {
       return gate.promise;
     },
     async close() {},
+    async [Symbol.asyncDispose]() {},
   };
   const nextCall = async (index: number) => {
     while (calls.length <= index) await new Promise<void>((resolve) => waiters.push(resolve));
@@ -48,7 +49,7 @@ describe('StreamProducer with maxBatchesInFlight', () => {
 
   it('a refused batch rejects its send, deletes its stored data and leaves a gap in the sequence', async () => {
     const { publisher, calls, nextCall } = gatedPublisher();
-    const store = new MemoryStore();
+    const store = await MemoryStore.create();
     const producer = new StreamProducer(publisher, { defaultStore: store, maxBatchesInFlight: 2 });
     const refused = producer.send('t', 'lost');
     const accepted = producer.send('t', 'kept');

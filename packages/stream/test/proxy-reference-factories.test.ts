@@ -72,7 +72,7 @@ function countingFactory(
 
 describe('ProxyReference.fromJSON with store factories', () => {
   it('revives a reference through factories, as StreamConsumer takes them in its stores option', async () => {
-    const store = new FileStore({ directory: join(root, 'frames') });
+    const store = await FileStore.create({ directory: join(root, 'frames') });
     const key = await store.put(defaultSerializer.serialize(Uint8Array.of(7, 8, 9)));
     const json = JSON.stringify(new ProxyReference({ key, store }));
     const factory = new FileStoreFactory({ allowedRoots: [root] });
@@ -81,7 +81,7 @@ describe('ProxyReference.fromJSON with store factories', () => {
   });
 
   it('refuses a store kind none of the factories opens with StoreNotAllowedError', async () => {
-    const store = new MemoryStore();
+    const store = await MemoryStore.create();
     const key = await store.put(defaultSerializer.serialize('x'));
     const json = new ProxyReference({ key, store }).toJSON();
     const reference = ProxyReference.fromJSON(json, {
@@ -96,7 +96,7 @@ describe('ProxyReference.fromJSON with store factories', () => {
   });
 
   it('closes the store it opened for a resolve, whether the resolve succeeds or fails, and a failed one can be retried', async () => {
-    const store = new MemoryStore({ name: 'reference-factories-close' });
+    const store = await MemoryStore.create({ name: 'reference-factories-close' });
     const key = await store.put(defaultSerializer.serialize('kept'));
     const factory = countingFactory(new MemoryStoreFactory());
 
@@ -118,7 +118,7 @@ describe('ProxyReference.fromJSON with store factories', () => {
   });
 
   it('still shares the stores of a StoreCache among references and leaves them open', async () => {
-    const store = new MemoryStore({ name: 'reference-factories-cache' });
+    const store = await MemoryStore.create({ name: 'reference-factories-cache' });
     const json = new ProxyReference({
       key: await store.put(defaultSerializer.serialize(1)),
       store,

@@ -33,7 +33,7 @@ afterAll(async () => {
 
 describe('ProxyReference', () => {
   it('resolve fetches and deserialises once, then answers from its cache', async () => {
-    const store = countingStore(new MemoryStore());
+    const store = countingStore(await MemoryStore.create());
     const key = await store.put(defaultSerializer.serialize({ hello: 'world' }));
     const reference = new ProxyReference<{ hello: string }>({ key, store });
     expect(reference.resolved).toBe(false);
@@ -46,7 +46,7 @@ describe('ProxyReference', () => {
   });
 
   it('a one-shot reference deletes the data on first resolve; a copy then fails with ObjectNotFoundError', async () => {
-    const store = new MemoryStore();
+    const store = await MemoryStore.create();
     const key = await store.put(defaultSerializer.serialize('once'));
     const reference = new ProxyReference<string>({ key, store, evict: true });
     const copy = ProxyReference.fromJSON<string>(JSON.parse(JSON.stringify(reference)), {
@@ -61,14 +61,14 @@ describe('ProxyReference', () => {
   });
 
   it('a reference without evict leaves the data for other resolvers', async () => {
-    const store = new MemoryStore();
+    const store = await MemoryStore.create();
     const key = await store.put(defaultSerializer.serialize(42));
     expect(await new ProxyReference({ key, store }).resolve()).toBe(42);
     expect(await new ProxyReference({ key, store }).resolve()).toBe(42);
   });
 
   it('serialises to JSON and revives with the same key, store and evict flag', async () => {
-    const store = new MemoryStore();
+    const store = await MemoryStore.create();
     const key = await store.put(defaultSerializer.serialize([1, 2]));
     const reference = new ProxyReference({ key, store, evict: true });
     const text = JSON.stringify(reference);
@@ -92,7 +92,7 @@ describe('ProxyReference', () => {
       serialize: (value) => Buffer.from(value.toUpperCase()),
       deserialize: (data) => `<${Buffer.from(data).toString()}>`,
     };
-    const store = new MemoryStore();
+    const store = await MemoryStore.create();
     const key = await store.put(upper.serialize('abc'));
     expect(await new ProxyReference({ key, store, serializer: upper }).resolve()).toBe('<ABC>');
   });
@@ -105,7 +105,7 @@ describe('ProxyReference', () => {
   });
 
   it('a revived reference to a store kind without factory fails with StoreNotAllowedError', async () => {
-    const store = new MemoryStore();
+    const store = await MemoryStore.create();
     const key = await store.put(Uint8Array.of(1));
     const revived = ProxyReference.fromJSON(new ProxyReference({ key, store }).toJSON(), {
       stores: new StoreCache([new FileStoreFactory({ allowedRoots: 'any' })]),
@@ -114,7 +114,7 @@ describe('ProxyReference', () => {
   });
 
   it('resolves in a worker_threads worker, which evicts one-shot data', async () => {
-    const store = new FileStore({ directory: join(root, 'frames') });
+    const store = await FileStore.create({ directory: join(root, 'frames') });
     const frames = [randomBytes(300_000), randomBytes(1000)];
     const references = await Promise.all(
       frames.map(

@@ -126,6 +126,11 @@ function tsc(project: string): Promise<{ code: number; output: string }> {
   });
 }
 
+/** `line` without its strings and its `//` comment. */
+function codeOf(line: string): string {
+  return line.replace(/(['"`]).*?\1/g, '""').replace(/\/\/.*$/, '');
+}
+
 describe('README examples', () => {
   let project: string;
   const examples = readmes().flatMap((readme) =>
@@ -149,6 +154,21 @@ describe('README examples', () => {
         join(project, 'node_modules', '@proxystream', name),
         'dir',
       );
+    }
+    // npm hoists a package's dependencies beside it, so an example may import a shim's client
+    // (`@nats-io/transport-node`, `ioredis`, `kafkajs`) as a user's project can.
+    const linked = new Set<string>();
+    for (const name of packageNames) {
+      const manifest = JSON.parse(readFileSync(join(packagesDir, name, 'package.json'), 'utf8'));
+      for (const dependency of Object.keys(manifest.dependencies ?? {})) {
+        if (dependency.startsWith('@proxystream/') || linked.has(dependency)) continue;
+        const source = join(packagesDir, name, 'node_modules', dependency);
+        if (!existsSync(source)) continue;
+        linked.add(dependency);
+        const target = join(project, 'node_modules', dependency);
+        await mkdir(join(target, '..'), { recursive: true });
+        await symlink(source, target, 'dir');
+      }
     }
     await symlink(
       join(repo, 'node_modules', '@types', 'node'),
@@ -182,6 +202,21 @@ describe('README examples', () => {
     expect(extractExamples('x.md', 'text\n```ts\nconst a = 1;\n```\n')).toEqual([
       { where: 'x.md:2', readme: 'x.md', firstLine: 3, code: 'const a = 1;' },
     ]);
+  });
+
+  it('need no type assertions: every item and value is typed by the API itself', () => {
+    // `x as T` (other than `as const`) and `<T>x` would hide a type the API fails to give.
+    const casts = examples.flatMap((example) =>
+      example.code
+        .split('\n')
+        .flatMap((line, index) =>
+          /\bas (?!const\b)[A-Za-z_{[(]/.test(codeOf(line)) ||
+          /(^|[=(,:]\s*)<[A-Z][A-Za-z]*>\s*[A-Za-z_(]/.test(line)
+            ? [`${example.readme}:${example.firstLine + index}: ${line.trim()}`]
+            : [],
+        ),
+    );
+    expect(casts).toEqual([]);
   });
 
   it('compile under strict and exactOptionalPropertyTypes against the built declarations, library files included', async () => {

@@ -19,6 +19,7 @@ function refusingPublisher(inner: Publisher, refused: ReadonlySet<number>): Publ
       await inner.send(topic, message);
     },
     close: () => inner.close(),
+    [Symbol.asyncDispose]: () => inner.close(),
   };
 }
 
@@ -32,6 +33,7 @@ function frozenPublisher(): Publisher & { sends: number } {
       return never;
     },
     close: () => never,
+    [Symbol.asyncDispose]: () => never,
   };
   return publisher;
 }
@@ -66,7 +68,7 @@ describe('a refused batch', () => {
     }
     await producer.close({ topics: [topic] });
     const consumer = new StreamConsumer<number>(subscriber);
-    const received = await drain(consumer);
+    const received = await drain(consumer.iterObjects());
     expect([...received].sort((a, b) => Number(a) - Number(b))).toEqual(
       Array.from({ length: 12 }, (_, i) => i),
     );
@@ -92,7 +94,7 @@ describe('a refused batch', () => {
     await producer.close({ topics: [topic] });
     const gaps: SequenceGapError[] = [];
     const consumer = new StreamConsumer<number>(subscriber, { onGap: (gap) => gaps.push(gap) });
-    expect(await drain(consumer)).toEqual([0, 1, 4, 5]);
+    expect(await drain(consumer.iterObjects())).toEqual([0, 1, 4, 5]);
     expect(gaps.map((gap) => gap.missing)).toEqual([1]);
   });
 
@@ -181,6 +183,7 @@ describe('close() against a broker that stops answering', () => {
         endRead?.({ done: true, value: undefined });
         return never;
       },
+      [Symbol.asyncDispose]: () => never,
     };
     const consumer = new StreamConsumer(subscriber);
     const pending = consumer.next();

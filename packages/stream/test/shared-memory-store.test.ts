@@ -37,7 +37,7 @@ storeContract({
       ],
     });
     contractPools.push(pool);
-    return new SharedMemoryStore({ pool });
+    return await SharedMemoryStore.create({ pool });
   },
   openFromConfig: (config) =>
     new SharedMemoryStoreFactory({ pools: contractPools.map((pool) => pool.handle()) }).open(
@@ -47,7 +47,8 @@ storeContract({
 
 longKeyMessageCase({
   name: 'SharedMemoryStore',
-  createStore: async () => new SharedMemoryStore({ pool: new SharedMemoryPool({ slotBytes: 64 }) }),
+  createStore: async () =>
+    await SharedMemoryStore.create({ pool: new SharedMemoryPool({ slotBytes: 64 }) }),
 });
 
 const smallPool = (slots: number, slotBytes = 1 * KiB) =>
@@ -75,7 +76,7 @@ describe('SharedMemoryStore', () => {
       slotBytes: MiB,
       slots: 4,
     });
-    const store = new SharedMemoryStore({ pool });
+    const store = await SharedMemoryStore.create({ pool });
     const frame = randomBytes(MiB - 17);
     const key = await store.put(frame);
     const mine = (await store.get(key))!;
@@ -154,7 +155,7 @@ parentPort.on('message', async ({ reference, poke }) => {
       script,
       `import { parentPort, workerData } from 'node:worker_threads';
 import { releaseSharedMemory, SharedMemoryStore } from './stream/index.js';
-const store = new SharedMemoryStore({ pool: workerData.pool, fullTimeoutMs: 20000 });
+const store = await SharedMemoryStore.create({ pool: workerData.pool, fullTimeoutMs: 20000 });
 const problems = [];
 let held;
 for (let i = 0; i < workerData.rounds; i++) {
@@ -200,7 +201,7 @@ parentPort.postMessage(problems.slice(0, 5));
   });
 
   it('a stale key reads as missing after its slot was reused, and cannot evict the new object', async () => {
-    const store = new SharedMemoryStore({ pool: smallPool(1) });
+    const store = await SharedMemoryStore.create({ pool: smallPool(1) });
     const first = await store.put(Uint8Array.of(1, 1, 1));
     await store.evict(first);
     const second = await store.put(Uint8Array.of(2, 2));
@@ -213,7 +214,7 @@ parentPort.postMessage(problems.slice(0, 5));
   });
 
   it('put waits for a slot while the pool is full and goes on when one is evicted', async () => {
-    const store = new SharedMemoryStore({ pool: smallPool(2), fullTimeoutMs: 10_000 });
+    const store = await SharedMemoryStore.create({ pool: smallPool(2), fullTimeoutMs: 10_000 });
     const [a] = await store.putBatch([Uint8Array.of(1), Uint8Array.of(2)]);
     let done = false;
     const third = store.put(Uint8Array.of(3)).finally(() => {
@@ -227,7 +228,7 @@ parentPort.postMessage(problems.slice(0, 5));
   });
 
   it('a full pool rejects put with StoreFullError after fullTimeoutMs', async () => {
-    const store = new SharedMemoryStore({ pool: smallPool(2), fullTimeoutMs: 150 });
+    const store = await SharedMemoryStore.create({ pool: smallPool(2), fullTimeoutMs: 150 });
     await store.putBatch([Uint8Array.of(1), Uint8Array.of(2)]);
     const started = performance.now();
     const error = await store.put(Uint8Array.of(3)).catch((e: unknown) => e);
@@ -239,20 +240,20 @@ parentPort.postMessage(problems.slice(0, 5));
 
   it('a putBatch that cannot be stored gives back the slots it took', async () => {
     const pool = smallPool(3);
-    const store = new SharedMemoryStore({ pool, fullTimeoutMs: 50 });
+    const store = await SharedMemoryStore.create({ pool, fullTimeoutMs: 50 });
     await store.put(Uint8Array.of(0));
     const three = [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)];
     await expect(store.putBatch(three)).rejects.toBeInstanceOf(StoreFullError);
     expect(pool.usage()).toMatchObject({ free: 2, stored: 1, writing: 0 });
     // More objects than slots can never fit: refused at once, without waiting.
-    const slow = new SharedMemoryStore({ pool, fullTimeoutMs: 60_000 });
+    const slow = await SharedMemoryStore.create({ pool, fullTimeoutMs: 60_000 });
     const error = await slow.putBatch([...three, ...three]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreFullError);
     expect((error as StoreFullError).waitedMs).toBe(0);
   });
 
   it('an object larger than the largest slot is refused at once with ObjectTooLargeError', async () => {
-    const store = new SharedMemoryStore({
+    const store = await SharedMemoryStore.create({
       pool: new SharedMemoryPool({
         sizeClasses: [
           { slotBytes: 64, slots: 2 },
@@ -277,7 +278,7 @@ parentPort.postMessage(problems.slice(0, 5));
         { slotBytes: 64, slots: 1 },
       ],
     });
-    const store = new SharedMemoryStore({ pool, fullTimeoutMs: 0 });
+    const store = await SharedMemoryStore.create({ pool, fullTimeoutMs: 0 });
     expect(pool.sizeClasses.map((c) => c.slotBytes)).toEqual([64, MiB]);
     const small = await store.put(new Uint8Array(10));
     expect(small.split('-')[1]).toBe('0');
@@ -288,7 +289,7 @@ parentPort.postMessage(problems.slice(0, 5));
 
   it('evicting an object while a view of it is held keeps the view intact until it is released', async () => {
     const pool = smallPool(1);
-    const store = new SharedMemoryStore({ pool, fullTimeoutMs: 100 });
+    const store = await SharedMemoryStore.create({ pool, fullTimeoutMs: 100 });
     const key = await store.put(Uint8Array.of(7, 8, 9));
     const view = (await store.get(key))!;
     await store.evict(key);
@@ -305,7 +306,7 @@ parentPort.postMessage(problems.slice(0, 5));
 
   it('a view that is garbage-collected gives its evicted slot back', async () => {
     const pool = smallPool(1);
-    const store = new SharedMemoryStore({ pool, fullTimeoutMs: 0 });
+    const store = await SharedMemoryStore.create({ pool, fullTimeoutMs: 0 });
     const key = await store.put(Uint8Array.of(5));
     await (async () => {
       const view = await store.get(key);
@@ -322,10 +323,12 @@ parentPort.postMessage(problems.slice(0, 5));
   });
 
   it('rejects every key it could not have made with InvalidStoreKeyError', async () => {
-    const store = new SharedMemoryStore({ pool: smallPool(4) });
+    const store = await SharedMemoryStore.create({ pool: smallPool(4) });
     const key = await store.put(Uint8Array.of(1));
     const [id, , generation] = key.split('-');
-    const other = await new SharedMemoryStore({ pool: smallPool(4) }).put(Uint8Array.of(1));
+    const other = await (await SharedMemoryStore.create({ pool: smallPool(4) })).put(
+      Uint8Array.of(1),
+    );
     const hostile = [
       `${id}-4-1`, // slot out of range
       `${id}-99999999-1`,
@@ -352,7 +355,7 @@ parentPort.postMessage(problems.slice(0, 5));
   });
 
   it('refuses operations after close with ClosedError, also a put waiting for a slot', async () => {
-    const store = new SharedMemoryStore({ pool: smallPool(1), fullTimeoutMs: 30_000 });
+    const store = await SharedMemoryStore.create({ pool: smallPool(1), fullTimeoutMs: 30_000 });
     await store.put(Uint8Array.of(1));
     const waiting = store.put(Uint8Array.of(2)).catch((e: unknown) => e);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -362,7 +365,7 @@ parentPort.postMessage(problems.slice(0, 5));
     await expect(store.close()).resolves.toBeUndefined();
   });
 
-  it('refuses bad sizes and handles that do not match their buffers with InvalidArgumentError', () => {
+  it('refuses bad sizes and handles that do not match their buffers with InvalidArgumentError', async () => {
     expect(() => new SharedMemoryPool({ slotBytes: 0 })).toThrow(InvalidArgumentError);
     expect(() => new SharedMemoryPool({ slots: 1.5 })).toThrow(InvalidArgumentError);
     expect(() => new SharedMemoryPool({ sizeClasses: [] })).toThrow(InvalidArgumentError);
@@ -373,16 +376,16 @@ parentPort.postMessage(problems.slice(0, 5));
     expect(() =>
       SharedMemoryPool.fromHandle({ ...handle, data: [new SharedArrayBuffer(10)] }),
     ).toThrow(InvalidArgumentError);
-    expect(() => new SharedMemoryStore({ pool: smallPool(1), fullTimeoutMs: -1 })).toThrow(
-      InvalidArgumentError,
-    );
+    await expect(
+      SharedMemoryStore.create({ pool: smallPool(1), fullTimeoutMs: -1 }),
+    ).rejects.toThrow(InvalidArgumentError);
   });
 });
 
 describe('SharedMemoryStoreFactory', () => {
   it('opens only the pools it was given, from their handles', async () => {
     const pool = new SharedMemoryPool({ name: `given-${Math.random()}`, slotBytes: 64, slots: 2 });
-    const key = await new SharedMemoryStore({ pool }).put(Uint8Array.of(4, 2));
+    const key = await (await SharedMemoryStore.create({ pool })).put(Uint8Array.of(4, 2));
     const factory = new SharedMemoryStoreFactory({ pools: [pool.handle()] });
     const reopened = await factory.open({ kind: 'shared', name: pool.name });
     expect(Array.from((await reopened.get(key))!)).toEqual([4, 2]);

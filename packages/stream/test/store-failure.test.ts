@@ -29,7 +29,7 @@ describe('a file store whose directory was removed', () => {
       stores: [new FileStoreFactory({ allowedRoots: [root] })],
     });
     const producer = new StreamProducer<Uint8Array>(broker.publisher(), {
-      defaultStore: new FileStore({ directory }),
+      defaultStore: await FileStore.create({ directory }),
     });
     for (const value of [1, 2, 3]) await producer.send(topic, Uint8Array.of(value));
     await producer.close({ topics: [topic] });
@@ -65,7 +65,7 @@ describe('a file store whose directory was removed', () => {
 
   it('exists() fails with StoreError; evict() stays quiet, there is nothing left to delete', async () => {
     const directory = join(root, 'removed-under-store');
-    const store = new FileStore({ directory });
+    const store = await FileStore.create({ directory });
     const key = await store.put(Uint8Array.of(1));
     await rm(directory, { recursive: true, force: true });
     await expect(store.exists(key)).rejects.toBeInstanceOf(StoreError);
@@ -74,7 +74,7 @@ describe('a file store whose directory was removed', () => {
   });
 
   it('a missing key in a directory that is still there is a miss: ObjectNotFoundError on resolve', async () => {
-    const store = new FileStore({ directory: join(root, 'still-there') });
+    const store = await FileStore.create({ directory: join(root, 'still-there') });
     const key = await store.put(Uint8Array.of(1));
     await store.evict(key);
     const error = await new ProxyReference({ key, store }).resolve().catch((e: unknown) => e);
@@ -83,7 +83,7 @@ describe('a file store whose directory was removed', () => {
 
   it('a reference revived in another consumer after the removal fails with StoreError when its store cannot be opened', async () => {
     const directory = join(root, 'removed-before-revival');
-    const store = new FileStore({ directory });
+    const store = await FileStore.create({ directory });
     const key = await store.put(Uint8Array.of(7));
     const json = JSON.parse(JSON.stringify(new ProxyReference({ key, store })));
     await rm(directory, { recursive: true, force: true });

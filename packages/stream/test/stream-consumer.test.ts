@@ -16,9 +16,10 @@ import { describe, expect, it } from 'vitest';
 import { defaultSerializer } from '../src/default-serializer.js';
 import { InProcessBroker } from '../src/in-process-broker.js';
 import { MemoryStore, MemoryStoreFactory } from '../src/memory-store.js';
-import { isProxyReference, type ProxyReference } from '../src/proxy-reference.js';
+import { isProxyReference } from '../src/proxy-reference.js';
 import { StoreCache } from '../src/store-cache.js';
 import { StreamConsumer } from '../src/stream-consumer.js';
+import { InlineItem } from '../src/stream-item.js';
 import { StreamProducer } from '../src/stream-producer.js';
 import { encodeBatch } from '../src/wire-codec.js';
 import { countingStore, drain, isSettled, topicName, within } from './helpers.js';
@@ -58,7 +59,7 @@ function spyFactory(kind: string): StoreFactory & { opened: StoreConfig[]; store
     stores,
     async open(config) {
       opened.push(config);
-      const store = new MemoryStore({ name: config.name });
+      const store = await MemoryStore.create({ name: config.name });
       stores.push(store);
       return store;
     },
@@ -72,8 +73,8 @@ describe('StreamConsumer: end of stream', () => {
     const producer = new StreamProducer<number>(publisher, { batchSize: 4 });
     for (let i = 0; i < 10; i++) await producer.send(topic, i);
     await producer.closeTopics(topic);
-    expect(await drain(consumer)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(await consumer.next()).toEqual({ done: true, value: undefined });
+    expect(await drain(consumer.iterObjects())).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(await consumer.nextObject()).toEqual({ done: true, value: undefined });
     await producer.close();
   });
 
@@ -86,15 +87,18 @@ describe('StreamConsumer: end of stream', () => {
     await first.send(topic, 'first-1');
     await second.send(topic, 'second-1');
     await first.closeTopics(topic);
-    expect((await consumer.next()).value).toBe('first-1');
-    expect((await consumer.next()).value).toBe('second-1');
+    expect((await consumer.nextObject()).value).toBe('first-1');
+    expect((await consumer.nextObject()).value).toBe('second-1');
     // The first producer has ended, the second has not: the consumer must wait, not end.
-    const pending = consumer.next();
+    const pending = consumer.nextObject();
     expect(await isSettled(pending)).toBe(false);
     await second.send(topic, 'second-2');
     expect(await pending).toEqual({ done: false, value: 'second-2' });
     await second.closeTopics(topic);
-    expect(await within(consumer.next(), 5_000, 'end')).toEqual({ done: true, value: undefined });
+    expect(await within(consumer.nextObject(), 5_000, 'end')).toEqual({
+      done: true,
+      value: undefined,
+    });
   });
 
   it('with several topics, ends only when every topic it reads has ended', async () => {
@@ -107,13 +111,13 @@ describe('StreamConsumer: end of stream', () => {
     const producer = new StreamProducer<string>(broker.publisher());
     await producer.send(a, 'a1');
     await producer.closeTopics(a);
-    expect((await consumer.next()).value).toBe('a1');
-    const pending = consumer.next();
+    expect((await consumer.nextObject()).value).toBe('a1');
+    const pending = consumer.nextObject();
     expect(await isSettled(pending)).toBe(false);
     await producer.send(b, 'b1');
     expect((await pending).value).toBe('b1');
     await producer.close({ topics: [b] });
-    expect((await consumer.next()).done).toBe(true);
+    expect((await consumer.nextObject()).done).toBe(true);
   });
 
   it('minProducers keeps a topic open until that many producers announced themselves', async () => {
@@ -122,8 +126,8 @@ describe('StreamConsumer: end of stream', () => {
     const first = new StreamProducer<string>(publisher);
     await first.send(topic, 'one');
     await first.closeTopics(topic);
-    expect((await consumer.next()).value).toBe('one');
-    const pending = consumer.next();
+    expect((await consumer.nextObject()).value).toBe('one');
+    const pending = consumer.nextObject();
     expect(await isSettled(pending)).toBe(false);
     const second = new StreamProducer<string>(publisher);
     await second.close({ topics: [topic] });
@@ -138,7 +142,7 @@ describe('StreamConsumer: close after a loop ended by break', () => {
     const factory = spyFactory('memory');
     const consumer = new StreamConsumer<number>(subscriber, { stores: [factory] });
     const producer = new StreamProducer<number>(publisher, {
-      defaultStore: new MemoryStore({ name: 'close-after-break' }),
+      defaultStore: await MemoryStore.create({ name: 'close-after-break' }),
     });
     await producer.send(topic, 1);
     await producer.send(topic, 2);
@@ -157,7 +161,7 @@ describe('StreamConsumer: close after a loop ended by break', () => {
 describe('StreamConsumer: filters and eviction', () => {
   it('a consumer-side filter drops events and evicts the stored data of one-shot ones', async () => {
     const { topic, subscriber, publisher } = await setup('consumer-filter');
-    const store = new MemoryStore();
+    const store = await MemoryStore.create();
     const consumer = new StreamConsumer<number>(subscriber, {
       stores: [new MemoryStoreFactory()],
       filter: (metadata) => metadata.odd === true,
@@ -166,7 +170,8 @@ describe('StreamConsumer: filters and eviction', () => {
     for (let i = 0; i < 6; i++)
       await producer.send(topic, i, { metadata: { odd: i % 2 === 1 }, evict: i !== 5 });
     await producer.close({ topics: [topic] });
-    const references = (await drain(consumer)) as ProxyReference<number>[];
+    const references = await drain(consumer);
+    expect(references.every((item) => item.isReference)).toBe(true);
     // 1 and 3 were one-shot and dropped: gone. 5 was dropped but not one-shot: kept.
     expect(store.size).toBe(4);
     expect(await Promise.all(references.map((r) => r.resolve()))).toEqual([0, 2, 4]);
@@ -176,7 +181,7 @@ describe('StreamConsumer: filters and eviction', () => {
 
   it('producer and consumer filters combine, and each side evicts what it must', async () => {
     const { topic, subscriber, publisher } = await setup('both-filters');
-    const memory = new MemoryStore();
+    const memory = await MemoryStore.create();
     const store = countingStore(memory);
     const consumer = new StreamConsumer<number>(subscriber, {
       stores: [new MemoryStoreFactory()],
@@ -199,8 +204,8 @@ describe('StreamConsumer: filters and eviction', () => {
     expect(memory.size).toBe(3);
     const objects = await drain(consumer.iterObjectsWithMetadata());
     expect(objects).toEqual([
-      { object: 0, metadata: plan[0] },
-      { object: 3, metadata: plan[3] },
+      { value: 0, metadata: plan[0] },
+      { value: 3, metadata: plan[3] },
     ]);
     // The blurry frame was evicted by the consumer's filter, the others by their one-shot resolve.
     expect(memory.size).toBe(0);
@@ -211,19 +216,22 @@ describe('StreamConsumer: reading', () => {
   it('next, nextWithMetadata, nextObject and nextObjectWithMetadata read the same stream in turn', async () => {
     const { topic, subscriber, publisher } = await setup('next-variants');
     const consumer = new StreamConsumer<string>(subscriber, { stores: [new MemoryStoreFactory()] });
-    const producer = new StreamProducer<string>(publisher, { defaultStore: new MemoryStore() });
+    const producer = new StreamProducer<string>(publisher, {
+      defaultStore: await MemoryStore.create(),
+    });
     for (const word of ['a', 'b', 'c', 'd'])
       await producer.send(topic, word, { metadata: { word } });
     await producer.close({ topics: [topic] });
     const first = await consumer.next();
     expect(isProxyReference(first.value)).toBe(true);
-    expect(await (first.value as ProxyReference<string>).resolve()).toBe('a');
+    expect(first.value?.isReference).toBe(true);
+    expect(await first.value?.resolve()).toBe('a');
     const second = await consumer.nextWithMetadata();
     expect(second.value?.metadata).toEqual({ word: 'b' });
     expect(await consumer.nextObject()).toEqual({ done: false, value: 'c' });
     expect(await consumer.nextObjectWithMetadata()).toEqual({
       done: false,
-      value: { object: 'd', metadata: { word: 'd' } },
+      value: { value: 'd', metadata: { word: 'd' } },
     });
     expect((await consumer.nextObject()).done).toBe(true);
   });
@@ -234,7 +242,7 @@ describe('StreamConsumer: reading', () => {
       stores: [new MemoryStoreFactory()],
     });
     const producer = new StreamProducer<Map<string, number>>(publisher, {
-      defaultStore: new MemoryStore(),
+      defaultStore: await MemoryStore.create(),
       inlineBelow: 30,
     });
     await producer.send(topic, new Map([['small', 1]]));
@@ -246,14 +254,14 @@ describe('StreamConsumer: reading', () => {
     ]);
   });
 
-  it('concurrent next() calls each receive their own item, in order', async () => {
+  it('concurrent nextObject() calls each receive their own item, in order', async () => {
     const { topic, subscriber, publisher } = await setup('concurrent-next');
     const consumer = new StreamConsumer<number>(subscriber);
     const results = Promise.all([
-      consumer.next(),
-      consumer.next(),
-      consumer.next(),
-      consumer.next(),
+      consumer.nextObject(),
+      consumer.nextObject(),
+      consumer.nextObject(),
+      consumer.nextObject(),
     ]);
     const producer = new StreamProducer<number>(publisher, { batchSize: 2 });
     for (let i = 0; i < 3; i++) await producer.send(topic, i);
@@ -271,7 +279,7 @@ describe('StreamConsumer: reading', () => {
     const producer = new StreamProducer(publisher, { serializer: json });
     await producer.send(topic, { n: 1 });
     await producer.close({ topics: [topic] });
-    expect(await drain(consumer)).toEqual([{ n: 1 }]);
+    expect(await drain(consumer.iterObjects())).toEqual([{ n: 1 }]);
   });
 });
 
@@ -298,19 +306,19 @@ describe('StreamConsumer: stores from the wire', () => {
       }),
     );
     await publisher.send(topic, envelope(topic, 'rogue', 1, ['after'], true));
-    const error = await consumer.next().catch((e: unknown) => e);
+    const error = await consumer.nextObject().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreNotAllowedError);
     expect((error as StoreNotAllowedError).code).toBe('STORE_NOT_ALLOWED');
     expect(memory.opened).toEqual([]);
-    expect(await drain(consumer)).toEqual(['after']);
+    expect(await drain(consumer.iterObjects())).toEqual(['after']);
   });
 
   it('opens each store once per (kind, name) and closes it on close({ stores: true })', async () => {
     const { topic, subscriber, publisher } = await setup('store-once');
     const factory = spyFactory('memory');
     const consumer = new StreamConsumer<number>(subscriber, { stores: [factory] });
-    const storeA = new MemoryStore();
-    const storeB = new MemoryStore();
+    const storeA = await MemoryStore.create();
+    const storeB = await MemoryStore.create();
     const a = new StreamProducer<number>(publisher, { defaultStore: storeA });
     for (let i = 0; i < 3; i++) await a.send(topic, i);
     const b = new StreamProducer<number>(publisher, { defaultStore: storeB });
@@ -321,8 +329,9 @@ describe('StreamConsumer: stores from the wire', () => {
         5_000,
         'four references',
       )
-    ).map((r) => r.value as ProxyReference<number>);
-    expect(await Promise.all(refs.map((r) => r.resolve()))).toEqual([0, 1, 2, 3]);
+    ).map((r) => r.value?.reference);
+    expect(refs.every((r) => r !== undefined)).toBe(true);
+    expect(await Promise.all(refs.map((r) => r?.resolve()))).toEqual([0, 1, 2, 3]);
     expect(factory.opened.map((c) => c.name)).toEqual([storeA.name, storeB.name]);
     await consumer.close({ stores: true });
     expect(factory.stores).toHaveLength(2);
@@ -335,7 +344,7 @@ describe('StreamConsumer: stores from the wire', () => {
   it('shares a StoreCache given by the caller', async () => {
     const { topic, subscriber, publisher } = await setup('shared-cache');
     const stores = new StoreCache([new MemoryStoreFactory()]);
-    const store = new MemoryStore();
+    const store = await MemoryStore.create();
     stores.add(store);
     const consumer = new StreamConsumer<number>(subscriber, { stores });
     const producer = new StreamProducer<number>(publisher, { defaultStore: store });
@@ -354,9 +363,9 @@ describe('StreamConsumer: sequence gaps and duplicates', () => {
     await publisher.send(topic, envelope(topic, 'p', 0, ['s0']));
     await publisher.send(topic, envelope(topic, 'p', 1, ['s1']));
     await publisher.send(topic, envelope(topic, 'p', 4, ['s4'], true));
-    expect((await consumer.next()).value).toBe('s0');
-    expect((await consumer.next()).value).toBe('s1');
-    const error = await consumer.next().catch((e: unknown) => e);
+    expect((await consumer.nextObject()).value).toBe('s0');
+    expect((await consumer.nextObject()).value).toBe('s1');
+    const error = await consumer.nextObject().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SequenceGapError);
     expect(error).toMatchObject({
       code: 'SEQUENCE_GAP',
@@ -366,7 +375,7 @@ describe('StreamConsumer: sequence gaps and duplicates', () => {
       received: 4,
       missing: 2,
     });
-    expect(await drain(consumer)).toEqual(['s4']);
+    expect(await drain(consumer.iterObjects())).toEqual(['s4']);
   });
 
   it('skips a duplicate batch and reports it', async () => {
@@ -376,12 +385,12 @@ describe('StreamConsumer: sequence gaps and duplicates', () => {
     await publisher.send(topic, envelope(topic, 'p', 1, ['s1']));
     await publisher.send(topic, envelope(topic, 'p', 1, ['s1-again']));
     await publisher.send(topic, envelope(topic, 'p', 2, ['s2'], true));
-    expect((await consumer.next()).value).toBe('s0');
-    expect((await consumer.next()).value).toBe('s1');
-    const error = (await consumer.next().catch((e: unknown) => e)) as SequenceGapError;
+    expect((await consumer.nextObject()).value).toBe('s0');
+    expect((await consumer.nextObject()).value).toBe('s1');
+    const error = (await consumer.nextObject().catch((e: unknown) => e)) as SequenceGapError;
     expect(error).toBeInstanceOf(SequenceGapError);
     expect([error.expected, error.received, error.missing]).toEqual([2, 1, -1]);
-    expect(await drain(consumer)).toEqual(['s2']);
+    expect(await drain(consumer.iterObjects())).toEqual(['s2']);
   });
 
   it('a callback sees gaps and duplicates while iteration goes on; ignore says nothing', async () => {
@@ -396,7 +405,7 @@ describe('StreamConsumer: sequence gaps and duplicates', () => {
       await publisher.send(topic, envelope(topic, 'p', 7, ['duplicate']));
       await publisher.send(topic, envelope(topic, 'q', 0, ['other producer'], true));
       await publisher.send(topic, envelope(topic, 'p', 8, ['last'], true));
-      expect(await drain(consumer)).toEqual([
+      expect(await drain(consumer.iterObjects())).toEqual([
         'first seen sets the baseline',
         'after a gap',
         'other producer',
@@ -426,7 +435,7 @@ describe('StreamConsumer: sequence gaps and duplicates', () => {
     await publisher.send(a, envelope(a, 'q', 0, ['a-q0'], true));
     await publisher.send(a, envelope(a, 'p', 1, ['a1'], true));
     await publisher.send(b, envelope(b, 'p', 1, ['b1'], true));
-    expect(await drain(consumer)).toEqual(['a0', 'b0', 'a-q0', 'a1', 'b1']);
+    expect(await drain(consumer.iterObjects())).toEqual(['a0', 'b0', 'a-q0', 'a1', 'b1']);
   });
 });
 
@@ -442,7 +451,7 @@ describe('StreamConsumer: malformed messages', () => {
     const errors: unknown[] = [];
     for (;;) {
       try {
-        for await (const item of consumer) received.push(item as string);
+        for await (const item of consumer) received.push(await item.resolve());
         break;
       } catch (error) {
         errors.push(error);
@@ -456,17 +465,17 @@ describe('StreamConsumer: malformed messages', () => {
     }
   });
 
-  it("onDecodeError 'skip' drops malformed messages silently; a callback sees them", async () => {
-    for (const mode of ['skip', 'callback'] as const) {
+  it("onDecodeError 'ignore' drops malformed messages silently; a callback sees them", async () => {
+    for (const mode of ['ignore', 'callback'] as const) {
       const { topic, subscriber, publisher } = await setup(`malformed-${mode}`);
       const seen: DecodeError[] = [];
       const consumer = new StreamConsumer<string>(subscriber, {
-        onDecodeError: mode === 'skip' ? 'skip' : (error) => seen.push(error),
+        onDecodeError: mode === 'ignore' ? 'ignore' : (error) => seen.push(error),
       });
       await publisher.send(topic, Uint8Array.of(0x50, 0x58, 0x09, 0));
       await publisher.send(topic, envelope(topic, 'p', 0, ['ok'], true));
-      expect(await drain(consumer)).toEqual(['ok']);
-      expect(seen).toHaveLength(mode === 'skip' ? 0 : 1);
+      expect(await drain(consumer.iterObjects())).toEqual(['ok']);
+      expect(seen).toHaveLength(mode === 'ignore' ? 0 : 1);
     }
   });
 });
@@ -475,11 +484,11 @@ describe('StreamConsumer: closing', () => {
   it('close() ends a pending next() and closes the subscriber', async () => {
     const { subscriber } = await setup('close-pending');
     const consumer = new StreamConsumer(subscriber);
-    const pending = consumer.next();
+    const pending = consumer.nextObject();
     await consumer.close();
     expect(await within(pending, 5_000, 'pending next')).toEqual({ done: true, value: undefined });
     expect((subscriber as MessageQueue<Uint8Array>).isClosed).toBe(true);
-    expect((await consumer.next()).done).toBe(true);
+    expect((await consumer.nextObject()).done).toBe(true);
   });
 
   it('Symbol.asyncDispose closes the consumer and its subscriber', async () => {
@@ -487,26 +496,26 @@ describe('StreamConsumer: closing', () => {
     const consumer = new StreamConsumer(subscriber);
     await consumer[Symbol.asyncDispose]();
     expect((subscriber as MessageQueue<Uint8Array>).isClosed).toBe(true);
-    expect((await consumer.next()).done).toBe(true);
+    expect((await consumer.nextObject()).done).toBe(true);
   });
 
   it('close({ subscriber: false }) leaves the subscriber open for another reader', async () => {
     const { topic, subscriber, publisher } = await setup('close-keep-subscriber');
     const first = new StreamConsumer<string>(subscriber);
     await publisher.send(topic, envelope(topic, 'p', 0, ['first']));
-    expect((await first.next()).value).toBe('first');
+    expect((await first.nextObject()).value).toBe('first');
     await first.close({ subscriber: false });
     expect((subscriber as MessageQueue<Uint8Array>).isClosed).toBe(false);
     const second = new StreamConsumer<string>(subscriber);
     await publisher.send(topic, envelope(topic, 'p', 1, ['second'], true));
-    expect(await drain(second)).toEqual(['second']);
+    expect(await drain(second.iterObjects())).toEqual(['second']);
   });
 
   it('aborting the signal ends a pending next()', async () => {
     const { subscriber } = await setup('abort');
     const controller = new AbortController();
     const consumer = new StreamConsumer(subscriber, { signal: controller.signal });
-    const pending = consumer.next();
+    const pending = consumer.nextObject();
     controller.abort();
     expect(await within(pending, 5_000, 'aborted next')).toEqual({ done: true, value: undefined });
     expect((subscriber as MessageQueue<Uint8Array>).isClosed).toBe(true);
@@ -519,11 +528,14 @@ describe('StreamConsumer: closing', () => {
     await producer.send(topic, 1);
     await producer.send(topic, 2);
     for await (const item of consumer) {
-      expect(item).toBe(1);
+      expect(item).toBeInstanceOf(InlineItem);
+      expect(item.isReference).toBe(false);
+      expect(item.reference).toBeUndefined();
+      expect(await item.resolve()).toBe(1);
       break;
     }
     expect((subscriber as MessageQueue<Uint8Array>).isClosed).toBe(true);
-    expect((await consumer.next()).done).toBe(true);
+    expect((await consumer.nextObject()).done).toBe(true);
   });
 
   it('acknowledges on close only when the last batch was read to its end', async () => {

@@ -23,7 +23,7 @@ describe.each([1, 2, 3])('batch size %i', (batchSize) => {
       it('arrive complete, in order, with their metadata, followed by the end of the stream', async () => {
         const broker = new InProcessBroker();
         const topic = topicName(`matrix-${batchSize}-${placement}-${variant}`);
-        const store = placement === 'store-backed' ? new MemoryStore() : undefined;
+        const store = placement === 'store-backed' ? await MemoryStore.create() : undefined;
         const subscriber =
           variant === 'event'
             ? await broker.eventSubscriber(topic)
@@ -45,10 +45,10 @@ describe.each([1, 2, 3])('batch size %i', (batchSize) => {
         expect(received.map((r) => r.metadata)).toEqual(
           Array.from({ length: COUNT }, (_, index) => ({ index })),
         );
-        for (const [i, { item }] of received.entries()) {
+        for (const [i, { value: item }] of received.entries()) {
           expect(isProxyReference(item)).toBe(placement === 'store-backed');
-          const object = isProxyReference(item) ? await item.resolve() : item;
-          expect(object).toEqual(frame(i));
+          expect(item.isReference).toBe(placement === 'store-backed');
+          expect(await item.resolve()).toEqual(frame(i));
         }
         // Full batches, then the last partial batch carrying the end of stream.
         const batches = publisher.batches;

@@ -9,7 +9,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import { InProcessBroker } from '../src/in-process-broker.js';
 import { MemoryStore, MemoryStoreFactory } from '../src/memory-store.js';
-import { isProxyReference, type ProxyReference } from '../src/proxy-reference.js';
+import { isProxyReference } from '../src/proxy-reference.js';
 import { StreamConsumer } from '../src/stream-consumer.js';
 import { StreamProducer } from '../src/stream-producer.js';
 import { decodeBatch } from '../src/wire-codec.js';
@@ -39,6 +39,7 @@ function gatedPublisher() {
     async close() {
       publisher.closed = true;
     },
+    [Symbol.asyncDispose]: () => publisher.close(),
   };
   const nextCall = async (index: number) => {
     while (calls.length <= index) await new Promise<void>((resolve) => waiters.push(resolve));
@@ -88,7 +89,7 @@ describe('StreamProducer', () => {
     const { topic, subscriber, publisher } = await setup('empty-topic');
     const consumer = new StreamConsumer(subscriber);
     await new StreamProducer(publisher).close({ topics: [topic] });
-    expect(await drain(consumer)).toEqual([]);
+    expect(await drain(consumer.iterObjects())).toEqual([]);
     expect(consumer.ended).toBe(true);
   });
 
@@ -99,7 +100,7 @@ describe('StreamProducer', () => {
     for (let i = 0; i < 3; i++) await producer.send(topic, i);
     expect(publisher.batches).toHaveLength(0);
     await producer.close({ topics: [topic] });
-    expect(await drain(consumer)).toEqual([0, 1, 2]);
+    expect(await drain(consumer.iterObjects())).toEqual([0, 1, 2]);
   });
 
   it('close({ publisher: false }) leaves the publisher usable by a new producer', async () => {
@@ -115,13 +116,13 @@ describe('StreamProducer', () => {
     await second.send(topic, 'b');
     await second.close({ topics: [topic] });
     expect(publisher.closed).toBe(1);
-    expect(await drain(consumer)).toEqual(['a', 'b']);
+    expect(await drain(consumer.iterObjects())).toEqual(['a', 'b']);
   });
 
   it('close() closes the publisher but not the stores unless asked', async () => {
     const { topic, publisher } = await setup('close-stores');
-    const store = countingStore(new MemoryStore());
-    const other = countingStore(new MemoryStore());
+    const store = countingStore(await MemoryStore.create());
+    const other = countingStore(await MemoryStore.create());
     const first = new StreamProducer(publisher, {
       defaultStore: store,
       stores: { [topic]: other },
@@ -147,7 +148,7 @@ describe('StreamProducer', () => {
       await expect(producer.send(topic, 'x')).rejects.toBeInstanceOf(ClosedError);
     }
     expect(publisher.closed).toBe(1);
-    expect((await consumer.next()).value).toBe('kept');
+    expect((await consumer.nextObject()).value).toBe('kept');
   });
 
   it('lingerMs sends a partial batch after the delay without any flush', async () => {
@@ -157,8 +158,8 @@ describe('StreamProducer', () => {
     await producer.send(topic, 1);
     await producer.send(topic, 2);
     expect(publisher.batches).toHaveLength(0);
-    expect((await within(consumer.next(), 5_000, 'linger flush')).value).toBe(1);
-    expect((await consumer.next()).value).toBe(2);
+    expect((await within(consumer.nextObject(), 5_000, 'linger flush')).value).toBe(1);
+    expect((await consumer.nextObject()).value).toBe(2);
     expect(publisher.batches).toHaveLength(1);
     await producer.close({ topics: [topic] });
   });
@@ -168,7 +169,7 @@ describe('StreamProducer', () => {
     const consumer = new StreamConsumer<number>(subscriber);
     const producer = new StreamProducer<number>(publisher, { batchSize: 3 });
     await producer.send(topic, 1);
-    const pending = consumer.next();
+    const pending = consumer.nextObject();
     expect(await isSettled(pending)).toBe(false);
     await producer.flushTopic(topic);
     expect((await pending).value).toBe(1);
@@ -180,7 +181,7 @@ describe('StreamProducer', () => {
     const consumer = new StreamConsumer<number[]>(subscriber, {
       stores: [new MemoryStoreFactory()],
     });
-    const store = new MemoryStore();
+    const store = await MemoryStore.create();
     const producer = new StreamProducer<number[]>(publisher, {
       batchSize: 3,
       defaultStore: store,
@@ -193,7 +194,7 @@ describe('StreamProducer', () => {
     await producer.close({ topics: [topic] });
     const received = await drain(consumer.iterWithMetadata());
     expect(received.map((r) => r.metadata)).toEqual([{ a: 1, b: 2, shared: 'last' }, { c: 3 }]);
-    const [first, second] = received.map((r) => r.item as ProxyReference<number[]>);
+    const [first, second] = received.map((r) => r.value.reference);
     // One object of the batch was not one-shot, so the aggregate is not either.
     expect([first!.evict, second!.evict]).toEqual([false, true]);
     expect(await first!.resolve()).toEqual([1, 2, 3, 4]);
@@ -204,7 +205,7 @@ describe('StreamProducer', () => {
 
   it('the producer filter drops objects before they are buffered or stored', async () => {
     const { topic, subscriber, publisher } = await setup('producer-filter');
-    const store = countingStore(new MemoryStore());
+    const store = countingStore(await MemoryStore.create());
     const consumer = new StreamConsumer<number>(subscriber, { stores: [new MemoryStoreFactory()] });
     const producer = new StreamProducer<number>(publisher, {
       defaultStore: store,
@@ -222,7 +223,7 @@ describe('StreamProducer', () => {
     async (variant) => {
       const broker = new InProcessBroker();
       const topic = topicName(`inline-below-${variant}`);
-      const store = new MemoryStore();
+      const store = await MemoryStore.create();
       const subscriber =
         variant === 'event' ? await broker.eventSubscriber(topic) : await broker.subscriber(topic);
       const publisher = variant === 'event' ? broker.eventPublisher() : broker.publisher();
@@ -241,15 +242,16 @@ describe('StreamProducer', () => {
       await producer.close({ topics: [topic] });
       const [first, second] = await drain(consumer);
       expect(isProxyReference(first)).toBe(false);
-      expect(first).toEqual(small);
+      expect(first?.isReference).toBe(false);
+      expect(await first?.resolve()).toEqual(small);
       expect(isProxyReference(second)).toBe(true);
-      expect(await (second as ProxyReference<Uint8Array>).resolve()).toEqual(large);
+      expect(await second?.resolve()).toEqual(large);
     },
   );
 
   it('a store-bound batch goes to the store in one putBatch', async () => {
     const { topic, publisher } = await setup('put-batch');
-    const store = countingStore(new MemoryStore());
+    const store = countingStore(await MemoryStore.create());
     const producer = new StreamProducer(publisher, { defaultStore: store, batchSize: 3 });
     for (let i = 0; i < 3; i++) await producer.send(topic, i);
     expect(store.calls).toMatchObject({ put: 0, putBatch: 1 });
@@ -287,7 +289,7 @@ describe('StreamProducer', () => {
 
   it('a refused batch rejects its send, deletes its stored data and does not use up a sequence number', async () => {
     const { publisher, calls, nextCall } = gatedPublisher();
-    const store = new MemoryStore();
+    const store = await MemoryStore.create();
     const producer = new StreamProducer(publisher, { defaultStore: store });
     const refused = producer.send('t', 'lost');
     (await nextCall(0)).gate.reject(new Error('broker down'));

@@ -7,7 +7,13 @@ const packagesDir = new URL('../../', import.meta.url);
 
 async function transpileDirectory(source: URL, target: string): Promise<void> {
   await mkdir(target, { recursive: true });
-  for (const name of await readdir(source)) {
+  for (const entry of await readdir(source, { withFileTypes: true })) {
+    const name = entry.name;
+    // Subfolders too: protocols keeps its shim kit in src/kit/.
+    if (entry.isDirectory()) {
+      await transpileDirectory(new URL(`${name}/`, source), join(target, name));
+      continue;
+    }
     if (!name.endsWith('.ts')) continue;
     const text = await readFile(new URL(name, source), 'utf8');
     const { outputText } = ts.transpileModule(text, {

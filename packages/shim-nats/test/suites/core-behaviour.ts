@@ -20,11 +20,11 @@ export function coreBehaviour(): void {
     it('a queue group shares messages while a subscriber outside it gets them all', async () => {
       const topic = uniqueTopic('core');
       const members = [
-        await NatsSubscriber.create(topic, { servers: NATS_URL, group: 'workers' }),
-        await NatsSubscriber.create(topic, { servers: NATS_URL, group: 'workers' }),
+        await NatsSubscriber.create(topic, { connection: { servers: NATS_URL }, group: 'workers' }),
+        await NatsSubscriber.create(topic, { connection: { servers: NATS_URL }, group: 'workers' }),
       ];
-      const watcher = await NatsSubscriber.create(topic, { servers: NATS_URL });
-      const publisher = await NatsPublisher.connect({ servers: NATS_URL });
+      const watcher = await NatsSubscriber.create(topic, { connection: { servers: NATS_URL } });
+      const publisher = await NatsPublisher.create({ connection: { servers: NATS_URL } });
       try {
         const sent = labels('job', 300);
         for (const item of sent) await publisher.send(topic, label(item));
@@ -45,7 +45,7 @@ export function coreBehaviour(): void {
       const nc = await connect({ servers: NATS_URL });
       const topic = uniqueTopic('core');
       const subscriber = await NatsSubscriber.create(topic, { connection: nc });
-      const publisher = await NatsPublisher.connect({ connection: nc });
+      const publisher = await NatsPublisher.create({ connection: nc });
       try {
         expect(publisher.maxMessageSize).toBe(nc.info!.max_payload);
         const before = nc.stats().outMsgs;
@@ -72,9 +72,9 @@ export function coreBehaviour(): void {
       const nc = await connect({ servers: NATS_URL });
       const subscriber = await NatsSubscriber.create(topic, {
         connection: nc,
-        maxPendingMessages: 10,
+        maxBufferedMessages: 10,
       });
-      const publisher = await NatsPublisher.connect({ servers: NATS_URL });
+      const publisher = await NatsPublisher.create({ connection: { servers: NATS_URL } });
       try {
         for (const item of labels('burst', 100)) await publisher.send(topic, label(item));
         await publisher.close();
@@ -85,7 +85,7 @@ export function coreBehaviour(): void {
         const error = await nextWithin(subscriber, 5_000).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(MessagesLostError);
         expect((error as Error).message).toMatch(/^90 message\(s\) dropped/);
-        const again = await NatsPublisher.connect({ servers: NATS_URL });
+        const again = await NatsPublisher.create({ connection: { servers: NATS_URL } });
         await again.send(topic, label('after'));
         await again.close();
         expect((await collect(subscriber, 1)).map(readLabel)).toEqual(['after']);

@@ -8,8 +8,7 @@ import {
   NatsPublisher,
   NatsSubscriber,
 } from '../../src/index.js';
-import { NATS_URL } from '../support.js';
-import { ensureTestStream, TEST_STREAM } from './jetstream-contract.js';
+import { ensureTestStream, NATS_URL, TEST_STREAM } from '../support.js';
 import { openTestStore, testFactory } from './object-store.js';
 
 interface Shim {
@@ -21,14 +20,19 @@ interface Shim {
 const shims: Shim[] = [
   {
     name: 'core NATS',
-    publisher: () => NatsPublisher.connect({ servers: NATS_URL }),
-    subscriber: (topic) => NatsSubscriber.create(topic, { servers: NATS_URL }),
+    publisher: () => NatsPublisher.create({ connection: { servers: NATS_URL } }),
+    subscriber: (topic) => NatsSubscriber.create(topic, { connection: { servers: NATS_URL } }),
   },
   {
     name: 'JetStream (group)',
-    publisher: () => JetStreamPublisher.connect({ servers: NATS_URL, ...TEST_STREAM }),
+    publisher: () =>
+      JetStreamPublisher.create({ connection: { servers: NATS_URL }, ...TEST_STREAM }),
     subscriber: (topic) =>
-      JetStreamSubscriber.create(topic, { servers: NATS_URL, ...TEST_STREAM, group: 'e2e' }),
+      JetStreamSubscriber.create(topic, {
+        connection: { servers: NATS_URL },
+        ...TEST_STREAM,
+        group: 'e2e',
+      }),
   },
 ];
 

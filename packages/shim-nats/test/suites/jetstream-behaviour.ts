@@ -12,10 +12,9 @@ import {
 import { BrokerError, MessageTooLargeError } from '@proxystream/protocols';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureStream, JetStreamPublisher, JetStreamSubscriber } from '../../src/index.js';
-import { NATS_URL } from '../support.js';
-import { ensureTestStream, TEST_STREAM } from './jetstream-contract.js';
+import { ensureTestStream, NATS_URL, TEST_STREAM } from '../support.js';
 
-const options = { servers: NATS_URL, ...TEST_STREAM };
+const options = { connection: { servers: NATS_URL }, ...TEST_STREAM };
 
 /** JetStream cases beyond the contract: deduplication, redelivery, acknowledgement, streams. */
 export function jetStreamBehaviour(): void {
@@ -24,7 +23,7 @@ export function jetStreamBehaviour(): void {
 
     it('stores a retried publish with the same message id once', async () => {
       const topic = uniqueTopic('js');
-      const publisher = await JetStreamPublisher.connect(options);
+      const publisher = await JetStreamPublisher.create(options);
       const subscriber = await JetStreamSubscriber.create(topic, options);
       try {
         await publisher.send(topic, label('once'), { msgID: `${topic}-1` });
@@ -39,7 +38,7 @@ export function jetStreamBehaviour(): void {
     it('delivers an unacknowledged message again after its subscriber dies, but not an acknowledged one', async () => {
       const topic = uniqueTopic('js');
       const group = { group: 'workers', ackWaitMs: 1_000 };
-      const publisher = await JetStreamPublisher.connect(options);
+      const publisher = await JetStreamPublisher.create(options);
       const doomed = await connect({ servers: NATS_URL });
       const first = await JetStreamSubscriber.create(topic, {
         ...options,
@@ -65,7 +64,7 @@ export function jetStreamBehaviour(): void {
     it('keeps a held message in progress past ackWaitMs: no redelivery while it is processed', async () => {
       const topic = uniqueTopic('js');
       const group = { group: 'workers', ackWaitMs: 1_000 };
-      const publisher = await JetStreamPublisher.connect(options);
+      const publisher = await JetStreamPublisher.create(options);
       const slow = await JetStreamSubscriber.create(topic, { ...options, ...group });
       let other: JetStreamSubscriber | undefined;
       try {
@@ -93,7 +92,7 @@ export function jetStreamBehaviour(): void {
     it('ack() acknowledges the message yielded last', async () => {
       const topic = uniqueTopic('js');
       const group = { group: 'workers', ackWaitMs: 1_000 };
-      const publisher = await JetStreamPublisher.connect(options);
+      const publisher = await JetStreamPublisher.create(options);
       const doomed = await connect({ servers: NATS_URL });
       const first = await JetStreamSubscriber.create(topic, {
         ...options,
@@ -115,7 +114,7 @@ export function jetStreamBehaviour(): void {
     it('close() hands unacknowledged messages back to the group at once', async () => {
       const topic = uniqueTopic('js');
       const group = { group: 'workers' }; // default ackWait of 30 s: only the nak can be this fast
-      const publisher = await JetStreamPublisher.connect(options);
+      const publisher = await JetStreamPublisher.create(options);
       const first = await JetStreamSubscriber.create(topic, { ...options, ...group });
       for (const item of labels('job', 5)) await publisher.send(topic, label(item));
       expect((await collect(first, 1)).map(readLabel)).toEqual(['job-0']);
@@ -132,7 +131,7 @@ export function jetStreamBehaviour(): void {
 
     it('a new group starts from the oldest message of the topic', async () => {
       const topic = uniqueTopic('js');
-      const publisher = await JetStreamPublisher.connect(options);
+      const publisher = await JetStreamPublisher.create(options);
       for (const item of labels('old', 5)) await publisher.send(topic, label(item));
       const late = await JetStreamSubscriber.create(topic, { ...options, group: 'late' });
       try {
@@ -143,7 +142,7 @@ export function jetStreamBehaviour(): void {
     });
 
     it('rejects a message above max_payload less the header reserve before sending it', async () => {
-      const publisher = await JetStreamPublisher.connect(options);
+      const publisher = await JetStreamPublisher.create(options);
       try {
         const error = await publisher
           .send(uniqueTopic('js'), new Uint8Array(publisher.maxMessageSize + 1))
@@ -165,7 +164,7 @@ export function jetStreamBehaviour(): void {
         max_msg_size: 1024,
         storage: 'memory',
       });
-      const publisher = await JetStreamPublisher.connect({
+      const publisher = await JetStreamPublisher.create({
         connection: nc,
         stream,
         subjectPrefix: prefix,
@@ -190,19 +189,23 @@ export function jetStreamBehaviour(): void {
       const stream = `PSMISSING_${Date.now()}`;
       const prefix = `psmissing-${Date.now()}`;
       const topic = uniqueTopic('js');
-      const missing = await JetStreamPublisher.connect({
-        servers: NATS_URL,
+      const missing = await JetStreamPublisher.create({
+        connection: { servers: NATS_URL },
         stream,
         subjectPrefix: prefix,
         retryForMs: 500,
       });
       await expect(missing.send(topic, label('x'))).rejects.toBeInstanceOf(BrokerError);
       await expect(
-        JetStreamSubscriber.create(topic, { servers: NATS_URL, stream, subjectPrefix: prefix }),
+        JetStreamSubscriber.create(topic, {
+          connection: { servers: NATS_URL },
+          stream,
+          subjectPrefix: prefix,
+        }),
       ).rejects.toBeInstanceOf(BrokerError);
       await missing.close();
-      const creating = await JetStreamPublisher.connect({
-        servers: NATS_URL,
+      const creating = await JetStreamPublisher.create({
+        connection: { servers: NATS_URL },
         stream,
         subjectPrefix: prefix,
         createStream: { storage: 'memory', retention: 'limits', maxAgeMs: 60_000 },
@@ -264,7 +267,7 @@ export function jetStreamBehaviour(): void {
 
     it('a subscriber without a group reads the whole topic and acknowledges nothing', async () => {
       const topic = uniqueTopic('js');
-      const publisher = await JetStreamPublisher.connect(options);
+      const publisher = await JetStreamPublisher.create(options);
       for (const item of labels('all', 3)) await publisher.send(topic, label(item));
       const a = await JetStreamSubscriber.create(topic, options);
       const b = await JetStreamSubscriber.create(topic, options);

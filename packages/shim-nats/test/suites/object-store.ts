@@ -2,15 +2,15 @@ import { longKeyMessageCase, storeContract } from '@proxystream/contract-tests';
 import { StoreNotAllowedError } from '@proxystream/protocols';
 import { describe, expect, it } from 'vitest';
 import { NatsObjectStore, NatsObjectStoreFactory } from '../../src/index.js';
+import { TEST_BUCKET } from '../../src/testing.js';
 import { NATS_URL } from '../support.js';
 
-/** Bucket the store tests use; objects expire after 15 minutes. */
-export const TEST_BUCKET = 'proxystream-test';
+export { TEST_BUCKET };
 
-/** Opens the test bucket, creating it when missing. */
+/** Opens the test bucket, creating it when missing (objects expire after 15 minutes). */
 export function openTestStore(): Promise<NatsObjectStore> {
-  return NatsObjectStore.open({
-    servers: NATS_URL,
+  return NatsObjectStore.create({
+    connection: { servers: NATS_URL },
     bucket: TEST_BUCKET,
     create: { ttlMs: 15 * 60_000 },
   });

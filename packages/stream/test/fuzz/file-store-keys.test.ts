@@ -18,7 +18,7 @@ afterAll(() => sandbox.remove());
 
 describe('fuzzing the file store', () => {
   it('get, exists and evict accept only keys the store could have made and touch nothing outside its directory', async () => {
-    const store = new FileStore({ directory: sandbox.storeDir });
+    const store = await FileStore.create({ directory: sandbox.storeDir });
     const kept = await store.put(new TextEncoder().encode('kept'));
     const key = sandbox.storeKey(kept);
     let rejected = 0;
