@@ -82,14 +82,25 @@ describe('kafka subscriber', () => {
     const controller = new AbortController();
     const topic = uniqueTopic('kafka-abort-join');
     const { kafka, made } = countingClient();
+    // Abort at the moment the consumer starts to connect, so the join is surely in progress
+    // (a poll for the consumer's creation could see it only after the join finished).
+    const makeConsumer = kafka.consumer;
+    kafka.consumer = (config) => {
+      const consumer = makeConsumer(config);
+      const connect = consumer.connect.bind(consumer);
+      consumer.connect = () => {
+        controller.abort();
+        return connect();
+      };
+      return consumer;
+    };
     const creating = KafkaSubscriber.create(topic, {
       ...subscriberOptions,
       connection: kafka,
       signal: controller.signal,
     });
-    await vi.waitFor(() => expect(made.consumer).toBe(1));
-    controller.abort();
     await expect(within(creating, 15_000, 'aborted create')).rejects.toBeInstanceOf(AbortedError);
+    expect(made.consumer).toBe(1);
   });
 
   it('a signal aborted later ends the iteration like close()', async () => {

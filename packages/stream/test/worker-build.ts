@@ -39,7 +39,11 @@ export async function buildForWorkers(): Promise<string> {
   await transpileDirectory(new URL('protocols/src/', packagesDir), protocols);
   await writeFile(
     join(protocols, 'package.json'),
-    JSON.stringify({ name: '@proxystream/protocols', type: 'module', exports: './index.js' }),
+    JSON.stringify({
+      name: '@proxystream/protocols',
+      type: 'module',
+      exports: { '.': './index.js', './kit': './kit/index.js' },
+    }),
   );
   await transpileDirectory(new URL('stream/src/', packagesDir), join(dir, 'stream'));
   await writeFile(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
