@@ -8,7 +8,7 @@ import {
   within,
 } from '@proxystream/contract-tests';
 import { AbortedError, BrokerError, InvalidArgumentError } from '@proxystream/protocols';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { KafkaPublisher, KafkaSubscriber } from '../src/index.js';
 import {
   assertKafkaRunning,
