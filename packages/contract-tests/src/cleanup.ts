@@ -24,7 +24,7 @@ export interface CleanupAfterEach {
  * ```ts
  * const { track } = closeAfterEach();
  * it('round-trips', async () => {
- *   const pub = track(await MyPublisher.connect(options));
+ *   const pub = track(await MyPublisher.create(options));
  * });
  * ```
  */
