@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: set-up, then the dispatcher demo on the embedded in-process broker and a file
-# store. Arguments go to the demo (try --help).
+# The main job: set-up, then the dispatcher demo, by default on the embedded in-process broker
+# and a file store. Arguments go to the demo (try --help): --broker redis://…|nats://…|kafka://…|
+# zmq://… and --store choose others, --role producer|dispatcher splits it across two terminals.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -59,8 +59,8 @@ export type DescriptorPackage =
 let descriptorPackages: Promise<DescriptorPackage[]> | undefined;
 
 /**
- * The descriptors of every shim package the bench depends on (`@proxystream/shim-*` in
- * bench/package.json), imported from their built `./testing` entries at run time like
+ * The descriptors of every shim package the bench depends on (`@proxystream/shim-*` and the
+ * worker-threads shim of `@proxystream/stream`, in bench/package.json), imported from their built `./testing` entries at run time like
  * {@link loadShim}: a package that cannot load becomes "not available" lines in the report.
  */
 export function loadDescriptors(): Promise<DescriptorPackage[]> {
@@ -68,8 +68,10 @@ export function loadDescriptors(): Promise<DescriptorPackage[]> {
     const manifest = JSON.parse(readFileSync(require.resolve('../package.json'), 'utf8')) as {
       dependencies?: Record<string, string>;
     };
-    const names = Object.keys(manifest.dependencies ?? {}).filter((name) =>
-      name.startsWith('@proxystream/shim-'),
+    // The shim packages, and stream for its worker-threads shim (its in-process broker has
+    // transports of its own).
+    const names = Object.keys(manifest.dependencies ?? {}).filter(
+      (name) => name.startsWith('@proxystream/shim-') || name === '@proxystream/stream',
     );
     return Promise.all(
       names.map(async (packageName): Promise<DescriptorPackage> => {

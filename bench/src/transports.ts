@@ -5,6 +5,8 @@ import { rawMessageChannel, rawQueue } from './raw-inproc.js';
 import { rawKafka } from './raw-kafka.js';
 import { rawJetStream, rawNatsCore } from './raw-nats.js';
 import { rawRedisList, rawRedisPubSub, rawRedisStreams } from './raw-redis.js';
+import { rawThreads } from './raw-threads.js';
+import { rawZmqPubSub, rawZmqPushPull } from './raw-zeromq.js';
 import type { Entry } from './runner.js';
 import { shimStreamContender, streamContenderName } from './shim-adapters.js';
 import { loadDescriptors } from './shims.js';
@@ -19,8 +21,8 @@ export interface Transport {
 
 /**
  * The bench's own raw-client contenders, by the name of the shim descriptor they face, each
- * given its broker's address (from the descriptor's broker requirement). A shim without one is
- * measured alone.
+ * given its broker's address (from the descriptor's broker requirement; `''` for a brokerless
+ * shim). A shim without one is measured alone.
  */
 const RAW_CONTENDERS: Readonly<Record<string, (address: string) => Contender>> = {
   'redis-pubsub': rawRedisPubSub,
@@ -29,6 +31,9 @@ const RAW_CONTENDERS: Readonly<Record<string, (address: string) => Contender>> =
   nats: rawNatsCore,
   jetstream: rawJetStream,
   kafka: (address) => rawKafka(address.split(',')),
+  'zeromq-pubsub': rawZmqPubSub,
+  'zeromq-pushpull': rawZmqPushPull,
+  threads: rawThreads,
 };
 
 /**
@@ -62,8 +67,11 @@ export async function transports(config: BenchConfig): Promise<Transport[]> {
     for (const descriptor of found.descriptors) {
       const raw = RAW_CONTENDERS[descriptor.name];
       const entries: Entry[] = [];
-      if (raw !== undefined && descriptor.broker !== undefined) {
-        entries.push(raw(brokerAddress(descriptor.broker, config.env)));
+      // A brokerless shim's raw contender makes its own sockets or ports (its address is '').
+      if (raw !== undefined) {
+        entries.push(
+          raw(descriptor.broker === undefined ? '' : brokerAddress(descriptor.broker, config.env)),
+        );
       }
       entries.push(shimStreamContender(descriptor, config));
       all.push({ id: descriptor.name, title: descriptor.title, entries });

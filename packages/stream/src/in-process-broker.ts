@@ -8,13 +8,13 @@ import {
   type EventSubscriber,
   eventSubscriberBrand,
   InvalidArgumentError,
-  InvalidTopicError,
   MessageQueue,
   type Publisher,
   type SubscribeOptions,
   type Subscriber,
 } from '@proxystream/protocols';
 import { positiveInteger } from '@proxystream/protocols/kit';
+import { assertLocalTopic } from './local-topic.js';
 
 /** Options of {@link InProcessBroker}. */
 export interface InProcessBrokerOptions {
@@ -38,23 +38,6 @@ export function inProcessCapabilities(maxMessageSize = Number.POSITIVE_INFINITY)
     maxMessageSize,
     slowConsumer: 'backpressure',
   };
-}
-
-const MAX_TOPIC_LENGTH = 1024;
-// Control characters make topics unreadable in logs and unportable to real brokers.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to match them
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
-
-function checkTopic(topic: string): void {
-  if (typeof topic !== 'string' || topic.length === 0) {
-    throw new InvalidTopicError(String(topic), 'a topic is a non-empty string');
-  }
-  if (topic.length > MAX_TOPIC_LENGTH) {
-    throw new InvalidTopicError(topic, `longer than ${MAX_TOPIC_LENGTH} characters`);
-  }
-  if (CONTROL_CHARACTERS.test(topic)) {
-    throw new InvalidTopicError(topic, 'control characters are not allowed');
-  }
 }
 
 /** One topic namespace (bytes or event batches) with its subscriptions and an ordered send chain. */
@@ -181,7 +164,7 @@ export class InProcessBroker {
     return {
       send: async (topic, message) => {
         if (pending.closed || this.#closed) throw new ClosedError('in-process publisher');
-        checkTopic(topic);
+        assertLocalTopic(topic);
         assertMessageSize(message, limit);
         // A plain Uint8Array copy: cheaper to make (and to take views of) than a Buffer's.
         const copy = new Uint8Array(message.byteLength);
@@ -209,7 +192,7 @@ export class InProcessBroker {
     return {
       sendEvents: async (batch) => {
         if (pending.closed || this.#closed) throw new ClosedError('in-process event publisher');
-        checkTopic(batch.topic);
+        assertLocalTopic(batch.topic);
         const delivery = this.#events.deliver(batch.topic, batch);
         if (delivery) await pending.track(delivery);
       },
@@ -256,7 +239,7 @@ export class InProcessBroker {
     }
     const list = typeof topics === 'string' ? [topics] : topics;
     if (list.length === 0) throw new InvalidArgumentError('subscribe to at least one topic');
-    for (const topic of list) checkTopic(topic);
+    for (const topic of list) assertLocalTopic(topic);
     return channel.subscribe(list, options.signal);
   }
 }

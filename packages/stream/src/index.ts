@@ -62,4 +62,5 @@ export {
   StreamProducer,
   type StreamProducerOptions,
 } from './stream-producer.js';
+export * from './threads-shim.js';
 export { decodeBatch, encodeBatch, WIRE_FORMAT_VERSION, WIRE_MAGIC } from './wire-codec.js';

@@ -15,6 +15,10 @@
  */
 import type { ShimDescriptor } from '@proxystream/protocols/kit';
 import type { InProcessBroker } from './in-process-broker.js';
+import { ThreadsBroker } from './threads-broker.js';
+import { ThreadsPublisher } from './threads-publisher.js';
+import { ThreadsSubscriber } from './threads-subscriber.js';
+import { threadsCapabilities } from './threads-topic.js';
 
 /**
  * A descriptor of `broker`: its publishers and subscribers, no broker process to start
@@ -46,3 +50,62 @@ export function inProcessDescriptor(broker: InProcessBroker): ShimDescriptor {
   };
   return Object.freeze(descriptor);
 }
+
+function describeThreads(broker: () => Promise<ThreadsBroker>): ShimDescriptor {
+  const descriptor: ShimDescriptor = {
+    name: 'threads',
+    title: 'worker threads',
+    packageName: '@proxystream/stream',
+    broker: undefined,
+    capabilities: threadsCapabilities,
+    invalidTopics: Object.freeze(['bad\ntopic']),
+    publisher: async () => ThreadsPublisher.create({ connection: await broker() }),
+    subscriber: async (_env, topic, options = {}) =>
+      ThreadsSubscriber.create(topic, {
+        connection: await broker(),
+        ...(options.group === undefined ? {} : { group: options.group }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      }),
+    async publishRaw(_env, topic, bytes) {
+      // The shim carries any bytes: its own publisher is the raw client.
+      const publisher = await ThreadsPublisher.create({ connection: await broker() });
+      try {
+        await publisher.send(topic, bytes);
+      } finally {
+        await publisher.close();
+      }
+    },
+  };
+  return Object.freeze(descriptor);
+}
+
+/**
+ * A descriptor of the worker-threads shim on `broker`, publishers and subscribers made in the
+ * calling thread (over real `MessagePort`s, as in a worker); no broker process
+ * (`broker: undefined`), the environment ignored.
+ */
+export function threadsDescriptorOf(broker: ThreadsBroker): ShimDescriptor {
+  return describeThreads(async () => broker);
+}
+
+let sharedBroker: Promise<ThreadsBroker> | undefined;
+
+/**
+ * The worker-threads shim as the project's tooling sees it, on a {@link ThreadsBroker} made in
+ * the calling thread on first use (it holds no handle open while nothing is connected).
+ *
+ * @example
+ * ```ts
+ * import { brokerContract } from '@proxystream/contract-tests';
+ * import { threadsDescriptor } from '@proxystream/stream/testing';
+ *
+ * brokerContract(threadsDescriptor);
+ * ```
+ */
+export const threadsDescriptor: ShimDescriptor = describeThreads(() => {
+  sharedBroker ??= ThreadsBroker.create();
+  return sharedBroker;
+});
+
+/** The descriptors of this package that need no broker made by the caller: the worker-threads shim. */
+export const descriptors: readonly ShimDescriptor[] = Object.freeze([threadsDescriptor]);
