@@ -3,6 +3,21 @@ import { type Contender, freshTopic, type Pipe, type PipeOptions, RawBatcher } f
 
 const LOOPBACK = 'tcp://127.0.0.1:*';
 
+/**
+ * `send` made one at a time, in call order: a zeromq socket allows one send in flight, so the
+ * bench's 16 concurrent sends queue here as the shim's own sender queues them.
+ */
+function oneAtATime(send: (message: Uint8Array) => Promise<void>) {
+  let last: Promise<void> = Promise.resolve();
+  return {
+    publish(message: Uint8Array): Promise<void> {
+      last = last.then(() => send(message));
+      return last;
+    },
+    settled: (): Promise<void> => last,
+  };
+}
+
 /** Raw zeromq PUB → SUB on loopback tcp, one topic part and the message (no sequence numbers). */
 export function rawZmqPubSub(): Contender {
   return {
@@ -11,9 +26,10 @@ export function rawZmqPubSub(): Contender {
     async open(options: PipeOptions): Promise<Pipe> {
       const counter = new RawBatcher(options.size, options.batch, options.onItem);
       const topic = Buffer.from(`${freshTopic('zmq')}\0`);
-      const publisher = new Publisher({ linger: 0 });
+      // The high-water marks of the shim's descriptor, so that both drop (or not) alike.
+      const publisher = new Publisher({ linger: 0, sendHighWaterMark: 10_000 });
       await publisher.bind(LOOPBACK);
-      const subscriber = new Subscriber({ linger: 0 });
+      const subscriber = new Subscriber({ linger: 0, receiveHighWaterMark: 10_000 });
       subscriber.subscribe(topic);
       subscriber.connect(publisher.lastEndpoint!);
       // The slow joiner: an empty probe until the subscription reached the publisher.
@@ -29,7 +45,7 @@ export function rawZmqPubSub(): Contender {
         await publisher.send([topic, Buffer.alloc(0)]);
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
-      const publish = (message: Uint8Array) => publisher.send([topic, message]);
+      const { publish, settled } = oneAtATime((message) => publisher.send([topic, message]));
       return {
         send(data) {
           const message = counter.add(data);
@@ -37,7 +53,8 @@ export function rawZmqPubSub(): Contender {
         },
         async finish() {
           const rest = counter.take();
-          if (rest !== undefined) await publish(rest);
+          if (rest !== undefined) publish(rest);
+          await settled();
         },
         get received() {
           return counter.received;
@@ -66,11 +83,7 @@ export function rawZmqPushPull(): Contender {
       const loop = (async () => {
         for await (const [message] of pull) if (message !== undefined) counter.message(message);
       })().catch(() => undefined);
-      let last: Promise<void> = Promise.resolve();
-      const publish = (message: Uint8Array): Promise<void> => {
-        last = last.then(() => push.send(message));
-        return last;
-      };
+      const { publish, settled } = oneAtATime((message) => push.send(message));
       return {
         send(data) {
           const message = counter.add(data);
@@ -79,7 +92,7 @@ export function rawZmqPushPull(): Contender {
         async finish() {
           const rest = counter.take();
           if (rest !== undefined) publish(rest);
-          await last;
+          await settled();
         },
         get received() {
           return counter.received;

@@ -1,4 +1,4 @@
-import { BrokerError, InvalidArgumentError } from '@proxystream/protocols';
+import { AbortedError, BrokerError, InvalidArgumentError } from '@proxystream/protocols';
 import { positiveInteger } from '@proxystream/protocols/kit';
 import type { Context, Socket } from 'zeromq';
 
@@ -57,11 +57,14 @@ export function highWaterMark(value: unknown, name: string): number {
 
 /**
  * Binds and connects `socket`; resolves the endpoints it is bound to (with system-chosen ports
- * filled in) and connected to. On failure the socket is closed and a {@link BrokerError} thrown.
+ * filled in) and connected to. On failure the socket is closed and a {@link BrokerError} thrown;
+ * when `signal` aborted meanwhile, the socket is closed and {@link AbortedError} thrown (the
+ * signal rule: nothing stays open).
  */
 export async function attach(
   socket: Socket,
   endpoints: { bind: readonly string[]; connect: readonly string[] },
+  signal: AbortSignal | undefined,
 ): Promise<string[]> {
   const attached: string[] = [];
   let current = '';
@@ -80,6 +83,10 @@ export async function attach(
     socket.close();
     const reason = error instanceof Error ? error.message : String(error);
     throw new BrokerError(`cannot bind or connect ${current}: ${reason}`, { cause: error });
+  }
+  if (signal?.aborted) {
+    socket.close();
+    throw new AbortedError();
   }
   return attached;
 }

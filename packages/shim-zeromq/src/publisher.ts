@@ -1,4 +1,3 @@
-import { AbortedError } from '@proxystream/protocols';
 import { throwIfAborted } from '@proxystream/protocols/kit';
 import { Publisher as PubSocket } from 'zeromq';
 import { zmqPubSubCapabilities } from './capabilities.js';
@@ -36,11 +35,7 @@ export class ZmqPublisher extends ZmqSender {
       linger: 0,
       sendBufferSize: settings.sendBufferSize,
     });
-    const attached = await attach(socket, endpoints);
-    if (options.signal?.aborted) {
-      socket.close();
-      throw new AbortedError();
-    }
+    const attached = await attach(socket, endpoints, options.signal);
     return new ZmqPublisher(socket, attached, settings);
   }
 

@@ -1,9 +1,4 @@
-import {
-  AbortedError,
-  BrokerError,
-  MessagesLostError,
-  type Subscriber,
-} from '@proxystream/protocols';
+import { BrokerError, MessagesLostError, type Subscriber } from '@proxystream/protocols';
 import { QueueSubscriber, throwIfAborted } from '@proxystream/protocols/kit';
 import { Pull } from 'zeromq';
 import { decodeFrame, topicFrame } from './framing.js';
@@ -57,11 +52,7 @@ export class ZmqPullSubscriber extends QueueSubscriber<Buffer> implements Subscr
       linger: 0,
       receiveBufferSize: settings.receiveBufferSize,
     });
-    const attached = await attach(socket, endpoints);
-    if (options.signal?.aborted) {
-      socket.close();
-      throw new AbortedError();
-    }
+    const attached = await attach(socket, endpoints, options.signal);
     const subscriber = new ZmqPullSubscriber(topic, socket, attached, settings, options);
     void subscriber.#read();
     return subscriber;

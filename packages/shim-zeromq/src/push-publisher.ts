@@ -1,4 +1,3 @@
-import { AbortedError } from '@proxystream/protocols';
 import { throwIfAborted } from '@proxystream/protocols/kit';
 import { Push } from 'zeromq';
 import { zmqPushPullCapabilities } from './capabilities.js';
@@ -41,11 +40,7 @@ export class ZmqPushPublisher extends ZmqSender {
       linger: 0,
       sendBufferSize: settings.sendBufferSize,
     });
-    const attached = await attach(socket, endpoints);
-    if (options.signal?.aborted) {
-      socket.close();
-      throw new AbortedError();
-    }
+    const attached = await attach(socket, endpoints, options.signal);
     return new ZmqPushPublisher(socket, attached, settings);
   }
 

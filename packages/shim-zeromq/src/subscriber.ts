@@ -1,9 +1,4 @@
-import {
-  AbortedError,
-  BrokerError,
-  MessagesLostError,
-  type Subscriber,
-} from '@proxystream/protocols';
+import { BrokerError, MessagesLostError, type Subscriber } from '@proxystream/protocols';
 import { QueueSubscriber, throwIfAborted } from '@proxystream/protocols/kit';
 import { Subscriber as SubSocket } from 'zeromq';
 import { decodeFrame, SequenceTracker, topicFrame } from './framing.js';
@@ -57,11 +52,7 @@ export class ZmqSubscriber extends QueueSubscriber<Buffer> implements Subscriber
     });
     const frame = topicFrame(topic);
     socket.subscribe(frame);
-    const attached = await attach(socket, endpoints);
-    if (options.signal?.aborted) {
-      socket.close();
-      throw new AbortedError();
-    }
+    const attached = await attach(socket, endpoints, options.signal);
     const subscriber = new ZmqSubscriber(topic, frame, socket, attached, settings, options);
     void subscriber.#read();
     return subscriber;
