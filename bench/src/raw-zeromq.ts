@@ -18,6 +18,12 @@ function oneAtATime(send: (message: Uint8Array) => Promise<void>) {
   };
 }
 
+/**
+ * The high-water mark of the raw PUB/SUB contender, messages per peer: the shim's descriptor
+ * uses the same, and shim-adapters.ts lets the shim's subscriber read as far ahead.
+ */
+export const ZMQ_HIGH_WATER_MARK = 10_000;
+
 /** Raw zeromq PUB → SUB on loopback tcp, one topic part and the message (no sequence numbers). */
 export function rawZmqPubSub(): Contender {
   return {
@@ -27,9 +33,9 @@ export function rawZmqPubSub(): Contender {
       const counter = new RawBatcher(options.size, options.batch, options.onItem);
       const topic = Buffer.from(`${freshTopic('zmq')}\0`);
       // The high-water marks of the shim's descriptor, so that both drop (or not) alike.
-      const publisher = new Publisher({ linger: 0, sendHighWaterMark: 10_000 });
+      const publisher = new Publisher({ linger: 0, sendHighWaterMark: ZMQ_HIGH_WATER_MARK });
       await publisher.bind(LOOPBACK);
-      const subscriber = new Subscriber({ linger: 0, receiveHighWaterMark: 10_000 });
+      const subscriber = new Subscriber({ linger: 0, receiveHighWaterMark: ZMQ_HIGH_WATER_MARK });
       subscriber.subscribe(topic);
       subscriber.connect(publisher.lastEndpoint!);
       // The slow joiner: an empty probe until the subscription reached the publisher.

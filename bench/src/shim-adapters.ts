@@ -1,14 +1,22 @@
 import type { ShimDescriptor } from '@proxystream/protocols/kit';
 import type { BenchConfig } from './config.js';
 import { REDIS_READ_COUNT } from './raw-redis.js';
+import { ZMQ_HIGH_WATER_MARK } from './raw-zeromq.js';
 import type { Entry } from './runner.js';
 import { loadDescriptors } from './shims.js';
 import { type EndpointFactory, streamContender } from './stream-pipe.js';
 
 /**
+ * Read-ahead of a shim's subscriber: as many messages as the raw zeromq contender's high-water
+ * mark holds, and no byte limit below what those messages may weigh (the raw client keeps them
+ * in native memory). Only shims with such limits (ZeroMQ) take it.
+ */
+const MAX_BUFFERED = Object.freeze({ messages: ZMQ_HIGH_WATER_MARK, bytes: 2 ** 31 - 1 });
+
+/**
  * Opens the shim's publisher and subscriber for one topic through its descriptor, with the
- * same read count as the raw contenders (raw-redis.ts) where the shim has one; `close` deletes
- * what the topic left on the broker.
+ * same read count (raw-redis.ts) and read-ahead (raw-zeromq.ts) as the raw contenders where the
+ * shim has such settings; `close` deletes what the topic left on the broker.
  */
 export function shimEndpoints(descriptor: ShimDescriptor, config: BenchConfig): EndpointFactory {
   const { env } = config;
@@ -16,7 +24,10 @@ export function shimEndpoints(descriptor: ShimDescriptor, config: BenchConfig): 
   return async (topic) => {
     prepared ??= descriptor.prepare?.(env) ?? Promise.resolve();
     await prepared;
-    const subscriber = await descriptor.subscriber(env, topic, { readCount: REDIS_READ_COUNT });
+    const subscriber = await descriptor.subscriber(env, topic, {
+      readCount: REDIS_READ_COUNT,
+      maxBuffered: MAX_BUFFERED,
+    });
     const publisher = await descriptor.publisher(env);
     return {
       publisher,

@@ -1,6 +1,11 @@
 export { brokerContract } from './broker-contract.js';
 export { type CleanupAfterEach, type Closable, closeAfterEach } from './cleanup.js';
 export {
+  type FailoverFigures,
+  type FailoverSuiteOptions,
+  failoverSuite,
+} from './failover-suite.js';
+export {
   type FaultSuiteOptions,
   faultSuite,
   type RestartCaseSettings,
@@ -48,6 +53,7 @@ export type {
   RestartBroker,
   StoreContractOptions,
 } from './options.js';
+export { type ClusterNodes, localClusterNodes } from './scenarios/cluster-node.js';
 export {
   type ChildModules,
   type KillFigures,

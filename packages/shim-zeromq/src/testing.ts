@@ -197,6 +197,12 @@ export const zmqPubSubDescriptor: ShimDescriptor = Object.freeze({
       subscriber = await ZmqSubscriber.create(topic, {
         connect: hub.backendAddress,
         receiveHighWaterMark: FAN_OUT_HWM,
+        ...(options.maxBuffered?.messages === undefined
+          ? {}
+          : { maxBufferedMessages: options.maxBuffered.messages }),
+        ...(options.maxBuffered?.bytes === undefined
+          ? {}
+          : { maxBufferedBytes: options.maxBuffered.bytes }),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         ...(options.onLoss === undefined ? {} : { onLoss: options.onLoss }),
       });

@@ -14,6 +14,7 @@ export {
   openFileStore,
   type StreamModule,
 } from '../stream-module.js';
+export { type ClusterNodes, localClusterNodes } from './cluster-node.js';
 export {
   type ChildModules,
   type KillFigures,

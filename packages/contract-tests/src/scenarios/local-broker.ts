@@ -9,7 +9,7 @@ import { brokerAddress } from '@proxystream/protocols/kit';
 const run = promisify(execFile);
 
 /** The nearest directory at or above `from` that holds `scripts/brokers.sh`. */
-function repositoryRoot(from: string): string {
+export function repositoryRoot(from: string): string {
   for (let directory = from; ; directory = dirname(directory)) {
     if (existsSync(join(directory, 'scripts', 'brokers.sh'))) return directory;
     if (dirname(directory) === directory) {

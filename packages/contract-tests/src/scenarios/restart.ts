@@ -12,8 +12,8 @@ export interface RestartScenarioOptions {
   /** Where the broker is. Default `process.env`. */
   env?: ShimEnvironment;
   stream: StreamModule;
-  /** Restarts the broker, keeping its data. */
-  restart: () => Promise<void>;
+  /** Restarts the broker, keeping its data (or fails a cluster's node over); given the scenario's topic. */
+  restart: (topic: string) => Promise<void>;
   /** Objects sent. */
   events: number;
   /** Objects per batch. Default 1. */
@@ -127,7 +127,7 @@ export async function restartScenario(options: RestartScenarioOptions): Promise<
 
   const startRestart = () => {
     const down = performance.now();
-    restarting = restart().then(() => {
+    restarting = restart(topic).then(() => {
       upAt = performance.now();
       restartMs = Math.round(upAt - down);
       markIndex = sent;

@@ -16,6 +16,7 @@ export { REDACTED, redactedJson, redactUrls, withoutUserInfo } from './redaction
 export {
   type BrokerRequirement,
   brokerAddress,
+  type ClusterFailover,
   type DescriptorStore,
   type DescriptorSubscribeOptions,
   type RestartExpectation,

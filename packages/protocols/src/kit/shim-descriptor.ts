@@ -33,6 +33,12 @@ export interface DescriptorSubscribeOptions {
   /** Messages read per broker round trip, where the shim has such a setting (bench parity). */
   readCount?: number;
   /**
+   * Messages and bytes a subscriber may read ahead of its reader, where the shim has such limits
+   * (its `maxBufferedMessages` / `maxBufferedBytes`): bench parity with a raw client that holds
+   * up to its high-water mark. Descriptors without such limits ignore them.
+   */
+  maxBuffered?: { readonly messages?: number; readonly bytes?: number };
+  /**
    * A fan-out subscriber's loss callback (`onLoss`, see `LossReporting`), passed through by
    * descriptors whose capabilities say `slowConsumer: 'drops-reported'`; others ignore it.
    */
@@ -57,6 +63,27 @@ export interface RestartExpectation {
    * Default 0.
    */
   readonly maxReordered?: number;
+}
+
+/**
+ * How the failover cases of `@proxystream/contract-tests` (`failoverSuite`) find the node of a
+ * cluster to kill in the middle of a stream, for a descriptor whose broker is a cluster that
+ * `scripts/clusters.sh` runs (or one the user points `broker.variable` at).
+ */
+export interface ClusterFailover {
+  /** The cluster's name in `scripts/clusters.sh start|stop|kill|restart <name>`: `'redis'`, `'nats'`, `'kafka'`. */
+  readonly cluster: string;
+  /**
+   * The nodes worth killing, one failover case each, e.g. `'holder'` (the node that holds the
+   * topic's key, leads its partition or its stream) and `'connected'` (the node the clients
+   * talk to first).
+   */
+  readonly roles: readonly string[];
+  /**
+   * The node that has `role` for `topic` at this moment, as `scripts/clusters.sh` names its
+   * nodes: its client port on 127.0.0.1 (`'7001'`). Called after the topic has carried data.
+   */
+  node(env: ShimEnvironment, topic: string, role: string): Promise<string>;
 }
 
 /** A store a shim provides, with the factory that reopens it from its wire config. */
@@ -113,6 +140,8 @@ export interface ShimDescriptor {
   readonly store?: DescriptorStore;
   /** What the shim promises across a broker restart (persistent shims; defaults as documented). */
   readonly restart?: RestartExpectation;
+  /** For a descriptor on a cluster: how the failover cases choose the node they kill. */
+  readonly failover?: ClusterFailover;
 }
 
 /** The address of `broker` in `env`: its variable, else its local default. */
