@@ -8,6 +8,8 @@
 #   bash scripts/kafka.sh restart  # stop, then start again on the same data dir (topics, offsets
 #                                  # and committed group positions survive; used by fault tests)
 #   bash scripts/kafka.sh status   # exit 0 if a broker answers metadata on the port
+#   bash scripts/kafka.sh jars     # resolve the jars (first time) and print their directory
+#                                  # (scripts/clusters/kafka.sh runs its nodes from them)
 #
 # Env: KAFKA_PORT (default 9092), KAFKA_CONTROLLER_PORT (default 9093),
 #      KAFKA_READY_TIMEOUT seconds (default 120).
@@ -291,5 +293,9 @@ case "${1:-}" in
     start keep
     ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|restart|status" >&2; exit 2 ;;
+  jars)
+    resolve
+    echo "$LIB"
+    ;;
+  *) echo "usage: $0 start|stop|restart|status|jars" >&2; exit 2 ;;
 esac

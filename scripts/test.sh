@@ -4,6 +4,8 @@
 # from vitest's own JSON reports. Extra arguments go to vitest.
 #   PROXYSTREAM_NODE=22 bash scripts/test.sh       # one version only (or "22 24"; default: all)
 #   PROXYSTREAM_NODE=system bash scripts/test.sh   # the node on PATH, whatever its version
+#   PROXYSTREAM_CLUSTERS=0 bash scripts/test.sh     # without the cluster tests (they run by default,
+#                                                   # once, on the first version, after the others)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -21,8 +23,10 @@ pnpm exec publint --version >/dev/null
 for dir in packages/*/; do (cd "$dir" && pnpm exec publint --strict >&2); done
 
 started=()
+clusters=()
 cleanup() { [ ${#started[@]} -eq 0 ] || bash scripts/brokers.sh stop "${started[@]}" || true; }
-trap cleanup EXIT
+cleanup_clusters() { [ ${#clusters[@]} -eq 0 ] || bash scripts/clusters.sh stop "${clusters[@]}" || true; }
+trap 'cleanup; cleanup_clusters' EXIT
 # Every broker scripts/brokers.sh knows (a new broker is one entry there).
 read -r -a brokers <<<"$(bash scripts/brokers.sh list)"
 for broker in "${brokers[@]}"; do
@@ -47,9 +51,37 @@ for major in "${majors[@]}"; do
   [ -s "$report" ] || echo "[test] vitest on Node.js $major wrote no report" >&2
 done
 
-# Stop the brokers now, so that the counts line below is the last thing printed.
+# Stop the brokers now: the clusters below need the machine, and the counts line below must be
+# the last thing printed.
 cleanup >&2
 started=()
+
+# The cluster tests (packages/*/test/cluster/, vitest.cluster.config.ts): every cluster
+# scripts/clusters.sh knows, started here unless it runs already or its URL variable names the
+# user's, then the tests once, on the first tested Node.js. Extra vitest arguments select among
+# the other tests, so a run given some does not run these.
+if [ "${PROXYSTREAM_CLUSTERS:-1}" != 0 ] && [ $# -eq 0 ]; then
+  read -r -a names <<<"$(bash scripts/clusters.sh list)"
+  for name in "${names[@]}"; do
+    if bash scripts/clusters.sh running "$name" 2>/dev/null; then continue; fi
+    clusters+=("$name")
+    bash scripts/clusters.sh start "$name" || status=1
+  done
+  # The descriptors default to the local clusters; the URL variables stay unset unless the user
+  # gave them (a set variable means "the user's cluster": scripts/clusters.sh would not kill it).
+  major=${majors[0]}
+  report="$ROOT/.cache/vitest-report-clusters.json"
+  rm -f "$report"
+  reports+=("$report")
+  bin=$(dirname "$(command -v node)")
+  [ "$major" = system ] || bin=$(bash scripts/node.sh bin "$major")
+  echo "[test] cluster tests on Node.js $("$bin/node" --version)"
+  PATH="$bin:$PATH" pnpm exec vitest run --config vitest.cluster.config.ts --reporter=default \
+    --reporter=json --outputFile.json="$report" || status=$?
+  [ -s "$report" ] || echo "[test] the cluster tests wrote no report" >&2
+  cleanup_clusters >&2
+  clusters=()
+fi
 
 # A run without a report counts as one failed test.
 node -e '

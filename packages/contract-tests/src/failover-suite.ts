@@ -30,8 +30,9 @@ export interface FailoverFigures extends RestartFigures {
  * Registers the failover cases of the descriptors that run on a cluster (those with `failover`):
  * for each node role the descriptor names (the node holding the topic, the node the clients are
  * connected to…), a stream of objects `StreamProducer` → shim → `StreamConsumer` during which that
- * node is SIGKILLed a third of the way in, while the sender goes on without waiting. The node is
- * started again after the case. Every case requires that no `send` and no `close` of the
+ * node is SIGKILLed a third of the way in. The sender goes on during the failover (those sends
+ * are the shim's to carry across it) and holds at two thirds until the cluster serves again, so
+ * that the last third measures the recovery. The node is started again after the case. Every case requires that no `send` and no `close` of the
  * producer throws (a failover is the shim's business while its time budget lasts) and that the
  * consumer reads to the end of the stream; persistent shims then lose and duplicate nothing,
  * fan-out shims report every object they did not deliver.
@@ -75,8 +76,6 @@ export function failoverSuite(
               stream: options.stream,
               events,
               batchSize: persistent ? 10 : 1,
-              // The sender never holds for the cluster: it sends on through the failover.
-              resumeAt: events,
               inactivityMs: options.inactivityMs ?? 60_000,
               restart: async (topic) => {
                 const node = await failover.node(env, topic, role);

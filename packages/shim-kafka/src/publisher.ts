@@ -13,16 +13,12 @@ import {
   positiveInteger,
   throwIfAborted,
 } from '@proxystream/protocols/kit';
-import {
-  CompressionTypes,
-  type Message,
-  Partitioners,
-  type Producer,
-  type ProducerConfig,
-} from 'kafkajs';
+import { CompressionTypes, type Message, type Producer, type ProducerConfig } from 'kafkajs';
 import { DEFAULT_MAX_MESSAGE_SIZE, KAFKA_CAPABILITIES, kafkaCapabilities } from './capabilities.js';
 import { brokerError, isTooLarge, tooLargeError } from './kafka-errors.js';
 import { type KafkaConnectionOptions, kafkaClientOf, type TopicSettings } from './options.js';
+import { stickyPartitioner } from './partitioner.js';
+import { DEFAULT_RETRY_FOR_MS, sendRetry } from './send-retry.js';
 import { assertValidTopic, TopicCreator } from './topic.js';
 
 /** Compression codecs; `'gzip'` is built into kafkajs, the others need a codec registered in `CompressionCodecs`. */
@@ -54,7 +50,8 @@ export interface KafkaPublisherOptions extends KafkaConnectionOptions {
   compression?: KafkaCompression;
   /**
    * Key of each message, which picks its partition (same key, same partition, same order).
-   * Default: no key, so kafkajs's default partitioner spreads messages over partitions.
+   * Default: no key; keyless messages of one publisher go to one partition per topic (chosen at
+   * random on the first send), so a topic of several partitions keeps this publisher's order.
    */
   key?: (topic: string, message: Uint8Array) => string | Uint8Array | undefined;
   /** Create a topic through the admin API on its first `send` (`true`, or the settings of new topics). Default `false`. */
@@ -71,7 +68,17 @@ export interface KafkaPublisherOptions extends KafkaConnectionOptions {
   maxInFlightBytes?: number;
   /** How long the broker may wait for `acks` replicas, in ms. Default 30 000. */
   ackTimeoutMs?: number;
-  /** kafkajs producer settings (`retry`, `createPartitioner`, `idempotent`…). Default: idempotent, default partitioner. */
+  /**
+   * How long a request that failed for a reason that can pass (a leader election, a broker that
+   * died, a topic the broker does not know yet) is retried before its sends reject, in ms.
+   * Default 30 000, which outlasts a cluster's failover. Retries keep the producer's sequence
+   * numbers, so the broker stores each message once.
+   */
+  retryForMs?: number;
+  /**
+   * kafkajs producer settings (`retry`, `createPartitioner`, `idempotent`…). Default: idempotent,
+   * retrying for `retryForMs`, keyless messages on one partition per topic.
+   */
   producer?: ProducerConfig;
 }
 
@@ -96,6 +103,7 @@ interface PublisherSettings {
   readonly maxInFlightMessages: number;
   readonly maxInFlightBytes: number;
   readonly ackTimeoutMs: number;
+  readonly retryForMs: number;
 }
 
 function publisherSettings(options: KafkaPublisherOptions): PublisherSettings {
@@ -126,6 +134,7 @@ function publisherSettings(options: KafkaPublisherOptions): PublisherSettings {
       64 * 1024 * 1024,
     ),
     ackTimeoutMs: positiveInteger(options.ackTimeoutMs, 'ackTimeoutMs', 30_000),
+    retryForMs: positiveInteger(options.retryForMs, 'retryForMs', DEFAULT_RETRY_FOR_MS),
   };
 }
 
@@ -210,7 +219,9 @@ export class KafkaPublisher implements Publisher {
     const producer = kafka.producer({
       // kafkajs refuses an idempotent send without acks from all in-sync replicas.
       idempotent: settings.acks === -1,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: stickyPartitioner,
+      // Without it kafkajs retries 5 times (about 7–10 s), less than a leader election can take.
+      retry: sendRetry(settings.retryForMs),
       ...options.producer,
     });
     try {

@@ -8,6 +8,7 @@ import {
   abortable,
   nonNegative,
   oneOf,
+  pause,
   positiveInteger,
   QueueSubscriber,
   settledWithin,
@@ -15,7 +16,7 @@ import {
   withTimeout,
 } from '@proxystream/protocols/kit';
 import type { Consumer, ConsumerConfig, EachBatchPayload } from 'kafkajs';
-import { brokerError } from './kafka-errors.js';
+import { brokerError, kafkaErrorType } from './kafka-errors.js';
 import { OffsetCommitter } from './offset-committer.js';
 import { type KafkaConnectionOptions, kafkaClientOf, type TopicSettings } from './options.js';
 import { assertValidTopic, TopicCreator } from './topic.js';
@@ -97,6 +98,7 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
   readonly #maxMessages: number;
   readonly #maxBytes: number;
   readonly #closeTimeoutMs: number;
+  readonly #createsTopics: boolean;
   readonly #removeListeners: Array<() => void> = [];
   #bufferedBytes = 0;
   #paused = false;
@@ -119,6 +121,7 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
     consumer: Consumer,
     settings: SubscriberSettings,
     signal: AbortSignal | undefined,
+    createsTopics: boolean,
   ) {
     super({ capacity: settings.maxBufferedMessages, signal });
     this.topic = topic;
@@ -128,6 +131,7 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
     this.#maxMessages = settings.maxBufferedMessages;
     this.#maxBytes = settings.maxBufferedBytes;
     this.#closeTimeoutMs = settings.closeTimeoutMs;
+    this.#createsTopics = createsTopics;
   }
 
   /**
@@ -169,7 +173,14 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
       allowAutoTopicCreation: false,
       ...options.consumer,
     });
-    const subscriber = new KafkaSubscriber(topic, group, consumer, settings, signal);
+    const subscriber = new KafkaSubscriber(
+      topic,
+      group,
+      consumer,
+      settings,
+      signal,
+      Boolean(options.createTopics),
+    );
     await subscriber.#start(settings.start === 'beginning', settings.readyTimeoutMs, signal);
     if (signal?.aborted) {
       await subscriber.close();
@@ -258,7 +269,7 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
     const connecting = (async () => {
       await consumer.connect();
       if (this.closed) return;
-      await consumer.subscribe({ topics: [this.topic], fromBeginning });
+      await this.#subscribe(fromBeginning);
       if (this.closed) return;
       await consumer.run({
         autoCommit: false,
@@ -281,6 +292,27 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
       throw brokerError(`subscribing to topic "${this.topic}" failed`, error, this.topic);
     } finally {
       settle = undefined;
+    }
+  }
+
+  /**
+   * Subscribes the consumer. On a cluster, a topic just created reaches its brokers a few
+   * milliseconds apart, and the broker kafkajs asks may not know it yet
+   * (UNKNOWN_TOPIC_OR_PARTITION): that is asked again, 100 ms later, until `readyTimeoutMs`
+   * ends the wait (only when this subscriber creates topics; otherwise a missing topic fails at once).
+   */
+  async #subscribe(fromBeginning: boolean): Promise<void> {
+    for (;;) {
+      try {
+        await this.#consumer.subscribe({ topics: [this.topic], fromBeginning });
+        return;
+      } catch (error) {
+        if (!this.#createsTopics || kafkaErrorType(error) !== 'UNKNOWN_TOPIC_OR_PARTITION') {
+          throw error;
+        }
+        if (this.closed) return;
+        await pause(100);
+      }
     }
   }
 

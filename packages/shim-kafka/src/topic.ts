@@ -24,8 +24,8 @@ export function assertValidTopic(topic: string): void {
 }
 
 /**
- * Creates `topics` if they do not exist yet and waits until every partition has a leader, so that
- * a send or a subscription right after it succeeds. Existing topics are left as they are.
+ * Creates `topics` if they do not exist yet and waits until its brokers answer with a leader for
+ * every partition, so that a send or a subscription right after it succeeds. Existing topics are left as they are.
  * `connection` is a `Kafka` client or its settings, like the `connection` option of the publisher
  * and subscriber; the admin client opened here is disconnected before it resolves.
  *
@@ -64,7 +64,7 @@ export class TopicCreator {
     this.#settings = settings;
   }
 
-  /** Resolves once `topic` exists with a leader for each partition. */
+  /** Resolves once `topic` exists and its brokers answer with a leader for each partition. */
   ensure(topic: string): Promise<void> {
     let done = this.#done.get(topic);
     if (done === undefined) {
@@ -88,8 +88,10 @@ export class TopicCreator {
     const admin = await this.#connect();
     const { numPartitions, replicationFactor, configEntries } = this.#settings;
     try {
-      const created = await admin.createTopics({
-        waitForLeaders: true,
+      // Not kafkajs's waitForLeaders: it gives up on UNKNOWN_TOPIC_OR_PARTITION, which a broker of
+      // a cluster that has not yet applied the new topic answers.
+      await admin.createTopics({
+        waitForLeaders: false,
         topics: [
           {
             topic,
@@ -106,8 +108,7 @@ export class TopicCreator {
           },
         ],
       });
-      // Another client created it first: its leaders may not be elected yet.
-      if (!created) await waitForLeaders(admin, topic);
+      await waitUntilServed(admin, topic);
     } catch (error) {
       throw brokerError(`creating topic "${topic}" failed`, error, topic);
     }
@@ -126,14 +127,32 @@ export class TopicCreator {
   }
 }
 
-async function waitForLeaders(admin: Admin, topic: string, timeoutMs = 30_000): Promise<void> {
+/** Answers in a row that must show the topic served; each comes from a broker kafkajs picks. */
+const SERVED_ANSWERS = 3;
+
+/**
+ * Waits until `topic` is served: every partition has a leader, in {@link SERVED_ANSWERS} metadata
+ * answers in a row (a replica that is down does not hold it up). A broker that does not know the topic yet (UNKNOWN_TOPIC_OR_PARTITION) just means "not
+ * yet": a topic created on a cluster reaches its brokers a few milliseconds apart.
+ */
+async function waitUntilServed(admin: Admin, topic: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const metadata = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
+  let served = 0;
+  let lastError: unknown;
+  while (served < SERVED_ANSWERS) {
+    const metadata = await admin.fetchTopicMetadata({ topics: [topic] }).catch((error) => {
+      lastError = error;
+      return undefined;
+    });
     const partitions = metadata?.topics[0]?.partitions ?? [];
-    if (partitions.length > 0 && partitions.every((partition) => partition.leader >= 0)) return;
-    if (Date.now() > deadline)
-      throw new Error(`topic "${topic}" has no leader after ${timeoutMs} ms`);
-    await pause(50);
+    const ready = partitions.length > 0 && partitions.every((partition) => partition.leader >= 0);
+    served = ready ? served + 1 : 0;
+    if (served >= SERVED_ANSWERS) return;
+    if (Date.now() > deadline) {
+      throw new Error(`topic "${topic}" is not served by its brokers after ${timeoutMs} ms`, {
+        cause: lastError,
+      });
+    }
+    if (!ready) await pause(50);
   }
 }

@@ -27,6 +27,7 @@ import {
 } from './connection.js';
 import { type JetStreamStreamOptions, StreamTarget } from './jetstream-stream.js';
 import { assertValidTopic } from './topic.js';
+import { apiErrorCode, isTransient } from './transient.js';
 
 /** Options of {@link JetStreamPublisher.create}. */
 export interface JetStreamPublisherOptions extends NatsConnectionOptions, JetStreamStreamOptions {
@@ -73,20 +74,11 @@ export interface JetStreamSendOptions {
 
 const MAX_ID_LENGTH = 128;
 
-/** Timeouts, no responders while JetStream restarts, requests cut by a disconnect. */
-function isTransient(error: unknown): boolean {
-  const name = (error as { name?: unknown } | null)?.name;
-  return name === 'TimeoutError' || name === 'JetStreamNotEnabled' || name === 'RequestError';
-}
-
 /** The server refused a message above the stream's `max_msg_size` (JetStream API error 10054). */
 function isTooLargeForStream(error: unknown): boolean {
-  const apiError = (error as { apiError?: unknown } | null)?.apiError;
-  const code =
-    typeof apiError === 'function'
-      ? (apiError.call(error) as { err_code?: unknown } | undefined)?.err_code
-      : undefined;
-  return code === 10054 || /message size exceeds maximum allowed/i.test(messageOf(error));
+  return (
+    apiErrorCode(error) === 10054 || /message size exceeds maximum allowed/i.test(messageOf(error))
+  );
 }
 
 /**

@@ -3,6 +3,7 @@ import { type JetStreamManager, jetstreamManager, type StreamConfig } from '@nat
 import { type NatsConnection, nanos } from '@nats-io/transport-node';
 import { BrokerError } from '@proxystream/protocols';
 import { oneOf, positiveInteger } from '@proxystream/protocols/kit';
+import { defaultReplicas } from './cluster-size.js';
 import {
   type NatsConnectionOptions,
   openConnection,
@@ -41,7 +42,11 @@ export interface StreamSettings {
   maxMessageSize?: number;
   /** How long the server remembers message ids to drop retried publishes, in ms. Default 120 000. */
   duplicateWindowMs?: number;
-  /** Copies kept in a cluster. Default 1. */
+  /**
+   * Copies kept in a cluster, each on another server: the stream survives the death of a
+   * minority of them. Default: the number of servers of the connected server's cluster, up to
+   * 3 (1 on a single server).
+   */
   replicas?: number;
 }
 
@@ -89,6 +94,7 @@ function streamConfig(
   name: string,
   prefix: string,
   settings: StreamSettings,
+  fallbackReplicas = 1,
 ): Partial<StreamConfig> & { name: string } {
   const config: Partial<StreamConfig> & { name: string } = { name, subjects: [`${prefix}.>`] };
   const retention = oneOf(settings.retention, 'retention', RETENTIONS, 'limits');
@@ -106,7 +112,7 @@ function streamConfig(
   const window = optionalPositive('duplicateWindowMs', settings.duplicateWindowMs);
   if (window !== undefined) config.duplicate_window = nanos(window);
   const replicas = optionalPositive('replicas', settings.replicas);
-  if (replicas !== undefined) config.num_replicas = replicas;
+  config.num_replicas = replicas ?? fallbackReplicas;
   return config;
 }
 
@@ -116,8 +122,9 @@ export async function ensureStreamOn(
   name: string,
   prefix: string,
   settings: StreamSettings,
+  fallbackReplicas = 1,
 ): Promise<StreamDescription> {
-  const config = streamConfig(name, prefix, settings);
+  const config = streamConfig(name, prefix, settings, fallbackReplicas);
   const wanted = `${prefix}.>`;
   const check = (subjects: readonly string[] | undefined, created: boolean): StreamDescription => {
     const list = subjects ?? [];
@@ -176,7 +183,7 @@ export async function ensureStream(options: EnsureStreamOptions = {}): Promise<S
   const held = await openConnection(options.connection);
   try {
     const jsm = await jetstreamManager(held.nc);
-    return await ensureStreamOn(jsm, name, prefix, options);
+    return await ensureStreamOn(jsm, name, prefix, options, defaultReplicas(held.nc));
   } catch (error) {
     throw toProxyStreamError(error, `ensuring stream ${name}`);
   } finally {
@@ -227,7 +234,7 @@ export class StreamTarget {
     const settings = this.#create;
     if (settings === undefined) return;
     this.#ensured ??= jetstreamManager(nc).then((jsm) =>
-      ensureStreamOn(jsm, this.name, this.prefix, settings),
+      ensureStreamOn(jsm, this.name, this.prefix, settings, defaultReplicas(nc)),
     );
     try {
       await this.#ensured;

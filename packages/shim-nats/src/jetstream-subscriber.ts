@@ -29,6 +29,7 @@ import {
 import { watchStatus } from './connection-status.js';
 import { durableName, type JetStreamStreamOptions, StreamTarget } from './jetstream-stream.js';
 import { assertValidName, assertValidTopic } from './topic.js';
+import { withRetries } from './transient.js';
 
 /** Where a new consumer starts in the topic: its oldest stored message, or what comes next. */
 export type JetStreamStart = 'beginning' | 'now';
@@ -71,6 +72,9 @@ export interface JetStreamSubscriberOptions
   /** Most messages delivered but not acknowledged across the whole group. Default: the server's (1 000). */
   maxAckPending?: number;
 }
+
+/** How long `create` retries its consumer requests through timeouts and leader elections, in ms. */
+const CREATE_RETRY_MS = 30_000;
 
 /** Bytes counted per message on top of its data (subject, headers, bookkeeping). */
 const MESSAGE_OVERHEAD = 256;
@@ -202,8 +206,11 @@ export class JetStreamSubscriber extends QueueSubscriber<JsMsg> implements Ackno
       await target.ensure(held.nc);
       const jsm = await jetstreamManager(held.nc);
       const subject = target.subject(topic);
-      // Resolved once, so that a consumer made again later starts at the same place.
-      const from = await subscriber.#deliverFrom(jsm, target.name);
+      // Resolved once, so that a consumer made again later starts at the same place. Both
+      // requests retry through a cluster's leader election (a node just died or came back).
+      const from = await withRetries(CREATE_RETRY_MS, () =>
+        subscriber.#deliverFrom(jsm, target.name),
+      );
       if (group === undefined && 'opt_start_seq' in from) {
         subscriber.#nextSequence = from.opt_start_seq;
       }
@@ -212,7 +219,7 @@ export class JetStreamSubscriber extends QueueSubscriber<JsMsg> implements Ackno
           ? () => subscriber.#openOrdered(target.name, subject)
           : () =>
               subscriber.#openDurable(jsm, target.name, subject, durableName(topic, group), from);
-      subscriber.#consumer = await open();
+      subscriber.#consumer = await withRetries(CREATE_RETRY_MS, open);
       subscriber.#recreate = open;
     } catch (error) {
       await subscriber.close();

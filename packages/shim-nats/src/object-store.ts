@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { type DirectStreamAPI, jetstreamManager } from '@nats-io/jetstream';
 import { type ObjectStore, type ObjectStoreOptions, Objm, StorageType } from '@nats-io/obj';
 import { nanos } from '@nats-io/transport-node';
 import {
@@ -10,7 +11,8 @@ import {
   type StoreConfig,
   StoreError,
 } from '@proxystream/protocols';
-import { positiveInteger, withoutUserInfo } from '@proxystream/protocols/kit';
+import { positiveInteger, positiveNumber, withoutUserInfo } from '@proxystream/protocols/kit';
+import { configuredServers, defaultReplicas } from './cluster-size.js';
 import {
   type HeldConnection,
   isNatsConnection,
@@ -20,6 +22,8 @@ import {
   releaseConnection,
   serversOf,
 } from './connection.js';
+import { readChunks } from './object-read.js';
+import { withRetries } from './transient.js';
 
 /** `kind` of {@link NatsObjectStore} configs. */
 export const NATS_OBJECT_STORE_KIND = 'nats-object';
@@ -32,6 +36,14 @@ export interface ObjectBucketSettings {
   ttlMs?: number;
   /** Most bytes the bucket holds; puts beyond fail. Default: no limit. */
   maxBytes?: number;
+  /**
+   * Copies of every object, each on another server of the cluster: the bucket survives the
+   * death of a minority of them. Default: the number of servers of the connected server's
+   * cluster, up to 3 (1 on a single server).
+   */
+  replicas?: number;
+  /** Where the bucket's servers are chosen: a cluster by name, and/or servers with all these tags. */
+  placement?: { cluster?: string; tags?: string[] };
 }
 
 /** Options of {@link NatsObjectStore.create}. */
@@ -47,10 +59,16 @@ export interface NatsObjectStoreOptions extends NatsConnectionOptions {
   chunkSize?: number;
   /**
    * Servers written into {@link NatsObjectStore.config} for other processes to reopen the bucket.
-   * Default: the `servers` of `connection` settings, or the server a given connection is
-   * connected to. Credentials in them are removed.
+   * Default: every server of `connection` settings, or every server a given connection was
+   * opened with (so that a consumer reopens the bucket through any of them, even after the
+   * one connected now died). Credentials in them are removed.
    */
   advertisedServers?: string[];
+  /**
+   * How long a put, get, exists or evict keeps retrying through timeouts, reconnections and a
+   * cluster's leader elections before it fails, in ms. Default 30 000.
+   */
+  retryForMs?: number;
   /** An aborted signal makes {@link NatsObjectStore.create} reject with `AbortedError`, opening nothing. */
   signal?: AbortSignal;
 }
@@ -75,12 +93,25 @@ function checkedKey(key: string): string {
   return key;
 }
 
-function bucketOptions(settings: ObjectBucketSettings): Partial<ObjectStoreOptions> {
+function bucketOptions(
+  settings: ObjectBucketSettings,
+  fallbackReplicas: number,
+): Partial<ObjectStoreOptions> {
   const options: Partial<ObjectStoreOptions> = {
     storage: settings.storage === 'memory' ? StorageType.Memory : StorageType.File,
+    replicas:
+      settings.replicas === undefined
+        ? fallbackReplicas
+        : positiveInteger(settings.replicas, 'replicas', 1),
   };
   if (settings.ttlMs !== undefined) options.ttl = nanos(settings.ttlMs);
   if (settings.maxBytes !== undefined) options.max_bytes = settings.maxBytes;
+  if (settings.placement !== undefined) {
+    options.placement = {
+      cluster: settings.placement.cluster ?? '',
+      tags: settings.placement.tags ?? [],
+    };
+  }
   return options;
 }
 
@@ -107,6 +138,8 @@ export class NatsObjectStore implements Store, AsyncDisposable {
   readonly #name: string;
   readonly #servers: string[];
   readonly #chunkSize: number;
+  readonly #direct: DirectStreamAPI;
+  readonly #retryFor: number;
   #closing: Promise<void> | undefined;
 
   private constructor(
@@ -114,13 +147,15 @@ export class NatsObjectStore implements Store, AsyncDisposable {
     bucket: ObjectStore,
     name: string,
     servers: string[],
-    chunkSize: number,
+    settings: { chunkSize: number; retryFor: number; direct: DirectStreamAPI },
   ) {
     this.#held = held;
     this.#bucket = bucket;
     this.#name = name;
     this.#servers = servers;
-    this.#chunkSize = chunkSize;
+    this.#chunkSize = settings.chunkSize;
+    this.#retryFor = settings.retryFor;
+    this.#direct = settings.direct;
   }
 
   /**
@@ -132,7 +167,9 @@ export class NatsObjectStore implements Store, AsyncDisposable {
   static async create(options: NatsObjectStoreOptions): Promise<NatsObjectStore> {
     assertValidBucket(options?.bucket);
     const chunkSize = positiveInteger(options.chunkSize, 'chunkSize', 128 * 1024);
+    const retryFor = positiveNumber(options.retryForMs, 'retryForMs', 30_000);
     const create = options.create ?? true;
+    if (typeof create === 'object') bucketOptions(create, 1);
     let held: HeldConnection;
     try {
       held = await openConnection(options.connection, options.signal);
@@ -141,24 +178,26 @@ export class NatsObjectStore implements Store, AsyncDisposable {
       throw new StoreError(messageOf(error), { cause: error });
     }
     try {
-      const objm = new Objm(held.nc);
-      const bucket =
-        create === false
-          ? await objm.open(options.bucket)
-          : await objm.create(options.bucket, bucketOptions(create === true ? {} : create));
+      const nc = held.nc;
+      const objm = new Objm(nc);
+      const settings = create === true ? {} : create;
+      const bucket = await withRetries(retryFor, () =>
+        settings === false
+          ? objm.open(options.bucket)
+          : objm.create(options.bucket, bucketOptions(settings, defaultReplicas(nc))),
+      );
       if (options.signal?.aborted) throw new AbortedError();
       const servers =
         options.advertisedServers ??
         (isNatsConnection(options.connection)
-          ? [held.nc.getServer()]
+          ? configuredServers(nc)
           : serversOf(options.connection));
-      return new NatsObjectStore(
-        held,
-        bucket,
-        options.bucket,
-        servers.map(withoutUserInfo),
+      const direct = (await jetstreamManager(nc)).direct;
+      return new NatsObjectStore(held, bucket, options.bucket, servers.map(withoutUserInfo), {
         chunkSize,
-      );
+        retryFor,
+        direct,
+      });
     } catch (error) {
       if (error instanceof AbortedError) {
         await releaseConnection(held);
@@ -183,7 +222,10 @@ export class NatsObjectStore implements Store, AsyncDisposable {
     this.#assertOpen();
     const key = randomBytes(16).toString('hex');
     try {
-      await this.#bucket.putBlob({ name: key, options: { max_chunk_size: this.#chunkSize } }, data);
+      // A retried put writes the same name again: the object store keeps the last copy.
+      await withRetries(this.#retryFor, () =>
+        this.#bucket.putBlob({ name: key, options: { max_chunk_size: this.#chunkSize } }, data),
+      );
     } catch (error) {
       throw new StoreError(`put into bucket ${this.#name} failed: ${messageOf(error)}`, {
         cause: error,
@@ -209,7 +251,13 @@ export class NatsObjectStore implements Store, AsyncDisposable {
     this.#assertOpen();
     checkedKey(key);
     try {
-      return (await this.#bucket.getBlob(key)) ?? undefined;
+      return await withRetries(this.#retryFor, async () => {
+        const info = await this.#bucket.info(key);
+        if (info === null || info.deleted) return undefined;
+        // A link (never made by this store) is followed by the client's own get.
+        if (info.options?.link !== undefined) return (await this.#bucket.getBlob(key)) ?? undefined;
+        return await readChunks(this.#direct, this.#name, info);
+      });
     } catch (error) {
       throw new StoreError(`get from bucket ${this.#name} failed: ${messageOf(error)}`, {
         cause: error,
@@ -221,7 +269,7 @@ export class NatsObjectStore implements Store, AsyncDisposable {
     this.#assertOpen();
     checkedKey(key);
     try {
-      const info = await this.#bucket.info(key);
+      const info = await withRetries(this.#retryFor, () => this.#bucket.info(key));
       return info !== null && !info.deleted;
     } catch (error) {
       throw new StoreError(`lookup in bucket ${this.#name} failed: ${messageOf(error)}`, {
@@ -234,9 +282,11 @@ export class NatsObjectStore implements Store, AsyncDisposable {
     this.#assertOpen();
     checkedKey(key);
     try {
-      const info = await this.#bucket.info(key);
-      if (info === null || info.deleted) return;
-      await this.#bucket.delete(key);
+      await withRetries(this.#retryFor, async () => {
+        const info = await this.#bucket.info(key);
+        if (info === null || info.deleted) return;
+        await this.#bucket.delete(key);
+      });
     } catch (error) {
       throw new StoreError(`evict from bucket ${this.#name} failed: ${messageOf(error)}`, {
         cause: error,

@@ -10,6 +10,7 @@ import type { MessagesLostError } from '@proxystream/protocols';
 import {
   type BrokerRequirement,
   brokerAddress,
+  type ClusterFailover,
   type DescriptorStore,
   type DescriptorSubscribeOptions,
   type ShimDescriptor,
@@ -72,24 +73,6 @@ export const TEST_BUCKET = 'proxystream-test';
  */
 export const TEST_ACK_WAIT_MS = Object.freeze({ normal: 10_000, fast: 2_000 });
 
-/** The connection settings of the broker `env` names. */
-function settingsOf(env: ShimEnvironment): NatsConnectionSettings {
-  return { servers: brokerAddress(NATS_BROKER, env) };
-}
-
-/** Runs `work` on a raw client connection of its own, closed afterwards. */
-async function withRawConnection<T>(
-  env: ShimEnvironment,
-  work: (nc: NatsConnection) => Promise<T>,
-): Promise<T> {
-  const nc = await connect({ servers: brokerAddress(NATS_BROKER, env) });
-  try {
-    return await work(nc);
-  } finally {
-    await nc.close().catch(() => undefined);
-  }
-}
-
 /** The group and signal a descriptor's caller asked for, without keys for what it did not. */
 function subscribeOptions(options: DescriptorSubscribeOptions): {
   group?: string;
@@ -108,106 +91,255 @@ function lossOptions(options: DescriptorSubscribeOptions): {
   return options.onLoss === undefined ? {} : { onLoss: options.onLoss };
 }
 
+/** How the descriptors of one deployment (a single server, a cluster) reach it. */
+interface Deployment {
+  readonly broker: BrokerRequirement;
+  /** The connection settings of the shims. */
+  settings(env: ShimEnvironment): NatsConnectionSettings;
+}
+
+/** The servers `env` names for `broker`: a comma-separated list. */
+function serversIn(broker: BrokerRequirement, env: ShimEnvironment): string[] {
+  return brokerAddress(broker, env)
+    .split(',')
+    .map((server) => server.trim())
+    .filter((server) => server !== '');
+}
+
+const SINGLE: Deployment = Object.freeze({
+  broker: NATS_BROKER,
+  settings: (env: ShimEnvironment) => ({ servers: brokerAddress(NATS_BROKER, env) }),
+});
+
+/** Runs `work` on a raw client connection of its own, closed afterwards. */
+async function withRawConnection<T>(
+  deployment: Deployment,
+  env: ShimEnvironment,
+  work: (nc: NatsConnection) => Promise<T>,
+): Promise<T> {
+  const nc = await connect(deployment.settings(env));
+  try {
+    return await work(nc);
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
+}
+
+function coreDescriptor(
+  deployment: Deployment,
+  names: { name: string; title: string },
+  failover?: ClusterFailover,
+): ShimDescriptor {
+  return Object.freeze({
+    ...names,
+    packageName: '@proxystream/shim-nats',
+    broker: deployment.broker,
+    capabilities: NATS_CORE_CAPABILITIES,
+    invalidTopics: INVALID_TOPICS,
+    publisher: (env: ShimEnvironment) =>
+      NatsPublisher.create({ connection: deployment.settings(env) }),
+    subscriber: (env: ShimEnvironment, topic: string, options: DescriptorSubscribeOptions = {}) =>
+      NatsSubscriber.create(topic, {
+        connection: deployment.settings(env),
+        ...subscribeOptions(options),
+        ...lossOptions(options),
+      }),
+    publishRaw: (env: ShimEnvironment, topic: string, bytes: Uint8Array) =>
+      withRawConnection(deployment, env, async (nc) => {
+        nc.publish(topic, bytes);
+        // The server has it once it answered this ping: publishes are buffered by the client.
+        await nc.flush();
+      }),
+    ...(failover === undefined ? {} : { failover }),
+  });
+}
+
+function objectStoreDescriptor(deployment: Deployment): DescriptorStore {
+  return Object.freeze({
+    create: (env: ShimEnvironment) =>
+      NatsObjectStore.create({
+        connection: deployment.settings(env),
+        bucket: TEST_BUCKET,
+        create: { ttlMs: 15 * 60_000 },
+      }),
+    factory: (env: ShimEnvironment) =>
+      new NatsObjectStoreFactory({ allowedServers: serversIn(deployment.broker, env) }),
+  });
+}
+
+function jetStreamDescriptorOn(
+  deployment: Deployment,
+  names: { name: string; title: string },
+  store: DescriptorStore,
+  failover?: ClusterFailover,
+): ShimDescriptor {
+  const settingsOf = deployment.settings;
+  return Object.freeze({
+    ...names,
+    packageName: '@proxystream/shim-nats',
+    broker: deployment.broker,
+    capabilities: JETSTREAM_CAPABILITIES,
+    invalidTopics: INVALID_TOPICS,
+    publisher: (env: ShimEnvironment) =>
+      JetStreamPublisher.create({
+        connection: settingsOf(env),
+        ...TEST_STREAM,
+        createStream: TEST_STREAM_SETTINGS,
+      }),
+    subscriber: (env: ShimEnvironment, topic: string, options: DescriptorSubscribeOptions = {}) =>
+      JetStreamSubscriber.create(topic, {
+        connection: settingsOf(env),
+        ...TEST_STREAM,
+        createStream: TEST_STREAM_SETTINGS,
+        ackWaitMs:
+          options.fastRedelivery === true ? TEST_ACK_WAIT_MS.fast : TEST_ACK_WAIT_MS.normal,
+        ...subscribeOptions(options),
+      }),
+    publishRaw: (env: ShimEnvironment, topic: string, bytes: Uint8Array) =>
+      withRawConnection(deployment, env, async (nc) => {
+        await jetstream(nc).publish(`${TEST_STREAM.subjectPrefix}.${topic}`, bytes);
+      }),
+    prepare: async (env: ShimEnvironment) => {
+      await ensureStream({
+        connection: settingsOf(env),
+        name: TEST_STREAM.stream,
+        subjectPrefix: TEST_STREAM.subjectPrefix,
+        ...TEST_STREAM_SETTINGS,
+      });
+    },
+    cleanup: (env: ShimEnvironment, topic: string) =>
+      withRawConnection(deployment, env, async (nc) => {
+        const subject = `${TEST_STREAM.subjectPrefix}.${topic}`;
+        const jsm = await jetstreamManager(nc);
+        try {
+          // The topic's groups (durable consumers filtered on its subject), then its messages.
+          for (const consumer of await jsm.consumers.list(TEST_STREAM.stream).next()) {
+            if (consumer.config.filter_subject === subject) {
+              await jsm.consumers.delete(TEST_STREAM.stream, consumer.name).catch(() => undefined);
+            }
+          }
+          await jsm.streams.purge(TEST_STREAM.stream, { filter: subject });
+        } catch {
+          // No stream: nothing to clean.
+        }
+      }),
+    store,
+    // The broker loses nothing: a new group reads every event once. A batch whose delivery the
+    // restart cut comes again after ackWaitMs, after later ones: StreamConsumer waits for it and
+    // delivers it late, at most one pull (256 messages of 10 events) out of order.
+    restart: Object.freeze({ stored: 'every-event-once', maxReordered: 2_560 }),
+    ...(failover === undefined ? {} : { failover }),
+  });
+}
+
 /** Core NATS: {@link NatsPublisher} and {@link NatsSubscriber}. */
-export const natsDescriptor: ShimDescriptor = Object.freeze({
+export const natsDescriptor: ShimDescriptor = coreDescriptor(SINGLE, {
   name: 'nats',
   title: 'core NATS',
-  packageName: '@proxystream/shim-nats',
-  broker: NATS_BROKER,
-  capabilities: NATS_CORE_CAPABILITIES,
-  invalidTopics: INVALID_TOPICS,
-  publisher: (env: ShimEnvironment) => NatsPublisher.create({ connection: settingsOf(env) }),
-  subscriber: (env: ShimEnvironment, topic: string, options: DescriptorSubscribeOptions = {}) =>
-    NatsSubscriber.create(topic, {
-      connection: settingsOf(env),
-      ...subscribeOptions(options),
-      ...lossOptions(options),
-    }),
-  publishRaw: (env: ShimEnvironment, topic: string, bytes: Uint8Array) =>
-    withRawConnection(env, async (nc) => {
-      nc.publish(topic, bytes);
-      // The server has it once it answered this ping: publishes are buffered by the client.
-      await nc.flush();
-    }),
 });
 
 /**
  * The object store on the descriptors' server: the bucket {@link TEST_BUCKET}, and a factory
  * allowed to open that server only.
  */
-export const natsObjectStoreDescriptor: DescriptorStore = Object.freeze({
-  create: (env: ShimEnvironment) =>
-    NatsObjectStore.create({
-      connection: settingsOf(env),
-      bucket: TEST_BUCKET,
-      create: { ttlMs: 15 * 60_000 },
-    }),
-  factory: (env: ShimEnvironment) =>
-    new NatsObjectStoreFactory({ allowedServers: [brokerAddress(NATS_BROKER, env)] }),
-});
+export const natsObjectStoreDescriptor: DescriptorStore = objectStoreDescriptor(SINGLE);
 
 /**
  * JetStream: {@link JetStreamPublisher} and {@link JetStreamSubscriber} on {@link TEST_STREAM}
  * (created on first use), with the object store.
  */
-export const jetStreamDescriptor: ShimDescriptor = Object.freeze({
-  name: 'jetstream',
-  title: 'JetStream',
-  packageName: '@proxystream/shim-nats',
-  broker: NATS_BROKER,
-  capabilities: JETSTREAM_CAPABILITIES,
-  invalidTopics: INVALID_TOPICS,
-  publisher: (env: ShimEnvironment) =>
-    JetStreamPublisher.create({
-      connection: settingsOf(env),
-      ...TEST_STREAM,
-      createStream: TEST_STREAM_SETTINGS,
-    }),
-  subscriber: (env: ShimEnvironment, topic: string, options: DescriptorSubscribeOptions = {}) =>
-    JetStreamSubscriber.create(topic, {
-      connection: settingsOf(env),
-      ...TEST_STREAM,
-      createStream: TEST_STREAM_SETTINGS,
-      ackWaitMs: options.fastRedelivery === true ? TEST_ACK_WAIT_MS.fast : TEST_ACK_WAIT_MS.normal,
-      ...subscribeOptions(options),
-    }),
-  publishRaw: (env: ShimEnvironment, topic: string, bytes: Uint8Array) =>
-    withRawConnection(env, async (nc) => {
-      await jetstream(nc).publish(`${TEST_STREAM.subjectPrefix}.${topic}`, bytes);
-    }),
-  prepare: async (env: ShimEnvironment) => {
-    await ensureStream({
-      connection: settingsOf(env),
-      name: TEST_STREAM.stream,
-      subjectPrefix: TEST_STREAM.subjectPrefix,
-      ...TEST_STREAM_SETTINGS,
-    });
+export const jetStreamDescriptor: ShimDescriptor = jetStreamDescriptorOn(
+  SINGLE,
+  {
+    name: 'jetstream',
+    title: 'JetStream',
   },
-  cleanup: (env: ShimEnvironment, topic: string) =>
-    withRawConnection(env, async (nc) => {
-      const subject = `${TEST_STREAM.subjectPrefix}.${topic}`;
-      const jsm = await jetstreamManager(nc);
-      try {
-        // The topic's groups (durable consumers filtered on its subject), then its messages.
-        for (const consumer of await jsm.consumers.list(TEST_STREAM.stream).next()) {
-          if (consumer.config.filter_subject === subject) {
-            await jsm.consumers.delete(TEST_STREAM.stream, consumer.name).catch(() => undefined);
-          }
-        }
-        await jsm.streams.purge(TEST_STREAM.stream, { filter: subject });
-      } catch {
-        // No stream: nothing to clean.
-      }
-    }),
-  store: natsObjectStoreDescriptor,
-  // The broker loses nothing: a new group reads every event once. A batch whose delivery the
-  // restart cut comes again after ackWaitMs, after later ones: StreamConsumer waits for it and
-  // delivers it late, at most one pull (256 messages of 10 events) out of order.
-  restart: Object.freeze({ stored: 'every-event-once', maxReordered: 2_560 }),
-});
+  natsObjectStoreDescriptor,
+);
 
 /** Every NATS descriptor. */
 export const descriptors: readonly ShimDescriptor[] = Object.freeze([
   natsDescriptor,
   jetStreamDescriptor,
+]);
+
+/**
+ * The cluster of the cluster descriptors: `NATS_CLUSTER_URLS` (comma-separated), else the local
+ * `scripts/clusters.sh start nats` (3 servers with JetStream on 4250–4252).
+ */
+export const NATS_CLUSTER_BROKER: BrokerRequirement = Object.freeze({
+  name: 'nats',
+  variable: 'NATS_CLUSTER_URLS',
+  defaultAddress: 'nats://127.0.0.1:4250,nats://127.0.0.1:4251,nats://127.0.0.1:4252',
+});
+
+/**
+ * The cluster: every server, tried in the order given (`noRandomize`), so that every client of
+ * a case is connected to the first one and the `'connected'` role names a known node.
+ */
+const CLUSTER: Deployment = Object.freeze({
+  broker: NATS_CLUSTER_BROKER,
+  settings: (env: ShimEnvironment) => ({
+    servers: serversIn(NATS_CLUSTER_BROKER, env),
+    noRandomize: true,
+  }),
+});
+
+/** The client port of a server address (`nats://127.0.0.1:4251` → `'4251'`). */
+function portOf(server: string): string {
+  return /:(\d+)\/?$/.exec(server)?.[1] ?? '4222';
+}
+
+/** The client port of the cluster's server named `serverName` (its `server_name`). */
+async function portOfServer(env: ShimEnvironment, serverName: string): Promise<string> {
+  for (const server of serversIn(NATS_CLUSTER_BROKER, env)) {
+    const nc = await connect({ servers: server, reconnect: false }).catch(() => undefined);
+    if (nc === undefined) continue;
+    const name = nc.info?.server_name;
+    await nc.close().catch(() => undefined);
+    if (name === serverName) return portOf(server);
+  }
+  throw new Error(`no server of ${NATS_CLUSTER_BROKER.variable} is named ${serverName}`);
+}
+
+/** The first server of the list: where every client of the cluster descriptors is connected. */
+function connectedNode(env: ShimEnvironment): Promise<string> {
+  return Promise.resolve(portOf(serversIn(NATS_CLUSTER_BROKER, env)[0] ?? ''));
+}
+
+/** Core NATS on the cluster: `'holder'` is the subscriber's server (the first), as is `'connected'`. */
+const CORE_FAILOVER: ClusterFailover = Object.freeze({
+  cluster: 'nats',
+  roles: Object.freeze(['holder', 'connected']),
+  node: (env: ShimEnvironment) => connectedNode(env),
+});
+
+/** JetStream on the cluster: `'holder'` is the leader of {@link TEST_STREAM}'s stream. */
+const JETSTREAM_FAILOVER: ClusterFailover = Object.freeze({
+  cluster: 'nats',
+  roles: Object.freeze(['holder', 'connected']),
+  node: async (env: ShimEnvironment, _topic: string, role: string) => {
+    if (role !== 'holder') return connectedNode(env);
+    const leader = await withRawConnection(CLUSTER, env, async (nc) => {
+      const info = await (await jetstreamManager(nc)).streams.info(TEST_STREAM.stream);
+      return info.cluster?.leader;
+    });
+    if (leader === undefined) throw new Error(`stream ${TEST_STREAM.stream} has no leader`);
+    return portOfServer(env, leader);
+  },
+});
+
+/**
+ * The descriptors on a NATS cluster (`NATS_CLUSTER_URLS`): core NATS and JetStream (stream and
+ * bucket replicated on up to 3 servers), with the object store, and the nodes the failover cases
+ * kill.
+ */
+export const clusterDescriptors: readonly ShimDescriptor[] = Object.freeze([
+  coreDescriptor(CLUSTER, { name: 'nats-cluster', title: 'core NATS on a cluster' }, CORE_FAILOVER),
+  jetStreamDescriptorOn(
+    CLUSTER,
+    { name: 'jetstream-cluster', title: 'JetStream on a cluster' },
+    objectStoreDescriptor(CLUSTER),
+    JETSTREAM_FAILOVER,
+  ),
 ]);

@@ -29,7 +29,8 @@ export function isRedisClient(value: unknown): value is RedisClient {
   );
 }
 
-function isCluster(client: RedisClient): client is Cluster {
+/** True when `client` is an ioredis `Cluster` rather than a single-server client. */
+export function isCluster(client: RedisClient): client is Cluster {
   return (client as { isCluster?: boolean }).isCluster === true;
 }
 
@@ -84,12 +85,29 @@ export function releaseClient(handle: ClientHandle): void {
   if (handle.owned) handle.client.disconnect();
 }
 
+/**
+ * The nodes a cluster client was started with, as `{ host, port }`: ioredis takes them as
+ * objects, ports or `redis://` URLs and normalises them only when it connects.
+ */
+export function startupNodes(cluster: Cluster): Array<{ host: string; port: number }> {
+  const given = (cluster as unknown as { startupNodes: unknown[] }).startupNodes;
+  return given.map((node) => {
+    if (typeof node === 'number') return { host: '127.0.0.1', port: node };
+    if (typeof node === 'string') {
+      if (/^\d+$/.test(node)) return { host: '127.0.0.1', port: Number(node) };
+      const url = new URL(node.includes('://') ? node : `redis://${node}`);
+      return { host: url.hostname || '127.0.0.1', port: Number(url.port || 6379) };
+    }
+    const { host, port } = node as { host?: string; port?: number | string };
+    return { host: host ?? '127.0.0.1', port: Number(port ?? 6379) };
+  });
+}
+
 /** Host, port and db of a single-server client, or the first node of a cluster. */
 export function addressOf(client: RedisClient): { host: string; port: number; db: number } {
   if (isCluster(client)) {
-    const node = (client as unknown as { startupNodes: Array<{ host?: string; port?: number }> })
-      .startupNodes[0];
-    return { host: node?.host ?? '127.0.0.1', port: Number(node?.port ?? 6379), db: 0 };
+    const node = startupNodes(client)[0];
+    return { host: node?.host ?? '127.0.0.1', port: node?.port ?? 6379, db: 0 };
   }
   const options = client.options;
   return {

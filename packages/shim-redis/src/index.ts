@@ -6,6 +6,7 @@ export {
   redisStreamsCapabilities,
 } from './capabilities.js';
 export { DEFAULT_REDIS_URL, type RedisClient, type RedisConnection } from './connection.js';
+export { DEFAULT_FAILOVER_BUDGET_MS } from './failover.js';
 export { RedisPubSubPublisher, type RedisPubSubPublisherOptions } from './pubsub-publisher.js';
 export { RedisPubSubSubscriber, type RedisPubSubSubscriberOptions } from './pubsub-subscriber.js';
 export type { RedisPullSubscriberOptions } from './pull-subscriber.js';

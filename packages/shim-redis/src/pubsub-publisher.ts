@@ -1,5 +1,8 @@
 import { throwIfAborted } from '@proxystream/protocols/kit';
 import { PUBSUB_MAX_MESSAGE_SIZE } from './capabilities.js';
+import { isCluster } from './connection.js';
+import { DEFAULT_FAILOVER_BUDGET_MS } from './failover.js';
+import { ShardRouter } from './shard-router.js';
 import { type RedisPublisherOptions, WindowedPublisher } from './windowed-publisher.js';
 
 /**
@@ -14,7 +17,8 @@ const PUBSUB_WINDOW = { count: 16, bytes: 1024 * 1024 };
 export type RedisPubSubPublisherOptions = RedisPublisherOptions;
 
 /**
- * Publishes to Redis pub/sub channels (`PUBLISH`), one channel per topic.
+ * Publishes to Redis pub/sub channels (`PUBLISH`), one channel per topic; on a Redis Cluster to
+ * sharded channels (`SPUBLISH`), which keep a topic's order.
  *
  * `send` resolves once the message is inside the in-flight window (16 publishes / 1 MiB by
  * default), so a sequence of awaited sends is pipelined; a publish Redis refused makes the next
@@ -29,8 +33,15 @@ export type RedisPubSubPublisherOptions = RedisPublisherOptions;
  * ```
  */
 export class RedisPubSubPublisher extends WindowedPublisher {
+  /** On a cluster: sends each topic's messages to its slot's master, in order. */
+  readonly #router: ShardRouter | undefined;
+
   private constructor(options: RedisPubSubPublisherOptions) {
     super('Redis pub/sub publisher', options, PUBSUB_MAX_MESSAGE_SIZE, false, PUBSUB_WINDOW);
+    const client = this.client;
+    this.#router = isCluster(client)
+      ? new ShardRouter(client, options.retryForMs ?? DEFAULT_FAILOVER_BUDGET_MS)
+      : undefined;
   }
 
   /**
@@ -47,6 +58,15 @@ export class RedisPubSubPublisher extends WindowedPublisher {
   }
 
   protected dispatch(topic: string, data: Buffer): Promise<unknown> {
-    return this.client.publish(topic, data);
+    // On a cluster, sharded pub/sub: the message goes to the master of the topic's slot only and
+    // reaches its subscribers in publish order (PUBLISH is relayed over the cluster bus, where
+    // one channel's messages can overtake each other).
+    const router = this.#router;
+    if (router === undefined) return this.client.publish(topic, data);
+    return router.send(topic, (connection) => connection.spublish(topic, data));
+  }
+
+  protected override released(): void {
+    this.#router?.close();
   }
 }

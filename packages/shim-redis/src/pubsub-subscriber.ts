@@ -15,10 +15,14 @@ import {
 import {
   type ClientHandle,
   dedicatedClient,
+  isCluster,
+  isRedisClient,
   type RedisConnection,
   releaseClient,
+  sharedClient,
   withoutCredentials,
 } from './connection.js';
+import { ShardedChannel } from './sharded-channel.js';
 import { assertValidTopic } from './topic.js';
 
 /** Options of {@link RedisPubSubSubscriber.create}. */
@@ -26,6 +30,8 @@ export interface RedisPubSubSubscriberOptions extends SubscribeOptions, LossRepo
   /**
    * Where to connect, or a client whose settings to copy: the subscriber always opens a connection
    * of its own (`duplicate()`), since a subscribed connection serves nothing else, and closes it.
+   * A Redis `Cluster` makes it a sharded subscriber (`SSUBSCRIBE`, for `SPUBLISH`), connected to
+   * the master of the topic's slot; the cluster client itself only tells which node that is.
    * Default `redis://127.0.0.1:6379`.
    */
   connection?: RedisConnection;
@@ -69,7 +75,10 @@ const MiB = 1024 * 1024;
  * Subscribes to one Redis pub/sub channel (`SUBSCRIBE`) and yields its messages in order.
  *
  * Redis keeps nothing for a subscriber: what is published while the connection is down, or while
- * the subscriber's buffer is full, is gone. Every such loss makes `next()` reject with
+ * the subscriber's buffer is full, is gone. On a Redis Cluster (a `Cluster` as `connection`) it
+ * subscribes to the sharded channel (`SSUBSCRIBE`) on the master of the topic's slot, so that a
+ * topic's messages keep their order; a failover of that master is a broken connection, reported
+ * like any other, after which it subscribes on the new master. Every such loss makes `next()` reject with
  * {@link MessagesLostError} once, at the place in the stream where it happened (after the
  * messages received before it, even if nobody was reading at the time); calling `next()` again
  * goes on with the messages after it. A broken connection always counts as a loss: Redis cannot
@@ -102,6 +111,8 @@ export class RedisPubSubSubscriber extends QueueSubscriber<Buffer> implements Su
   #bufferedBytes = 0;
   #dropped = 0;
   #connectionLosses = 0;
+  /** On a cluster: the sharded subscription (the client then only locates the slot's master). */
+  readonly #sharded: ShardedChannel | undefined;
   #subscribed = false;
   #down = false;
   /** The client's last error since it was ready: the likely cause of the next disconnect. */
@@ -117,7 +128,20 @@ export class RedisPubSubSubscriber extends QueueSubscriber<Buffer> implements Su
     this.#topic = topic;
     this.#maxBytes = maxBytes;
     this.#maxMessages = maxMessages;
-    this.#handle = dedicatedClient(options.connection, { autoResubscribe: true });
+    const connection = options.connection;
+    if (isRedisClient(connection) && isCluster(connection)) {
+      this.#handle = sharedClient(connection);
+      this.#sharded = new ShardedChannel(connection, topic, {
+        message: (data) => this.#onMessage(undefined, data),
+        lost: (cause) => {
+          this.#lastError = cause;
+          this.#onDisconnect();
+        },
+        restored: this.#onReady,
+      });
+      return;
+    }
+    this.#handle = dedicatedClient(connection, { autoResubscribe: true });
     const client = this.#handle.client;
     client.on('messageBuffer', this.#onMessage);
     client.on('error', this.#onError);
@@ -150,7 +174,8 @@ export class RedisPubSubSubscriber extends QueueSubscriber<Buffer> implements Su
     const maxBytes = positiveInteger(options.maxBufferedBytes, 'maxBufferedBytes', 8 * MiB);
     const subscriber = new RedisPubSubSubscriber(topic, options, maxMessages, maxBytes);
     try {
-      await subscriber.#handle.client.subscribe(topic);
+      if (subscriber.#sharded === undefined) await subscriber.#handle.client.subscribe(topic);
+      else await subscriber.#sharded.open();
       subscriber.#subscribed = true;
     } catch (error) {
       await subscriber.close();
@@ -182,10 +207,11 @@ export class RedisPubSubSubscriber extends QueueSubscriber<Buffer> implements Su
   }
 
   protected release(): void {
+    this.#sharded?.close();
     releaseClient(this.#handle);
   }
 
-  readonly #onMessage = (_channel: Buffer, message: Buffer): void => {
+  readonly #onMessage = (_channel: Buffer | undefined, message: Buffer): void => {
     const size = message.byteLength;
     // Messages waiting in the queue (one handed straight to a waiting reader is not counted:
     // ioredis emits a whole socket chunk's messages in one go, before the reader took it).

@@ -4,17 +4,19 @@ import {
   BrokerError,
   type SubscribeOptions,
 } from '@proxystream/protocols';
-import { pause, QueueSubscriber, settledWithin } from '@proxystream/protocols/kit';
+import { pause, positiveNumber, QueueSubscriber, settledWithin } from '@proxystream/protocols/kit';
 import type { RedisOptions } from 'ioredis';
 import {
   type ClientHandle,
   dedicatedClient,
+  isCluster,
   isReplyError,
   type RedisClient,
   type RedisConnection,
   releaseClient,
   withoutCredentials,
 } from './connection.js';
+import { DEFAULT_FAILOVER_BUDGET_MS, retryAcrossFailover } from './failover.js';
 
 /** Options shared by the subscribers that pull from a persistent Redis structure. */
 export interface RedisPullSubscriberOptions extends SubscribeOptions {
@@ -30,6 +32,13 @@ export interface RedisPullSubscriberOptions extends SubscribeOptions {
    * handed back rather than lost. A positive integer; default 100.
    */
   blockMs?: number;
+  /**
+   * On a Redis Cluster (a `Cluster` as `connection`): how long, in ms, an acknowledgement or a
+   * hand-back that failed because the cluster is failing over is tried again before it counts
+   * as failed. Reads are retried for as long as the subscriber is open. Default 30 000.
+   * Ignored on a single server.
+   */
+  retryForMs?: number;
 }
 
 /** One message read from Redis, with the id under which it is acknowledged. */
@@ -67,6 +76,8 @@ export abstract class PullSubscriber
   #pump: Promise<void> | undefined;
   #acks: Promise<void> = Promise.resolve();
   #ackFailure: unknown;
+  /** Retry budget across a failover, in ms; `undefined` on a single server (no retries). */
+  readonly #retryForMs: number | undefined;
 
   /**
    * @param blockMs the checked {@link RedisPullSubscriberOptions.blockMs}: options are checked by
@@ -83,7 +94,23 @@ export abstract class PullSubscriber
     this.#what = what;
     this.topic = topic;
     this.blockMs = blockMs;
+    const budget = positiveNumber(options.retryForMs, 'retryForMs', DEFAULT_FAILOVER_BUDGET_MS);
     this.#handle = dedicatedClient(options.connection, clientOptions);
+    this.#retryForMs = isCluster(this.#handle.client) ? budget : undefined;
+  }
+
+  /** Whether the subscriber reads from a Redis Cluster. */
+  protected get onCluster(): boolean {
+    return this.#retryForMs !== undefined;
+  }
+
+  /**
+   * `command()`, retried across a failover on a cluster: for acknowledgements, so it must be
+   * safe to run twice (a subclass builds the command once, outside `command`).
+   */
+  protected retried<T>(command: () => Promise<T>): Promise<T> {
+    const budget = this.#retryForMs;
+    return budget === undefined ? command() : retryAcrossFailover(command, budget);
   }
 
   /** The subscriber's own connection. */
@@ -233,7 +260,10 @@ export abstract class PullSubscriber
     this.#heldIds.clear();
     this.#yielded = 0;
     if (held.length > 0) await settledWithin(this.handBack(held), 5_000);
-    await settledWithin(this.finish(), 5_000);
+    await settledWithin(
+      this.retried(() => this.finish()),
+      5_000,
+    );
     releaseClient(this.#handle);
   }
 }

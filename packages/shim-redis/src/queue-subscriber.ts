@@ -73,6 +73,22 @@ export function pendingListKey(topic: string, subscriberId: string): string {
   return `{${topic}}:pending:${subscriberId}`;
 }
 
+/**
+ * On a cluster, CLIENT LIST shows the connections of one node only, and a subscriber reconnects
+ * to a new master only when it next sends a command: liveness is a key of the subscriber's own
+ * instead, `<pendingKey>:alive`, set with this time to live and refreshed every
+ * {@link CLUSTER_HEARTBEAT_MS}. Long enough to outlast a failover (a few seconds).
+ */
+const CLUSTER_LIVENESS_MS = 10_000;
+
+/** How often a subscriber on a cluster refreshes its liveness key and looks for orphans. */
+const CLUSTER_HEARTBEAT_MS = 2_000;
+
+/** Name of a subscriber's liveness key on a cluster (in the topic's slot). */
+function livenessKey(pendingKey: string): string {
+  return `${pendingKey}:alive`;
+}
+
 /** Name of the key holding the number of the last acknowledgement applied to `pendingKey`. */
 function ackMarkKey(pendingKey: string): string {
   return `${pendingKey}:acked`;
@@ -128,6 +144,8 @@ export class RedisQueueSubscriber extends PullSubscriber {
    * after which a stranded message may stand anywhere in the pending list.
    */
   #exactAcks = false;
+  /** On a cluster: the heartbeat that keeps this subscriber's liveness key. */
+  #heartbeatTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     topic: string,
@@ -173,18 +191,21 @@ export class RedisQueueSubscriber extends PullSubscriber {
     return subscriber;
   }
 
-  get #onCluster(): boolean {
-    return (this.client as { isCluster?: boolean }).isCluster === true;
-  }
-
   /**
    * Enters this subscriber's pending list in the topic's registry (before any read can fill it),
    * again after every reconnection (a starting subscriber may have taken this one for dead while
-   * it was away), then hands back the orphans. Best effort: skipped on a Cluster, where
-   * CLIENT LIST shows one node only.
+   * it was away), then hands back the orphans. On a cluster, through a liveness key refreshed by
+   * a heartbeat instead (see {@link CLUSTER_LIVENESS_MS}).
    */
   async #register(): Promise<void> {
-    if (this.#onCluster) return;
+    if (this.onCluster) {
+      await this.#heartbeat();
+      this.#heartbeatTimer = setInterval(() => {
+        this.#heartbeat().catch(() => undefined);
+      }, CLUSTER_HEARTBEAT_MS);
+      this.#heartbeatTimer.unref();
+      return;
+    }
     const client = this.client as Redis;
     await client.hset(this.#registry, this.#pending, this.#connectionName);
     client.on('ready', () => {
@@ -195,6 +216,26 @@ export class RedisQueueSubscriber extends PullSubscriber {
       }
     });
     await this.#handBackOrphans(client);
+  }
+
+  /**
+   * On a cluster: refreshes this subscriber's liveness key, then its registry entry (in that
+   * order, so that a subscriber looking for orphans never sees the entry without the key), and
+   * hands back the pending lists whose owner's liveness key expired. Runs every
+   * {@link CLUSTER_HEARTBEAT_MS}, so an orphan is handed back within about
+   * {@link CLUSTER_LIVENESS_MS} of its owner's death even when no subscriber starts.
+   */
+  async #heartbeat(): Promise<void> {
+    if (this.closed) return;
+    const client = this.client;
+    await client.set(livenessKey(this.#pending), this.#connectionName, 'PX', CLUSTER_LIVENESS_MS);
+    await client.hset(this.#registry, this.#pending, this.#connectionName);
+    const owners = await client.hgetall(this.#registry);
+    for (const key of Object.keys(owners)) {
+      if (key === this.#pending || this.closed) continue;
+      if ((await client.exists(livenessKey(key))) === 1) continue;
+      await client.eval(HAND_BACK_SCRIPT, 4, key, this.topic, this.#registry, ackMarkKey(key));
+    }
   }
 
   /**
@@ -294,32 +335,31 @@ export class RedisQueueSubscriber extends PullSubscriber {
 
   protected acknowledge(messages: readonly PulledMessage[], allHeld: boolean): Promise<unknown> {
     const number = ++this.#acknowledgements;
+    // The same numbered acknowledgement each time it is retried: applied at most once.
     if (this.#exactAcks) {
       if (allHeld) this.#exactAcks = false;
       const values = messages.map((message) => message.data);
-      return this.client.eval(ACK_SCRIPT, 2, this.#pending, this.#ackMark, number, 'V', ...values);
+      return this.retried(() =>
+        this.client.eval(ACK_SCRIPT, 2, this.#pending, this.#ackMark, number, 'V', ...values),
+      );
     }
     // Pending holds the held messages oldest first. When all of them are acknowledged, pop from
     // the right: a message a lost reply left behind (further left) then stays to be handed back.
     const end = allHeld ? 'R' : 'L';
-    return this.client.eval(
-      ACK_SCRIPT,
-      2,
-      this.#pending,
-      this.#ackMark,
-      number,
-      end,
-      messages.length,
+    return this.retried(() =>
+      this.client.eval(ACK_SCRIPT, 2, this.#pending, this.#ackMark, number, end, messages.length),
     );
   }
 
   protected handBack(): Promise<unknown> {
-    return this.client.eval(RELEASE_SCRIPT, 2, this.#pending, this.topic);
+    return this.retried(() => this.client.eval(RELEASE_SCRIPT, 2, this.#pending, this.topic));
   }
 
   protected override async finish(): Promise<void> {
+    clearInterval(this.#heartbeatTimer);
     // A message whose BLMOVE reply was lost may still sit in pending: hand it back too, and leave
     // the registry.
+    if (this.onCluster) await this.client.del(livenessKey(this.#pending));
     await this.client.eval(
       HAND_BACK_SCRIPT,
       4,

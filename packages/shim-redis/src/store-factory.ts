@@ -52,8 +52,8 @@ export interface RedisStoreFactoryOptions {
   allowCluster?: boolean;
   /**
    * Longest wait for one operation of the stores the factory opens, in ms; past it the operation
-   * fails with `StoreError` (see `RedisStoreOptions.operationTimeoutMs`). Default 10 000;
-   * `Infinity` waits for ever.
+   * fails with `StoreError` (see `RedisStoreOptions.operationTimeoutMs`). Default 10 000, and
+   * 30 000 for a cluster (a failover is retried within it); `Infinity` waits for ever.
    */
   operationTimeoutMs?: number;
   /**
@@ -69,10 +69,23 @@ function fail(config: StoreConfig, reason: string): never {
   throw new StoreNotAllowedError(`Redis store config "${String(config.name)}" refused: ${reason}`);
 }
 
+/** A cluster config's `nodes`: `'host:port'` strings (`'[::1]:7000'` for IPv6). */
+function parseNodes(config: StoreConfig, nodes: unknown): Array<{ host: string; port: number }> {
+  if (!Array.isArray(nodes) || nodes.length > 1000) fail(config, 'bad nodes');
+  return nodes.map((node: unknown) => {
+    const match = typeof node === 'string' ? /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(node) : null;
+    const port = Number(match?.[2]);
+    if (match === null || !(port >= 1 && port <= 65_535)) fail(config, 'bad nodes');
+    return { host: match[1]!, port };
+  });
+}
+
 /**
  * Opens {@link RedisStore}s from configs received over the wire (a `StreamConsumer` does this for
  * each store a batch names), only on servers, databases and key prefixes it was allowed, and in
- * cluster mode only when allowed. Every check runs before a connection is made.
+ * cluster mode only when allowed. Every check runs before a connection is made. A cluster config
+ * lists its nodes (`nodes`): every one must be allowed, and the cluster client starts from all of
+ * them, so that a store whose first node died still opens.
  *
  * The constructor is synchronous and public: a factory opens nothing until {@link open}, and each
  * store it opens is closed by its own `close()`, so the factory itself has nothing to close.
@@ -91,7 +104,7 @@ export class RedisStoreFactory implements StoreFactory {
   readonly #prefixes: readonly string[];
   readonly #dbs: ReadonlySet<number>;
   readonly #allowCluster: boolean;
-  readonly #operationTimeoutMs: number;
+  readonly #operationTimeoutMs: number | undefined;
   readonly #redisOptions: RedisOptions;
 
   /** @throws {@link InvalidArgumentError} for an option of the wrong type. */
@@ -110,11 +123,11 @@ export class RedisStoreFactory implements StoreFactory {
     this.#redisOptions = options.redisOptions ?? {};
     this.#dbs = new Set(options.allowedDbs ?? [this.#redisOptions.db ?? 0]);
     this.#allowCluster = options.allowCluster ?? false;
-    this.#operationTimeoutMs = positiveNumber(
-      options.operationTimeoutMs,
-      'operationTimeoutMs',
-      OPERATION_TIMEOUT_MS,
-    );
+    // Unset: the store's own default (longer on a cluster, where it spans a failover).
+    this.#operationTimeoutMs =
+      options.operationTimeoutMs === undefined
+        ? undefined
+        : positiveNumber(options.operationTimeoutMs, 'operationTimeoutMs', OPERATION_TIMEOUT_MS);
   }
 
   /**
@@ -136,10 +149,17 @@ export class RedisStoreFactory implements StoreFactory {
     if (ttlMs !== undefined && !(Number.isSafeInteger(ttlMs) && (ttlMs as number) > 0))
       fail(config, 'bad ttlMs');
     if (cluster !== undefined && typeof cluster !== 'boolean') fail(config, 'bad cluster');
-    const name = host.toLowerCase();
-    const address = name.includes(':') ? `[${name}]:${port}` : `${name}:${port}`;
-    if (!this.#hosts.has(name) && !this.#hosts.has(address)) {
-      fail(config, `server ${address} is not among the allowed servers (allowedServers)`);
+    const servers = [{ host, port: port as number }];
+    if (config.nodes !== undefined) {
+      if (cluster !== true) fail(config, 'nodes are listed without cluster: true');
+      servers.push(...parseNodes(config, config.nodes));
+    }
+    for (const server of servers) {
+      const name = server.host.toLowerCase();
+      const address = name.includes(':') ? `[${name}]:${server.port}` : `${name}:${server.port}`;
+      if (!this.#hosts.has(name) && !this.#hosts.has(address)) {
+        fail(config, `server ${address} is not among the allowed servers (allowedServers)`);
+      }
     }
     if (!this.#dbs.has(db as number))
       fail(config, `db ${db} is not allowed (allowedDbs: ${[...this.#dbs].join(', ')})`);
@@ -165,7 +185,8 @@ export class RedisStoreFactory implements StoreFactory {
     }
     const client =
       cluster === true
-        ? new Cluster([{ host, port: port as number }], { redisOptions })
+        ? // Every node the store listed: the consumer connects through whichever still answers.
+          new Cluster(servers, { redisOptions })
         : new Redis(redisOptions);
     client.on('error', () => {});
     const store: Store = await RedisStore.create({
@@ -174,7 +195,9 @@ export class RedisStoreFactory implements StoreFactory {
       name: String(config.name),
       closeClient: true,
       ...(ttlMs === undefined ? {} : { ttlMs: ttlMs as number }),
-      operationTimeoutMs: this.#operationTimeoutMs,
+      ...(this.#operationTimeoutMs === undefined
+        ? {}
+        : { operationTimeoutMs: this.#operationTimeoutMs }),
     });
     return store;
   }

@@ -8,15 +8,18 @@ import {
   StoreError,
 } from '@proxystream/protocols';
 import { positiveInteger, positiveNumber, throwIfAborted } from '@proxystream/protocols/kit';
-import type { RedisOptions } from 'ioredis';
+import type { Cluster, RedisOptions } from 'ioredis';
 import {
   addressOf,
   type ClientHandle,
+  isCluster,
   type RedisConnection,
   releaseClient,
   sharedClient,
+  startupNodes,
   withoutCredentials,
 } from './connection.js';
+import { DEFAULT_FAILOVER_BUDGET_MS, retryAcrossFailover } from './failover.js';
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -46,9 +49,17 @@ export interface RedisStoreOptions {
    * Longest wait, in ms, for one operation (`put`, `putBatch`, `get`, `exists`, `evict`) before
    * it fails with `StoreError`. It bounds what reconnection limits cannot: a server that accepts
    * the connection and never answers (frozen), or a cluster client that never becomes ready.
-   * Default 10 000; raise it for very large objects on a slow link; `Infinity` waits for ever.
+   * Default 10 000 on a single server, `retryForMs` on a Redis Cluster; raise it for very
+   * large objects on a slow link; `Infinity` waits for ever.
    */
   operationTimeoutMs?: number;
+  /**
+   * On a Redis Cluster: how long, in ms, an operation that failed because the cluster is failing
+   * over (`MOVED`, `ASK`, `CLUSTERDOWN`, `TRYAGAIN`, a dead node) is tried again before it fails
+   * with `StoreError`; never longer than `operationTimeoutMs`. Default 30 000. Ignored on a
+   * single server.
+   */
+  retryForMs?: number;
   /**
    * An already aborted signal makes `create` reject with `AbortedError` and open nothing. It
    * bounds the creation only; use `close()` to end the store.
@@ -78,7 +89,11 @@ const KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /**
  * Keeps objects' bytes in Redis strings (`SET`/`GET`/`DEL`/`EXISTS`) under a key prefix, with an
  * optional time to live; `putBatch` is pipelined. Its {@link config} names host, port, db and
- * prefix, so that a `RedisStoreFactory` in another process reopens the same store. Every
+ * prefix, so that a `RedisStoreFactory` in another process reopens the same store. On a Redis
+ * Cluster (a `Cluster` as `connection`) each key goes to its own slot's master (`putBatch` sends
+ * one command per key, so a batch never meets a cross-slot error), the config lists every node
+ * the client knows (`nodes`, so that a consumer starting after one of them died still connects),
+ * and operations are retried across a failover for `retryForMs`. Every
  * operation ends: with its result, a `StoreError` (server gone, or no answer within
  * `operationTimeoutMs`), or a `ClosedError` when the store is closed while it waits.
  *
@@ -94,8 +109,12 @@ export class RedisStore implements Store, AsyncDisposable {
   readonly #handle: ClientHandle;
   readonly #prefix: string;
   readonly #ttl: readonly (string | number)[];
-  readonly #config: StoreConfig;
+  #config: StoreConfig;
   readonly #timeoutMs: number;
+  /** Retry budget across a failover, in ms; `undefined` on a single server (no retries). */
+  readonly #retryForMs: number | undefined;
+  /** On a cluster: the `nodes` of the last config built, to rebuild it when the client learns more. */
+  #configNodes = '';
   /** Rejecters of the operations waiting for the server, ended by {@link close}. */
   readonly #pending = new Set<(error: Error) => void>();
   #closed = false;
@@ -104,16 +123,19 @@ export class RedisStore implements Store, AsyncDisposable {
     this.#prefix = options.prefix ?? DEFAULT_REDIS_STORE_PREFIX;
     const ttl =
       options.ttlMs === undefined ? undefined : positiveInteger(options.ttlMs, 'ttlMs', 1);
-    this.#timeoutMs = positiveNumber(
-      options.operationTimeoutMs,
-      'operationTimeoutMs',
-      OPERATION_TIMEOUT_MS,
-    );
+    const retryForMs = positiveNumber(options.retryForMs, 'retryForMs', DEFAULT_FAILOVER_BUDGET_MS);
     this.#ttl = ttl === undefined ? [] : ['PX', ttl];
     const shared = sharedClient(options.connection, {
       maxRetriesPerRequest: STORE_MAX_RETRIES_PER_REQUEST,
     });
     this.#handle = options.closeClient ? { client: shared.client, owned: true } : shared;
+    const cluster = isCluster(this.#handle.client);
+    this.#retryForMs = cluster ? retryForMs : undefined;
+    this.#timeoutMs = positiveNumber(
+      options.operationTimeoutMs,
+      'operationTimeoutMs',
+      cluster ? retryForMs : OPERATION_TIMEOUT_MS,
+    );
     const { host, port, db } = addressOf(this.#handle.client);
     const config: Record<string, JsonValue> = {
       kind: REDIS_STORE_KIND,
@@ -124,7 +146,7 @@ export class RedisStore implements Store, AsyncDisposable {
       prefix: this.#prefix,
     };
     if (ttl !== undefined) config.ttlMs = ttl;
-    if ((this.#handle.client as { isCluster?: boolean }).isCluster === true) config.cluster = true;
+    if (cluster) config.cluster = true;
     if (options.includeCredentialsInConfig) {
       const client = this.#handle.client as {
         options: RedisOptions & { redisOptions?: RedisOptions };
@@ -161,7 +183,20 @@ export class RedisStore implements Store, AsyncDisposable {
   async putBatch(data: readonly Uint8Array[]): Promise<string[]> {
     if (data.length === 0) return [];
     const keys = data.map(() => this.#newKey());
-    const pipeline = this.#handle.client.pipeline();
+    const client = this.#handle.client;
+    if (isCluster(client)) {
+      // One command per key: each goes to its slot's master (ioredis writes them without waiting
+      // for each other), where one pipeline would be refused across slots.
+      await this.#run('putBatch', () =>
+        Promise.all(
+          keys.map((key, i) =>
+            client.call('SET', this.#prefix + key, toBuffer(data[i]!), ...this.#ttl),
+          ),
+        ),
+      );
+      return keys;
+    }
+    const pipeline = client.pipeline();
     for (let i = 0; i < data.length; i++) {
       pipeline.call('SET', this.#prefix + keys[i]!, toBuffer(data[i]!), ...this.#ttl);
     }
@@ -196,6 +231,14 @@ export class RedisStore implements Store, AsyncDisposable {
 
   /** {@inheritDoc @proxystream/protocols#Store.config} */
   config(): StoreConfig {
+    const client = this.#handle.client;
+    if (!isCluster(client)) return this.#config;
+    const nodes = clusterNodes(client);
+    const listed = nodes.join(',');
+    if (listed !== this.#configNodes) {
+      this.#configNodes = listed;
+      this.#config = Object.freeze({ ...this.#config, nodes }) as StoreConfig;
+    }
     return this.#config;
   }
 
@@ -248,8 +291,12 @@ export class RedisStore implements Store, AsyncDisposable {
       );
     });
     this.#pending.add(stop!);
+    const budget = this.#retryForMs;
     try {
-      return await Promise.race([operation(), limit]);
+      return await Promise.race([
+        budget === undefined ? operation() : retryAcrossFailover(operation, budget),
+        limit,
+      ]);
     } catch (error) {
       if (error instanceof StoreError || error instanceof ClosedError) throw error;
       throw new StoreError(`Redis store: ${what} failed: ${String(error)}`, {
@@ -260,6 +307,17 @@ export class RedisStore implements Store, AsyncDisposable {
       this.#pending.delete(stop!);
     }
   }
+}
+
+/** `host:port` of every node `cluster` was started with or has found, sorted, each once. */
+function clusterNodes(cluster: Cluster): string[] {
+  const found = cluster.nodes('all').map(({ options }) => ({
+    host: options.host ?? '127.0.0.1',
+    port: Number(options.port ?? 6379),
+  }));
+  const nodes = new Set<string>();
+  for (const { host, port } of [...startupNodes(cluster), ...found]) nodes.add(`${host}:${port}`);
+  return [...nodes].sort();
 }
 
 function toBuffer(data: Uint8Array): Buffer {

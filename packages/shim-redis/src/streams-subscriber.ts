@@ -255,17 +255,17 @@ export class RedisStreamsSubscriber extends PullSubscriber {
   }
 
   protected acknowledge(messages: readonly PulledMessage[]): Promise<unknown> {
-    return this.client.call(
-      'XACK',
-      this.topic,
-      this.#group,
-      ...messages.map((message) => message.id),
-    );
+    const ids = messages.map((message) => message.id);
+    return this.retried(() => this.client.call('XACK', this.topic, this.#group, ...ids));
   }
 
   protected handBack(messages: readonly PulledMessage[]): Promise<unknown> {
     if (this.#ownGroup) return Promise.resolve();
     // Still ours, but idle since the epoch: the next member to look claims them at once.
+    return this.retried(() => this.#claimBack(messages));
+  }
+
+  #claimBack(messages: readonly PulledMessage[]): Promise<unknown> {
     return this.client.call(
       'XCLAIM',
       this.topic,

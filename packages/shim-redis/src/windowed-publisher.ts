@@ -4,15 +4,17 @@ import {
   ClosedError,
   type Publisher,
 } from '@proxystream/protocols';
-import { InFlightWindow, positiveInteger } from '@proxystream/protocols/kit';
+import { InFlightWindow, positiveInteger, positiveNumber } from '@proxystream/protocols/kit';
 import {
   type ClientHandle,
+  isCluster,
   type RedisClient,
   type RedisConnection,
   releaseClient,
   sharedClient,
   withoutCredentials,
 } from './connection.js';
+import { DEFAULT_FAILOVER_BUDGET_MS, isFailoverError, retryAcrossFailover } from './failover.js';
 import { assertValidTopic } from './topic.js';
 
 /** Options every Redis publisher accepts. */
@@ -28,6 +30,16 @@ export interface RedisPublisherOptions {
   maxInFlightBytes?: number;
   /** Largest message accepted, in bytes; defaults to the shim's documented limit. */
   maxMessageSize?: number;
+  /**
+   * On a Redis Cluster (a `Cluster` given as `connection`): how long, in ms, a message of the
+   * list-queue or Streams publisher whose command failed because the cluster is failing over
+   * (`MOVED`, `ASK`, `CLUSTERDOWN`, `TRYAGAIN`, a dead node's closed connection, ioredis's "Too
+   * many Cluster redirections") is sent again before the failure reaches the caller. Default
+   * 30 000 ({@link DEFAULT_FAILOVER_BUDGET_MS}). Ignored on a single server. The pub/sub
+   * publisher does not send such a message again (it would arrive after later ones): it counts it
+   * in `failoverDrops` and throws nothing.
+   */
+  retryForMs?: number;
   /**
    * An already aborted signal makes `create` reject with `AbortedError` and open nothing. It
    * bounds the creation only; use `close()` to end the publisher.
@@ -52,6 +64,9 @@ export abstract class WindowedPublisher implements Publisher {
   readonly #maxMessageSize: number;
   readonly #awaitReply: boolean;
   readonly #what: string;
+  /** Retry budget across a failover, in ms; `undefined` on a single server (no retries). */
+  readonly #retryForMs: number | undefined;
+  #failoverDrops = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
   #failure: unknown;
@@ -81,13 +96,32 @@ export abstract class WindowedPublisher implements Publisher {
       maxBytes: positiveInteger(options.maxInFlightBytes, 'maxInFlightBytes', window.bytes),
     });
     this.#awaitReply = awaitReply;
+    const retryForMs = positiveNumber(options.retryForMs, 'retryForMs', DEFAULT_FAILOVER_BUDGET_MS);
     this.#handle = sharedClient(options.connection);
+    this.#retryForMs = isCluster(this.#handle.client) ? retryForMs : undefined;
+  }
+
+  /**
+   * Messages of a publisher that does not wait for replies (pub/sub) that a cluster's failover
+   * cut off and that were not sent again: lost, as pub/sub messages are when nobody is
+   * subscribed. Always 0 on a single server, where such a failure is thrown instead.
+   */
+  get failoverDrops(): number {
+    return this.#failoverDrops;
+  }
+
+  /** Whether the publisher talks to a Redis Cluster. */
+  protected get onCluster(): boolean {
+    return this.#retryForMs !== undefined;
   }
 
   /** The client commands go through. */
   protected get client(): RedisClient {
     return this.#handle.client;
   }
+
+  /** Runs once on close, after the last command settled, before the client is released. */
+  protected released(): void {}
 
   /** Issues the command that carries `data` to `topic`. */
   protected abstract dispatch(topic: string, data: Buffer): Promise<unknown>;
@@ -106,7 +140,11 @@ export abstract class WindowedPublisher implements Publisher {
     const size = data.byteLength;
     const waiting = this.#window.acquire(size);
     if (waiting !== undefined) await waiting;
-    const reply = this.dispatch(topic, data);
+    const budget = this.#retryForMs;
+    const reply =
+      budget === undefined || !this.#awaitReply
+        ? this.dispatch(topic, data)
+        : retryAcrossFailover(() => this.dispatch(topic, data), budget);
     if (this.#awaitReply) {
       try {
         await reply;
@@ -125,7 +163,11 @@ export abstract class WindowedPublisher implements Publisher {
     reply.then(
       () => this.#window.release(size),
       (error: unknown) => {
-        this.#failure ??= error;
+        // On a cluster, a message that a failover cut off is lost like any other pub/sub message
+        // (the subscribers' sequence gaps report it): sending it again later would deliver it
+        // after the messages sent since.
+        if (budget !== undefined && isFailoverError(error)) this.#failoverDrops++;
+        else this.#failure ??= error;
         this.#window.release(size);
       },
     );
@@ -145,6 +187,7 @@ export abstract class WindowedPublisher implements Publisher {
   async #close(): Promise<void> {
     this.#closed = true;
     await this.#window.drained();
+    this.released();
     releaseClient(this.#handle);
     this.#throwFailure();
   }
