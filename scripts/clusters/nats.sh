@@ -108,7 +108,7 @@ nats_cluster_whole() {
 
 nats_cluster_running() { nats_cluster_serving; }
 
-# Polls every 50 ms (not wait_until's 200 ms): the failover cases measure from this moment.
+# Polls every 50 ms (not wait_until's 100 ms): the failover cases measure from this moment.
 nats_cluster_wait() {
   local deadline=$((SECONDS + 60))
   until nats_cluster_serving; do
