@@ -10,6 +10,7 @@ import { activeHandleCount, uniqueTopic, within } from './helpers.js';
 import type { RestartBroker } from './options.js';
 import { closeDuringBlockedNext, closeDuringBurst, handlesBackTo } from './scenarios/shutdown.js';
 import { readerOptions } from './scenarios/topics.js';
+import { checkAdaptiveBatches } from './stream-adaptive.js';
 import { checkMalformedMessages } from './stream-bad-input.js';
 import { openFileStore, type StreamModule } from './stream-module.js';
 
@@ -54,7 +55,8 @@ const same = (a: unknown, b: Uint8Array) =>
 /**
  * Registers the end-to-end contract of one shim as vitest suites: `StreamProducer` → shim →
  * `StreamConsumer` with objects inline and through a store (the descriptor's own store when it
- * has one, else a `FileStore` of the `stream` module), malformed messages published with the raw
+ * has one, else a `FileStore` of the `stream` module), the default producer's adaptive batches
+ * (order, end of stream, a lost batch reported as a gap), malformed messages published with the raw
  * client (one `DecodeError` each, nothing valid lost), bounded shutdown of producer and
  * consumer, and a broker restart when `restartBroker` is given. Call it at the top level of the
  * shim's contract test file.
@@ -178,6 +180,20 @@ export function streamContract(descriptor: ShimDescriptor, options: StreamContra
         expect(received.slice(0, small.length)).toEqual(small);
         expect(same(received[small.length], big)).toBe(true);
         expect(counted.puts()).toBe(objects.length);
+      });
+    });
+
+    describe('adaptive batches', () => {
+      it('2 000 unawaited sends of the default producer go out in few messages, once, in order, to the end of the stream; a lost batch is one gap', async () => {
+        const topic = topicOf('adaptive');
+        await checkAdaptiveBatches({
+          stream,
+          topic,
+          subscriber: await subscriberOf(topic),
+          publisher: await descriptor.publisher(env),
+          inactivityMs,
+          later,
+        });
       });
     });
 

@@ -30,6 +30,7 @@ export interface ContractConsumerOptions {
   topics?: readonly string[];
   onGap?: (gap: SequenceGapError) => void;
   stores?: readonly StoreFactory[];
+  lateBatchWaitMs?: number;
 }
 
 /** The options of `StreamProducer` the contract sets. */

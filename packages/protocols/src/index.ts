@@ -58,6 +58,7 @@ export type {
   EventPublisher,
   EventSubscriber,
   Publisher,
+  PublishOptions,
   SubscribeOptions,
   Subscriber,
 } from './messaging.js';

@@ -1,11 +1,23 @@
 import type { EventBatch } from './events.js';
 
+/** Options of {@link Publisher.send}. */
+export interface PublishOptions {
+  /**
+   * The caller hands `message` over: it will neither read nor write it again, so a shim that
+   * would copy it (a client that writes it on a later tick, an in-process queue) keeps it
+   * instead. Default `false`: the caller may reuse its buffer as soon as `send` returned.
+   * `StreamProducer` hands over every envelope it encodes.
+   */
+  readonly owned?: boolean;
+}
+
 /**
  * Sends opaque byte messages to topics of one broker.
  *
  * `send` resolves once the broker (or the shim's bounded in-flight window) has accepted the
  * message, so awaiting it gives backpressure. The caller may reuse or mutate `message` as soon as
- * `send` returns its promise: shims copy or write it out before returning.
+ * `send` returns its promise (shims copy or write it out before returning), unless it handed the
+ * message over with `{ owned: true }`.
  */
 export interface Publisher extends AsyncDisposable {
   /**
@@ -14,7 +26,7 @@ export interface Publisher extends AsyncDisposable {
    * @throws {@link MessageTooLargeError} when the message exceeds the shim's maximum size.
    * @throws {@link ClosedError} after {@link Publisher.close}.
    */
-  send(topic: string, message: Uint8Array): Promise<void>;
+  send(topic: string, message: Uint8Array, options?: PublishOptions): Promise<void>;
   /** Waits for every accepted message to reach the broker, then releases what the shim opened. Safe to call twice. */
   close(): Promise<void>;
   /** Calls {@link Publisher.close}: `await using publisher = await X.create()` closes it at the end of the scope. */

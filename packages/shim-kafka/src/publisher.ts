@@ -5,6 +5,7 @@ import {
   ClosedError,
   InvalidArgumentError,
   type Publisher,
+  type PublishOptions,
 } from '@proxystream/protocols';
 import {
   InFlightWindow,
@@ -83,7 +84,7 @@ export interface KafkaPublisherOptions extends KafkaConnectionOptions {
 }
 
 /** Per-message options of {@link KafkaPublisher.send}. */
-export interface KafkaSendOptions {
+export interface KafkaSendOptions extends PublishOptions {
   /** Key of this message; overrides the publisher's `key` option. */
   key?: string | Uint8Array;
   /** Partition to write to, bypassing the partitioner. */

@@ -1,4 +1,9 @@
-import { assertMessageSize, ClosedError, type Publisher } from '@proxystream/protocols';
+import {
+  assertMessageSize,
+  ClosedError,
+  type Publisher,
+  type PublishOptions,
+} from '@proxystream/protocols';
 import { InFlightWindow, positiveInteger } from '@proxystream/protocols/kit';
 import {
   type HeldConnection,
@@ -91,12 +96,13 @@ export class NatsPublisher implements Publisher, AsyncDisposable {
   }
 
   /**
-   * Publishes `message` to the subject `topic`.
+   * Publishes `message` to the subject `topic`: a copy of it, written on a later tick, unless
+   * the caller handed it over with `{ owned: true }` (then the message itself).
    * @throws {@link InvalidTopicError} for a topic with wildcards, whitespace or empty tokens.
    * @throws {@link MessageTooLargeError} above the server's `max_payload`; nothing is sent.
    * @throws {@link ClosedError} after {@link close}.
    */
-  async send(topic: string, message: Uint8Array): Promise<void> {
+  async send(topic: string, message: Uint8Array, options?: PublishOptions): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError('NatsPublisher');
     this.#throwWriteError();
     if (topic !== this.#validTopic) {
@@ -106,11 +112,14 @@ export class NatsPublisher implements Publisher, AsyncDisposable {
     assertMessageSize(message, this.maxMessageSize);
     const size = message.byteLength;
     // The client queues a reference and writes it on a later tick: copy so the caller may reuse
-    // its buffer as soon as send returns. `Buffer.allocUnsafe` takes small copies from Node's
-    // buffer pool instead of allocating an ArrayBuffer per message; the client drops the
-    // reference once it packed the message into its outbound buffer.
-    const copy = Buffer.allocUnsafe(size);
-    copy.set(message);
+    // its buffer as soon as send returns, unless it handed the message over. `Buffer.allocUnsafe`
+    // takes small copies from Node's buffer pool instead of allocating an ArrayBuffer per
+    // message; the client drops the reference once it packed the message into its outbound buffer.
+    let copy = message;
+    if (options?.owned !== true) {
+      copy = Buffer.allocUnsafe(size);
+      copy.set(message);
+    }
     const wait = this.#window.acquire(size);
     if (wait !== undefined) await wait;
     const nc = this.#held.nc;

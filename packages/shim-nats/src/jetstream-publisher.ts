@@ -7,6 +7,7 @@ import {
   InvalidArgumentError,
   MessageTooLargeError,
   type Publisher,
+  type PublishOptions,
 } from '@proxystream/protocols';
 import {
   InFlightWindow,
@@ -63,7 +64,7 @@ function publisherSettings(options: JetStreamPublisherOptions): PublisherSetting
 }
 
 /** Options of one {@link JetStreamPublisher.send}. */
-export interface JetStreamSendOptions {
+export interface JetStreamSendOptions extends PublishOptions {
   /**
    * Deduplication id (`Nats-Msg-Id`): the server stores one message per id within the stream's
    * duplicate window. Default: a fresh random id. Pass your own to make a retry of your own

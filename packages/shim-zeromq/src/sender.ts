@@ -5,6 +5,7 @@ import {
   type Capabilities,
   ClosedError,
   type Publisher,
+  type PublishOptions,
 } from '@proxystream/protocols';
 import {
   nonNegative,
@@ -42,7 +43,7 @@ export interface ZmqSenderOptions extends ZmqEndpointOptions {
 }
 
 /** Options of one `send`. */
-export interface ZmqSendOptions {
+export interface ZmqSendOptions extends PublishOptions {
   /** Already aborted: `send` rejects with `AbortedError` and sends nothing; aborted while the send waits its turn: rejects the same way. */
   signal?: AbortSignal;
 }

@@ -73,6 +73,11 @@ export class BatchAssembly<T> {
   readonly #aggregator: ((objects: T[]) => T) | undefined;
   readonly #inlineBelow: number;
   readonly #live: boolean;
+  /**
+   * Bytes of the largest object serialised so far: what an adaptive batch counts for an object
+   * whose size it cannot tell before serialising it.
+   */
+  largestSerialized = 0;
 
   constructor(options: BatchAssemblyOptions<T>) {
     this.#producerId = options.producerId;
@@ -103,16 +108,28 @@ export class BatchAssembly<T> {
     }
     const count = objects.length;
     const events: StreamEvent[] = new Array(endOfStream ? count + 1 : count);
-    const live = this.#live;
-    for (let i = 0; i < count; i++) {
-      events[i] = {
-        type: 'new-object',
-        metadata: metadata[i]!,
-        evict: evict[i]!,
-        body: live
-          ? { kind: 'live', value: objects[i] }
-          : { kind: 'inline', data: this.#serializer.serialize(objects[i]!) },
-      };
+    if (this.#live) {
+      for (let i = 0; i < count; i++) {
+        events[i] = {
+          type: 'new-object',
+          metadata: metadata[i]!,
+          evict: evict[i]!,
+          body: { kind: 'live', value: objects[i] },
+        };
+      }
+    } else {
+      let largest = this.largestSerialized;
+      for (let i = 0; i < count; i++) {
+        const data = this.#serializer.serialize(objects[i]!);
+        if (data.byteLength > largest) largest = data.byteLength;
+        events[i] = {
+          type: 'new-object',
+          metadata: metadata[i]!,
+          evict: evict[i]!,
+          body: { kind: 'inline', data },
+        };
+      }
+      this.largestSerialized = largest;
     }
     if (endOfStream) events[count] = END_OF_STREAM;
     return {
@@ -187,6 +204,7 @@ export class BatchAssembly<T> {
     const live = this.#live;
     for (let i = 0; i < objects.length; i++) {
       const data = this.#serializer.serialize(objects[i]!);
+      if (data.byteLength > this.largestSerialized) this.largestSerialized = data.byteLength;
       if (data.byteLength < this.#inlineBelow) {
         events[i] = {
           type: 'new-object',

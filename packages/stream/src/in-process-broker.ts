@@ -120,7 +120,8 @@ class PendingSends {
  * A broker inside one process: fan-out, ordered per topic, bounded per-subscriber buffers with
  * backpressure (a subscriber that stops reading makes `send` wait rather than grow memory).
  *
- * Byte publishers copy each message, so the caller may reuse its buffer; event publishers pass
+ * Byte publishers copy each message, so the caller may reuse its buffer (not one handed over with
+ * `{ owned: true }`, as `StreamProducer` does with its envelopes); event publishers pass
  * {@link EventBatch} objects by reference, without encoding or copying.
  *
  * @example
@@ -162,14 +163,17 @@ export class InProcessBroker {
     const pending = new PendingSends();
     const limit = this.capabilities.maxMessageSize;
     return {
-      send: async (topic, message) => {
+      send: async (topic, message, options) => {
         if (pending.closed || this.#closed) throw new ClosedError('in-process publisher');
         assertLocalTopic(topic);
         assertMessageSize(message, limit);
-        // A plain Uint8Array copy: cheaper to make (and to take views of) than a Buffer's.
-        const copy = new Uint8Array(message.byteLength);
-        copy.set(message);
-        const delivery = this.#bytes.deliver(topic, copy);
+        let delivered = message;
+        if (options?.owned !== true) {
+          // A plain Uint8Array copy: cheaper to make (and to take views of) than a Buffer's.
+          delivered = new Uint8Array(message.byteLength);
+          delivered.set(message);
+        }
+        const delivery = this.#bytes.deliver(topic, delivered);
         if (delivery) await pending.track(delivery);
       },
       close: () => pending.settle(),

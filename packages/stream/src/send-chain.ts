@@ -3,6 +3,7 @@ import type {
   EventPublisher,
   Metadata,
   Publisher,
+  PublishOptions,
   Store,
   StoreConfig,
   StreamEvent,
@@ -11,6 +12,8 @@ import type { BatchAssembly, BatchTarget, PreparedBatch } from './batch-assembly
 import { encodeBatch } from './wire-codec.js';
 
 const RESOLVED: Promise<void> = Promise.resolve();
+/** An encoded envelope is the producer's own and never touched again: the shim may keep it. */
+const HANDED_OVER: PublishOptions = Object.freeze({ owned: true });
 
 /** Hands assembled batches to the producer's publisher: encoded for a byte publisher, as they are for an event publisher. */
 export class BatchSender {
@@ -27,7 +30,7 @@ export class BatchSender {
     try {
       return this.#eventPublisher !== undefined
         ? this.#eventPublisher.sendEvents(batch)
-        : this.#publisher!.send(batch.topic, encodeBatch(batch));
+        : this.#publisher!.send(batch.topic, encodeBatch(batch), HANDED_OVER);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -121,6 +124,13 @@ export interface SendChain<T> extends BatchTarget {
   drained(): Promise<void>;
   /** No batch is queued or in flight. */
   readonly idle: boolean;
+  /**
+   * A batch cut now would be handed to the publisher at once: fewer batches are queued or in
+   * flight than the chain hands over without waiting (one for a serial chain).
+   */
+  readonly hasRoom: boolean;
+  /** Resolves once {@link hasRoom} holds again (at once if it does); never rejects. */
+  room(): Promise<void>;
 }
 
 /** What a chain needs of its producer. */
@@ -156,6 +166,14 @@ export class SerialSendChain<T> implements SendChain<T> {
 
   get idle(): boolean {
     return this.#pending === 0;
+  }
+
+  get hasRoom(): boolean {
+    return this.#pending === 0;
+  }
+
+  room(): Promise<void> {
+    return this.#tail;
   }
 
   enqueue(
@@ -297,6 +315,8 @@ export class PipelinedSendChain<T> implements SendChain<T> {
   #oldest: PipelinedBatch | undefined;
   /** The newest batch of the list that starts at {@link #oldest}. */
   #newest: PipelinedBatch | undefined;
+  /** Callers of {@link room} waiting for a batch to be handed over or to settle. */
+  #roomWaiters: (() => void)[] = [];
 
   constructor(
     readonly topic: string,
@@ -307,6 +327,25 @@ export class PipelinedSendChain<T> implements SendChain<T> {
 
   get idle(): boolean {
     return this.#oldest === undefined;
+  }
+
+  get hasRoom(): boolean {
+    return this.#unhanded + this.#inFlight < this.maxInFlight;
+  }
+
+  room(): Promise<void> {
+    if (this.hasRoom) return RESOLVED;
+    return new Promise<void>((resolve) => {
+      this.#roomWaiters.push(resolve);
+    });
+  }
+
+  /** Wakes the callers of {@link room} once there is room. */
+  #wakeRoom(): void {
+    if (this.#roomWaiters.length === 0 || !this.hasRoom) return;
+    const waiters = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   drained(): Promise<void> {
@@ -405,6 +444,7 @@ export class PipelinedSendChain<T> implements SendChain<T> {
       this.#unhanded--;
       handedOver();
       this.#settle(entry, true, error);
+      this.#wakeRoom();
       return;
     }
     if (prepared === undefined) {
@@ -412,6 +452,7 @@ export class PipelinedSendChain<T> implements SendChain<T> {
       this.#unhanded--;
       handedOver();
       this.#settle(entry, false, undefined);
+      this.#wakeRoom();
       return;
     }
     // The batch's sequence was read when it was prepared; no other batch of the topic was handed
@@ -449,6 +490,7 @@ export class PipelinedSendChain<T> implements SendChain<T> {
     const waiter = this.#slotWaiter;
     this.#slotWaiter = undefined;
     waiter?.();
+    this.#wakeRoom();
   }
 
   /**

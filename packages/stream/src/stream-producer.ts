@@ -17,6 +17,12 @@ import {
   type UnsentObject,
 } from '@proxystream/protocols';
 import { abortable, nonNegative, positiveInteger } from '@proxystream/protocols/kit';
+import {
+  DEFAULT_MAX_BATCH_OBJECTS,
+  defaultMaxBatchBytes,
+  envelopeBytes,
+  WaitingSends,
+} from './adaptive-batch.js';
 import { BatchAssembly, CutBatch } from './batch-assembly.js';
 import { type BoundedCloseOptions, closeTimeout, settleWithin } from './bounded-close.js';
 import { defaultSerializer } from './default-serializer.js';
@@ -88,8 +94,27 @@ export interface StreamProducerOptions<T> {
   serializer?: Serializer<T>;
   /** Applied to the metadata before buffering; `true` drops the object. Default: keep all. */
   filter?: Filter;
-  /** Objects per batch (one broker message). Default `1`. */
+  /**
+   * A fixed number of objects per batch (one broker message): a send that does not fill the
+   * batch resolves once its object is buffered, and a partial batch waits for `lingerMs`,
+   * `flush`, `closeTopics` or `close`. Default: adaptive batches. A send goes out at once when
+   * the topic's publisher is idle; the objects sent while earlier batches of the topic are on
+   * their way wait together and go out as one batch as soon as the publisher has room (no timer:
+   * nothing waits when the broker keeps up), bounded by {@link maxBatchObjects} and
+   * {@link maxBatchBytes}. Each such send resolves when its batch was accepted. `batchSize: 1`
+   * sends every object alone.
+   */
   batchSize?: number;
+  /** Most objects of an adaptive batch (without `batchSize`). Default `512`. */
+  maxBatchObjects?: number;
+  /**
+   * Most bytes of an adaptive batch (without `batchSize`), as estimated before serialising: a
+   * byte array's or string's length, else the largest object serialised so far; an object that
+   * goes to the store counts for its key. Default 512 KiB, or half the publisher's
+   * `capabilities.maxMessageSize` when it declares a lower one. An object larger than this goes
+   * out alone.
+   */
+  maxBatchBytes?: number;
   /**
    * Turns a full batch into one object before it is sent; the sent metadata is the union of the
    * batch's metadata (a later object's value wins on a shared key), and the object is one-shot
@@ -97,8 +122,9 @@ export interface StreamProducerOptions<T> {
    */
   aggregator?: (objects: T[]) => T;
   /**
-   * Longest time in milliseconds an object waits in a partial batch before the batch is sent.
-   * Default: no time limit (a partial batch waits for `flush`, `closeTopics` or `close`, as in ProxyStore).
+   * With `batchSize`: longest time in milliseconds an object waits in a partial batch before the
+   * batch is sent. Default: no time limit (a partial batch waits for `flush`, `closeTopics` or
+   * `close`, as in ProxyStore). Adaptive batches (no `batchSize`) never wait for a timer.
    */
   lingerMs?: number;
   /**
@@ -146,6 +172,8 @@ class TopicState<T> {
   /** When the last batch was cut (only tracked with heartbeats). */
   lastCut = 0;
   onLinger: () => void = () => undefined;
+  /** Adaptive batching: the sends whose objects wait in {@link objects} for the publisher. */
+  waiting: WaitingSends | undefined;
 
   constructor(
     readonly topic: string,
@@ -188,9 +216,12 @@ function mergeRefusals<T>(errors: SendRefusedError<T>[]): SendRefusedError<T> {
  * {@link EventPublisher} (batches pass as objects; inline objects are not even serialised, so
  * consumers in the same process receive the very object sent: do not mutate it afterwards).
  *
- * `send` resolves when the object is buffered, or — for the send that completes a batch — when
- * the publisher accepted the batch, so awaiting `send` gives backpressure. Batches of one topic
- * are sent in order; each carries the next sequence number of this producer on that topic.
+ * `send` resolves when the publisher accepted the batch of its object (with a fixed `batchSize`:
+ * when the object is buffered, or — for the send that completes a batch — when the batch was
+ * accepted), so awaiting `send` gives backpressure. Without `batchSize`, batches adapt: a send to
+ * an idle topic goes out at once, and the sends made while earlier batches of the topic are on
+ * their way share the next batch (see {@link StreamProducerOptions.batchSize}). Batches of one
+ * topic are sent in order; each carries the next sequence number of this producer on that topic.
  *
  * @example
  * ```ts
@@ -207,7 +238,11 @@ export class StreamProducer<T = unknown> {
   readonly #stores: ReadonlyMap<string, Store>;
   readonly #defaultStore: Store | undefined;
   readonly #filter: Filter | undefined;
+  /** Fixed objects per batch; `0` for adaptive batches. */
   readonly #batchSize: number;
+  readonly #maxBatchObjects: number;
+  readonly #maxBatchBytes: number;
+  readonly #inlineBelow: number;
   readonly #lingerMs: number | undefined;
   readonly #maxInFlight: number;
   readonly #chainContext: ChainContext<T>;
@@ -237,9 +272,20 @@ export class StreamProducer<T = unknown> {
           : new Map(Object.entries(stores));
     this.#defaultStore = options.defaultStore;
     this.#filter = options.filter;
-    this.#batchSize = positiveInteger(options.batchSize, 'batchSize', 1);
+    this.#batchSize = positiveInteger(options.batchSize, 'batchSize', 0);
+    this.#maxBatchObjects = positiveInteger(
+      options.maxBatchObjects,
+      'maxBatchObjects',
+      DEFAULT_MAX_BATCH_OBJECTS,
+    );
+    this.#maxBatchBytes = positiveInteger(
+      options.maxBatchBytes,
+      'maxBatchBytes',
+      defaultMaxBatchBytes(publisher),
+    );
     this.#lingerMs = nonNegative(options.lingerMs, 'lingerMs', undefined);
     const inlineBelow = nonNegative(options.inlineBelow, 'inlineBelow', 0);
+    this.#inlineBelow = inlineBelow;
     this.#maxInFlight = positiveInteger(options.maxBatchesInFlight, 'maxBatchesInFlight', 1);
     const heartbeatMs = options.heartbeatMs;
     if (heartbeatMs !== undefined) {
@@ -266,10 +312,11 @@ export class StreamProducer<T = unknown> {
   }
 
   /**
-   * Buffers `object` for `topic` and sends the batch once it holds `batchSize` objects.
-   * An object the producer's filter drops resolves at once and is never sent.
+   * Sends `object` to `topic`: at once when the topic's publisher has room, else in the next
+   * adaptive batch; with a fixed `batchSize`, buffers it and sends the batch once it holds
+   * `batchSize` objects. An object the producer's filter drops resolves at once and is never sent.
    *
-   * A resolved `send` means the object was accepted, or is buffered and will be: if its batch is
+   * A resolved `send` means the object was accepted, or (with `batchSize`) is buffered and will be: if its batch is
    * later refused by the publisher, the call that sent the batch (the `send` that filled it,
    * `flush`, `closeTopics`, `close`, or — for a batch the `lingerMs` timer sent — the next of
    * these calls) rejects with {@link SendRefusedError}, whose `unsent` lists every object of the
@@ -302,6 +349,7 @@ export class StreamProducer<T = unknown> {
         return Promise.reject(error);
       }
     }
+    if (this.#batchSize === 0) return this.#sendAdaptive(state, object, metadata, options, signal);
     state.objects.push(object);
     state.metadata.push(metadata);
     state.evict.push(options?.evict ?? true);
@@ -314,6 +362,61 @@ export class StreamProducer<T = unknown> {
       state.timer = setTimeout(state.onLinger, this.#lingerMs);
     }
     return RESOLVED;
+  }
+
+  /**
+   * Adaptive batching: sends the object at once when the topic's chain has room, else adds it to
+   * the objects waiting for room (cutting them first when this one would take them past
+   * `maxBatchBytes`, and after it when they reach `maxBatchObjects`). A send with a signal cuts
+   * the batch it ends, so that an abort can still take it out (see {@link SendOptions.signal}).
+   */
+  #sendAdaptive(
+    state: TopicState<T>,
+    object: T,
+    metadata: Metadata,
+    options: SendOptions | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const chain = state.chain;
+    let waiting = state.waiting;
+    const bytes =
+      waiting === undefined && chain.hasRoom
+        ? 0
+        : envelopeBytes(
+            object,
+            this.#chainContext.assembly.largestSerialized,
+            chain.store !== undefined,
+            this.#inlineBelow,
+          );
+    if (waiting !== undefined && waiting.bytes + bytes > this.#maxBatchBytes) {
+      void this.#flushState(state, false);
+      waiting = undefined;
+    }
+    state.objects.push(object);
+    state.metadata.push(metadata);
+    state.evict.push(options?.evict ?? true);
+    if (signal !== undefined) return this.#flushAbortable(state, signal);
+    if (waiting === undefined) {
+      if (chain.hasRoom) return this.#flushState(state, false);
+      waiting = new WaitingSends();
+      state.waiting = waiting;
+      this.#cutWithRoom(state, waiting);
+    }
+    waiting.bytes += bytes;
+    if (state.objects.length >= this.#maxBatchObjects) void this.#flushState(state, false);
+    return waiting.promise;
+  }
+
+  /**
+   * Cuts the objects of `waiting` once the topic's chain has room, unless they were cut before
+   * (a bound, a flush): a later group of waiting sends has its own call.
+   */
+  #cutWithRoom(state: TopicState<T>, waiting: WaitingSends): void {
+    void state.chain.room().then(() => {
+      if (state.waiting !== waiting) return;
+      if (state.chain.hasRoom) void this.#flushState(state, false);
+      else this.#cutWithRoom(state, waiting);
+    });
   }
 
   /**
@@ -532,8 +635,16 @@ export class StreamProducer<T = unknown> {
     state.objects = [];
     state.metadata = [];
     state.evict = [];
-    const run = state.chain.enqueue(objects, metadata, evict, endOfStream, withdrawal);
-    return this.#accountFor(run, new CutBatch(state.topic, objects, metadata, evict));
+    const run = this.#accountFor(
+      state.chain.enqueue(objects, metadata, evict, endOfStream, withdrawal),
+      new CutBatch(state.topic, objects, metadata, evict),
+    );
+    const waiting = state.waiting;
+    if (waiting !== undefined) {
+      state.waiting = undefined;
+      waiting.follow(run);
+    }
+    return run;
   }
 
   /**

@@ -144,3 +144,41 @@ export async function isSettled(promise: Promise<unknown>): Promise<boolean> {
   await new Promise((resolve) => setImmediate(resolve));
   return settled;
 }
+
+/** A call of {@link gatedPublisher}'s `send`: its message, and the gate that settles it. */
+export interface GatedCall {
+  topic: string;
+  message: Uint8Array;
+  gate: ReturnType<typeof deferred<void>>;
+}
+
+/**
+ * A publisher whose sends stay pending until the test opens (or fails) their gate; `nextCall(i)`
+ * waits for the `i`-th call.
+ */
+export function gatedPublisher(): {
+  publisher: Publisher & { closed: boolean };
+  calls: GatedCall[];
+  nextCall(index: number): Promise<GatedCall>;
+} {
+  const calls: GatedCall[] = [];
+  const waiters: (() => void)[] = [];
+  const publisher: Publisher & { closed: boolean } = {
+    closed: false,
+    send(topic, message) {
+      const gate = deferred<void>();
+      calls.push({ topic, message, gate });
+      for (const wake of waiters.splice(0)) wake();
+      return gate.promise;
+    },
+    async close() {
+      publisher.closed = true;
+    },
+    [Symbol.asyncDispose]: () => publisher.close(),
+  };
+  const nextCall = async (index: number) => {
+    while (calls.length <= index) await new Promise<void>((resolve) => waiters.push(resolve));
+    return calls[index]!;
+  };
+  return { publisher, calls, nextCall };
+}

@@ -1,36 +1,14 @@
-import type { Publisher } from '@proxystream/protocols';
 import { InvalidArgumentError, SendRefusedError } from '@proxystream/protocols';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../src/memory-store.js';
 import { StreamProducer } from '../src/stream-producer.js';
 import { decodeBatch } from '../src/wire-codec.js';
-import { deferred, isSettled } from './helpers.js';
-
-/** A publisher whose sends stay pending until the test opens their gate. */
-function gatedPublisher() {
-  const calls: { message: Uint8Array; gate: ReturnType<typeof deferred<void>> }[] = [];
-  const waiters: (() => void)[] = [];
-  const publisher: Publisher = {
-    send(_topic, message) {
-      const gate = deferred<void>();
-      calls.push({ message, gate });
-      for (const wake of waiters.splice(0)) wake();
-      return gate.promise;
-    },
-    async close() {},
-    async [Symbol.asyncDispose]() {},
-  };
-  const nextCall = async (index: number) => {
-    while (calls.length <= index) await new Promise<void>((resolve) => waiters.push(resolve));
-    return calls[index]!;
-  };
-  return { publisher, calls, nextCall };
-}
+import { gatedPublisher, isSettled } from './helpers.js';
 
 describe('StreamProducer with maxBatchesInFlight', () => {
-  it('hands up to the limit of batches to the publisher before the first is accepted, in order', async () => {
+  it('hands up to the limit of one-object batches to the publisher before the first is accepted, in order', async () => {
     const { publisher, calls, nextCall } = gatedPublisher();
-    const producer = new StreamProducer<number>(publisher, { maxBatchesInFlight: 3 });
+    const producer = new StreamProducer<number>(publisher, { batchSize: 1, maxBatchesInFlight: 3 });
     const sends = Array.from({ length: 5 }, (_, i) => producer.send('t', i));
     await nextCall(2);
     expect(await isSettled(sends[0]!)).toBe(false);

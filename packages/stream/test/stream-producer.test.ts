@@ -15,38 +15,14 @@ import { StreamProducer } from '../src/stream-producer.js';
 import { decodeBatch } from '../src/wire-codec.js';
 import {
   countingStore,
-  deferred,
   drain,
+  gatedPublisher,
   isSettled,
   recordingEventPublisher,
   recordingPublisher,
   topicName,
   within,
 } from './helpers.js';
-
-/** A publisher whose `send` waits for the test to accept or refuse each message. */
-function gatedPublisher() {
-  const calls: { message: Uint8Array; gate: ReturnType<typeof deferred<void>> }[] = [];
-  const waiters: (() => void)[] = [];
-  const publisher: Publisher & { closed: boolean } = {
-    closed: false,
-    send(_topic, message) {
-      const gate = deferred<void>();
-      calls.push({ message, gate });
-      for (const wake of waiters.splice(0)) wake();
-      return gate.promise;
-    },
-    async close() {
-      publisher.closed = true;
-    },
-    [Symbol.asyncDispose]: () => publisher.close(),
-  };
-  const nextCall = async (index: number) => {
-    while (calls.length <= index) await new Promise<void>((resolve) => waiters.push(resolve));
-    return calls[index]!;
-  };
-  return { publisher, calls, nextCall };
-}
 
 async function setup(prefix: string) {
   const broker = new InProcessBroker();
@@ -272,9 +248,9 @@ describe('StreamProducer', () => {
     await completing;
   });
 
-  it('batches sent without awaiting keep their order and sequence numbers', async () => {
+  it('one-object batches sent without awaiting keep their order and sequence numbers', async () => {
     const { publisher, calls, nextCall } = gatedPublisher();
-    const producer = new StreamProducer<number>(publisher);
+    const producer = new StreamProducer<number>(publisher, { batchSize: 1 });
     const sends = Array.from({ length: 5 }, (_, i) => producer.send('t', i));
     for (let i = 0; i < 5; i++) {
       const call = await nextCall(i);

@@ -41,6 +41,33 @@ export function coreBehaviour(): void {
       }
     });
 
+    it('copies each message unless the caller hands it over with { owned: true }', async () => {
+      const topic = uniqueTopic('core');
+      const subscriber = await NatsSubscriber.create(topic, { connection: { servers: NATS_URL } });
+      const publisher = await NatsPublisher.create({ connection: { servers: NATS_URL } });
+      try {
+        const copied = Uint8Array.of(1, 1, 1);
+        const handedOver = Uint8Array.of(2, 2, 2);
+        const sends = [
+          publisher.send(topic, copied),
+          publisher.send(topic, handedOver, { owned: true }),
+        ];
+        // The shim writes on a later tick: the copy keeps the bytes of the call, the message
+        // handed over is written as it is then.
+        copied.fill(9);
+        handedOver.fill(8);
+        await Promise.all(sends);
+        const received = await collect(subscriber, 2);
+        expect(received.map((message) => Array.from(message))).toEqual([
+          [1, 1, 1],
+          [8, 8, 8],
+        ]);
+      } finally {
+        await publisher.close();
+        await subscriber.close();
+      }
+    });
+
     it('rejects a message above the server max_payload before sending it', async () => {
       const nc = await connect({ servers: NATS_URL });
       const topic = uniqueTopic('core');
