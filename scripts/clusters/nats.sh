@@ -16,12 +16,15 @@ NATS_CLUSTER_SERVER=${NATS_CLUSTER_SERVER:-"$ROOT/.cache/bin/nats-server-$NATS_C
 
 nats_cluster_server_install() {
   [ -x "$NATS_CLUSTER_SERVER" ] && return 0
-  command -v go >/dev/null || die "the NATS cluster needs Go to build nats-server $NATS_CLUSTER_SERVER_VERSION (or NATS_CLUSTER_SERVER=/path/to/nats-server)"
-  log "building nats-server $NATS_CLUSTER_SERVER_VERSION with $(go version | cut -d' ' -f3)"
+  local go
+  go=$(command -v go || true)
+  [ -n "$go" ] || [ ! -x /usr/local/go/bin/go ] || go=/usr/local/go/bin/go
+  [ -n "$go" ] || die "the NATS cluster needs Go to build nats-server $NATS_CLUSTER_SERVER_VERSION (or NATS_CLUSTER_SERVER=/path/to/nats-server)"
+  log "building nats-server $NATS_CLUSTER_SERVER_VERSION with $("$go" version | cut -d' ' -f3)"
   local build="$ROOT/.cache/go"
   mkdir -p "$build/bin" "$(dirname "$NATS_CLUSTER_SERVER")"
   GOPATH="$build" GOBIN="$build/bin" GOFLAGS=-modcacherw \
-    go install "github.com/nats-io/nats-server/v2@$NATS_CLUSTER_SERVER_VERSION" >&2 ||
+    "$go" install "github.com/nats-io/nats-server/v2@$NATS_CLUSTER_SERVER_VERSION" >&2 ||
     die "go install nats-server $NATS_CLUSTER_SERVER_VERSION failed"
   mv "$build/bin/nats-server" "$NATS_CLUSTER_SERVER"
 }
