@@ -1,5 +1,5 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { ClosedError, type Publisher } from '@proxystream/protocols';
+import { ClosedError, type Publisher, type PublishOptions } from '@proxystream/protocols';
 import {
   InFlightWindow,
   nonNegative,
@@ -123,22 +123,25 @@ export class ThreadsPublisher implements Publisher {
 
   /**
    * Sends `message` to every subscriber of `topic` (one member per group). Without `transfer`
-   * the bytes are copied before the promise is returned.
+   * the bytes are copied before the promise is returned, unless the caller hands the message over
+   * with `{ owned: true }` (as `StreamProducer` does with its envelopes): then it is moved like
+   * with `transfer`.
    * @throws {@link InvalidTopicError} for a topic {@link assertValidTopic} rejects.
    * @throws {@link ClosedError} after `close()`, or once the broker closed.
    */
-  async send(topic: string, message: Uint8Array): Promise<void> {
+  async send(topic: string, message: Uint8Array, options?: PublishOptions): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError('ThreadsPublisher');
     assertValidTopic(topic);
     if (this.#gone !== undefined) throw this.#gone;
     const size = message.byteLength;
+    const move = this.#transfer || options?.owned === true;
     const wait = this.#window.acquire(size);
     if (wait === undefined) {
-      this.#post(topic, message, this.#transfer);
+      this.#post(topic, message, move);
       return;
     }
     // The caller may reuse `message` once this returns: copy it now unless it was given up.
-    const payload = this.#transfer ? message : new Uint8Array(message);
+    const payload = move ? message : new Uint8Array(message);
     await wait;
     if (this.#gone !== undefined) {
       this.#window.release(size);

@@ -1,6 +1,7 @@
 import type { Publisher } from '@proxystream/protocols';
 import { describe, expect, it } from 'vitest';
 import { InProcessBroker } from '../src/in-process-broker.js';
+import { ThreadsBroker, ThreadsPublisher, ThreadsSubscriber } from '../src/index.js';
 import { StreamProducer } from '../src/stream-producer.js';
 import { topicName, within } from './helpers.js';
 
@@ -52,5 +53,29 @@ describe('messages handed over with { owned: true }', () => {
     expect(received).toBe(given[0]!.message);
     await producer.close();
     await broker.close();
+  });
+
+  it('the worker-threads publisher moves a handed-over envelope to the broker instead of copying it', async () => {
+    await using broker = await ThreadsBroker.create();
+    const topic = topicName('owned-threads');
+    await using subscriber = await ThreadsSubscriber.create(topic, { connection: broker });
+    const inner = await ThreadsPublisher.create({ connection: broker });
+    const given: Uint8Array[] = [];
+    const publisher: Publisher = {
+      send(to, message, options) {
+        given.push(message);
+        return inner.send(to, message, options);
+      },
+      close: () => inner.close(),
+      [Symbol.asyncDispose]: () => inner.close(),
+    };
+    const producer = new StreamProducer<Uint8Array>(publisher);
+    // 64 KiB: an envelope of its own (not a slice of Node's buffer pool), so it can be moved.
+    await producer.send(topic, new Uint8Array(64 * 1024).fill(3));
+    const received = await within(first(subscriber), 5_000, 'the envelope');
+    expect(received.byteLength).toBeGreaterThan(64 * 1024);
+    // Moved: the producer's envelope is detached, its bytes now belong to the subscriber's thread.
+    expect(given[0]!.byteLength).toBe(0);
+    await producer.close();
   });
 });
