@@ -16,6 +16,7 @@ export {
   RedisQueueSubscriber,
   type RedisQueueSubscriberOptions,
 } from './queue-subscriber.js';
+export type { ShardedNode } from './sharded-channel.js';
 export {
   REDIS_STORE_KIND,
   RedisStore,

@@ -22,7 +22,7 @@ import {
   sharedClient,
   withoutCredentials,
 } from './connection.js';
-import { ShardedChannel } from './sharded-channel.js';
+import { ShardedChannel, type ShardedNode } from './sharded-channel.js';
 import { assertValidTopic } from './topic.js';
 
 /** Options of {@link RedisPubSubSubscriber.create}. */
@@ -31,10 +31,19 @@ export interface RedisPubSubSubscriberOptions extends SubscribeOptions, LossRepo
    * Where to connect, or a client whose settings to copy: the subscriber always opens a connection
    * of its own (`duplicate()`), since a subscribed connection serves nothing else, and closes it.
    * A Redis `Cluster` makes it a sharded subscriber (`SSUBSCRIBE`, for `SPUBLISH`), connected to
-   * the master of the topic's slot; the cluster client itself only tells which node that is.
-   * Default `redis://127.0.0.1:6379`.
+   * the master of the topic's slot (or a replica, see {@link shardedNode}); the cluster client
+   * itself only tells which node that is. Default `redis://127.0.0.1:6379`.
    */
   connection?: RedisConnection;
+  /**
+   * On a Redis `Cluster`: the node of the topic's slot the subscription listens on. `'master'`
+   * (default): the lowest latency; the master's death breaks the subscription (`next()` rejects
+   * once with `MessagesLostError`) and it is restored on the new master. `'replica'`: the
+   * subscription outlives the master's failover, but Redis passes sharded messages to replicas
+   * over the cluster bus, which added latency here (p50 0.19 ms against 0.11 ms, p99 38 ms
+   * against 0.47 ms).
+   */
+  shardedNode?: ShardedNode;
   /**
    * Bytes of unread messages held before newer ones are dropped (and the loss reported). A message
    * that arrives when nothing is buffered is always kept. Default 8 MiB.
@@ -131,14 +140,19 @@ export class RedisPubSubSubscriber extends QueueSubscriber<Buffer> implements Su
     const connection = options.connection;
     if (isRedisClient(connection) && isCluster(connection)) {
       this.#handle = sharedClient(connection);
-      this.#sharded = new ShardedChannel(connection, topic, {
-        message: (data) => this.#onMessage(undefined, data),
-        lost: (cause) => {
-          this.#lastError = cause;
-          this.#onDisconnect();
+      this.#sharded = new ShardedChannel(
+        connection,
+        topic,
+        {
+          message: (data) => this.#onMessage(undefined, data),
+          lost: (cause) => {
+            this.#lastError = cause;
+            this.#onDisconnect();
+          },
+          restored: this.#onReady,
         },
-        restored: this.#onReady,
-      });
+        options.shardedNode,
+      );
       return;
     }
     this.#handle = dedicatedClient(connection, { autoResubscribe: true });
@@ -168,6 +182,12 @@ export class RedisPubSubSubscriber extends QueueSubscriber<Buffer> implements Su
     if (options.group !== undefined) {
       throw new InvalidArgumentError(
         'Redis pub/sub has no consumer groups: every subscriber gets every message; use RedisStreamsSubscriber or RedisQueueSubscriber to share work',
+      );
+    }
+    const node = options.shardedNode;
+    if (node !== undefined && node !== 'master' && node !== 'replica') {
+      throw new InvalidArgumentError(
+        `shardedNode must be 'master' or 'replica', got ${String(node)}`,
       );
     }
     const maxMessages = positiveInteger(options.maxBufferedMessages, 'maxBufferedMessages', 10_000);
