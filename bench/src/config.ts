@@ -19,6 +19,13 @@ export interface BenchConfig {
   readonly sections: readonly Section[];
   /** Transports of the overhead and latency sections to run (ids as in transports.ts); all when undefined. */
   readonly transports: readonly string[] | undefined;
+  /**
+   * Whether the overhead and latency sections add the cluster transports (the shims'
+   * `clusterDescriptors`: Redis Cluster, NATS cluster, Kafka cluster): `true` with `--clusters`,
+   * `false` with `--no-clusters`; `undefined` (neither flag): a full run adds them all, a
+   * `--quick` run only those that `--transports` names.
+   */
+  readonly clusters: boolean | undefined;
   /** Alternating repetitions of every contender pair. */
   readonly repeats: number;
   /** Seconds one timed run aims at (message counts are calibrated to it). */
@@ -40,8 +47,10 @@ export interface BenchConfig {
   readonly kafkaBrokers: readonly string[];
 }
 
-const USAGE = `usage: node bench/dist/main.js [--quick] [--only overhead,latency,...] [--transports inproc,<shim descriptor names>,...] [--repeats N] [--out FILE]
-sections: ${SECTIONS.join(', ')}`;
+const USAGE = `usage: node bench/dist/main.js [--quick] [--only overhead,latency,...] [--transports inproc,<shim descriptor names>,...] [--clusters | --no-clusters] [--repeats N] [--out FILE]
+sections: ${SECTIONS.join(', ')}
+--no-clusters leaves out the cluster transports (*-cluster) of overhead and latency; --quick leaves
+them out too unless --transports names them or --clusters is given.`;
 
 /** Parses `argv` (without node and script). */
 export function parseConfig(argv: readonly string[], root: string): BenchConfig {
@@ -49,6 +58,7 @@ export function parseConfig(argv: readonly string[], root: string): BenchConfig 
   let only: Section[] | undefined;
   let repeats: number | undefined;
   let transports: string[] | undefined;
+  let clusters: boolean | undefined;
   let out = resolve(root, 'BENCHMARKS.md');
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -67,6 +77,8 @@ export function parseConfig(argv: readonly string[], root: string): BenchConfig 
           return name as Section;
         });
     } else if (arg === '--transports') transports = value().split(',');
+    else if (arg === '--clusters') clusters = true;
+    else if (arg === '--no-clusters') clusters = false;
     else if (arg === '--repeats') repeats = Number.parseInt(value(), 10);
     else if (arg === '--out') out = resolve(value());
     else if (arg === '--help' || arg === '-h') {
@@ -79,6 +91,7 @@ export function parseConfig(argv: readonly string[], root: string): BenchConfig 
     quick,
     sections,
     transports,
+    clusters,
     repeats: repeats ?? (quick ? 3 : 5),
     targetSeconds: quick ? 0.15 : 0.3,
     window: 16,

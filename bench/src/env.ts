@@ -79,6 +79,14 @@ export async function environment(
     ['Node.js', process.version],
     ['Redis server', await redisVersion(config.redisUrl)],
     ['NATS server', await natsVersion(config.natsUrl)],
+    [
+      'NATS cluster servers',
+      await natsVersion(process.env.NATS_CLUSTER_URLS?.split(',')[0] ?? 'nats://127.0.0.1:4250'),
+    ],
+    [
+      'Redis Cluster servers',
+      await redisVersion(process.env.REDIS_CLUSTER_URLS?.split(',')[0] ?? 'redis://127.0.0.1:7000'),
+    ],
     ['Kafka broker', kafkaVersion(config.root)],
     ['ioredis', packageVersion('ioredis')],
     ['@nats-io/transport-node', packageVersion('@nats-io/transport-node')],

@@ -1,15 +1,19 @@
 import type { BenchConfig } from './config.js';
 import { fixed, table } from './format.js';
-import type { Pipe } from './pipe.js';
+import type { Contender, Pipe } from './pipe.js';
 import { progress, type SectionResult } from './report.js';
-import { isUnavailable } from './runner.js';
+import { isUnavailable, RUN_DEADLINE_MS } from './runner.js';
 import { quantile, summarize } from './stats.js';
-import { KiB, now, payload, sleep, waitFor } from './timing.js';
-import { transports } from './transports.js';
+import { KiB, now, payload, sleep, waitFor, withDeadline } from './timing.js';
+import { availableEntries, transports } from './transports.js';
 
 const SIZE = KiB;
 
-/** Sends `count` timestamped payloads, one every `intervalMs`, and returns the one-way latencies in µs. */
+/**
+ * Sends `count` timestamped payloads, one every `intervalMs`, each send awaited as a user would
+ * (nothing flushed in between: what the producer holds back shows), and collects the one-way
+ * latencies in µs.
+ */
 async function pacedRun(pipe: Pipe, latencies: number[], count: number, intervalMs: number) {
   const base = payload(SIZE);
   const start = now();
@@ -20,8 +24,8 @@ async function pacedRun(pipe: Pipe, latencies: number[], count: number, interval
     const data = base.slice();
     new DataView(data.buffer).setFloat64(0, now(), true);
     await pipe.send(data);
-    await pipe.finish();
   }
+  await pipe.finish();
   await waitFor(
     () => latencies.length >= count,
     () => latencies.length,
@@ -30,49 +34,61 @@ async function pacedRun(pipe: Pipe, latencies: number[], count: number, interval
   );
 }
 
+/** One run of `contender`: opens a pipe, warms it up, and returns the sorted latencies of `count` paced sends. */
+async function measure(contender: Contender, count: number, rate: number): Promise<number[]> {
+  const latencies: number[] = [];
+  const pipe = await contender.open({
+    size: SIZE,
+    batch: 1,
+    // The producer as a user makes it: coalescing must not cost latency at a low rate.
+    defaultProducer: true,
+    onItem: (item) => {
+      const sent = new DataView(item.buffer, item.byteOffset, 8).getFloat64(0, true);
+      latencies.push((now() - sent) * 1000);
+    },
+  });
+  try {
+    // Warm-up: connections, JIT, consumer groups.
+    await pacedRun(pipe, latencies, 50, 1);
+    latencies.length = 0;
+    await pacedRun(pipe, latencies, count, 1000 / rate);
+  } finally {
+    await pipe.close().catch(() => undefined);
+  }
+  return latencies.sort((a, b) => a - b);
+}
+
+/** Rounds of the cluster rows (fewer than the single brokers' to keep the section within minutes). */
+const CLUSTER_ROUNDS = 2;
+
 /** Section 2: p50 / p99 end to end at a paced rate, 1 KiB, batch 1, stream vs raw. */
 export async function latency(config: BenchConfig): Promise<SectionResult> {
   const count = config.quick ? 300 : 2000;
   const rate = 1000;
-  const rounds = config.quick ? 2 : 3;
+  const singleRounds = config.quick ? 2 : 3;
   const rows: string[][] = [];
   const highlights: string[] = [];
   for (const transport of await transports(config)) {
     progress(`latency ${transport.title}`);
+    const rounds = transport.cluster ? Math.min(CLUSTER_ROUNDS, singleRounds) : singleRounds;
+    const entries = await availableEntries(transport);
     const perContender = new Map<string, { p50: number[]; p99: number[]; error?: string }>();
-    for (const entry of transport.entries) {
+    for (const entry of entries) {
       perContender.set(entry.name, {
         p50: [],
         p99: [],
         ...(isUnavailable(entry) ? { error: `not available: ${entry.unavailable}` } : {}),
       });
     }
-    const live = transport.entries.filter((e) => !isUnavailable(e));
+    const live = entries.filter((e) => !isUnavailable(e));
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? live : [...live].reverse();
       for (const entry of order) {
         if (isUnavailable(entry)) continue;
         const result = perContender.get(entry.name)!;
         if (result.error !== undefined) continue;
-        const latencies: number[] = [];
         try {
-          const pipe = await entry.open({
-            size: SIZE,
-            batch: 1,
-            onItem: (item) => {
-              const sent = new DataView(item.buffer, item.byteOffset, 8).getFloat64(0, true);
-              latencies.push((now() - sent) * 1000);
-            },
-          });
-          try {
-            // Warm-up: connections, JIT, consumer groups.
-            await pacedRun(pipe, latencies, 50, 1);
-            latencies.length = 0;
-            await pacedRun(pipe, latencies, count, 1000 / rate);
-          } finally {
-            await pipe.close().catch(() => undefined);
-          }
-          const sorted = latencies.sort((a, b) => a - b);
+          const sorted = await withDeadline(measure(entry, count, rate), RUN_DEADLINE_MS, 'run');
           result.p50.push(quantile(sorted, 0.5));
           result.p99.push(quantile(sorted, 0.99));
         } catch (error) {
@@ -80,10 +96,10 @@ export async function latency(config: BenchConfig): Promise<SectionResult> {
         }
       }
     }
-    const raw = transport.entries.find((e) => e.kind === 'raw');
+    const raw = entries.find((e) => e.kind === 'raw');
     const rawResult = raw === undefined ? undefined : perContender.get(raw.name);
     const rawP99 = rawResult && rawResult.p99.length > 0 ? summarize(rawResult.p99).median : NaN;
-    for (const entry of transport.entries) {
+    for (const entry of entries) {
       const r = perContender.get(entry.name)!;
       if (r.p50.length === 0) {
         rows.push([transport.title, entry.name, r.error ?? '–', '', '', '']);
@@ -109,9 +125,14 @@ export async function latency(config: BenchConfig): Promise<SectionResult> {
   }
   const body = [
     `One-way latency of 1 KiB payloads, batch 1, paced at ${rate} msg/s, ${count} messages per run after a ` +
-      `50-message warm-up, ${rounds} alternating rounds; producer and consumer in this process, so one clock. ` +
+      `50-message warm-up, ${singleRounds} alternating rounds (cluster rows: ${Math.min(CLUSTER_ROUNDS, singleRounds)}; ` +
+      'the clusters as in the overhead section); producer and consumer in this process, so one clock. ' +
       'p50 / p99 in µs: median over the rounds (min–max). "+p99" = stream p99 − raw p99 (target ≤ 100 µs). ' +
-      'The stream producer is flushed after each send (batch 1 sends at once anyway).',
+      'The stream contender is the default producer, `new StreamProducer(publisher)` with no option about batching ' +
+      '(no `batchSize`, no `maxBatchesInFlight`), so that coalescing shows if it costs latency at a low rate; each ' +
+      'send is awaited and nothing is flushed between sends (one flush after the last), raw and stream alike. ' +
+      "Redis pub/sub on a cluster: the shim's sharded subscriber listens on a replica of the slot (it survives a " +
+      "failover), which gets the master's messages through replication, later; ioredis's listens on the master.",
     '',
     table(['broker', 'contender', 'p50 µs', 'p99 µs', '+p99 µs vs raw', 'note'], rows),
   ].join('\n');

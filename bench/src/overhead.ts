@@ -1,31 +1,78 @@
 import { barChart } from './chart.js';
 import type { BenchConfig } from './config.js';
+import {
+  type DefaultProducerCell,
+  defaultProducerCells,
+  defaultProducerHighlights,
+  defaultProducerTable,
+  defaultProducerWindows,
+} from './default-producer.js';
 import { fixed, si, sizeLabel, spread, table } from './format.js';
 import { progress, type SectionResult } from './report.js';
 import { type ContenderResult, compareThroughput } from './runner.js';
 import { ratio } from './stats.js';
 import { KiB } from './timing.js';
-import { transports } from './transports.js';
+import { availableEntries, type Transport, transports } from './transports.js';
 
-/** Section 1: StreamProducer → broker → StreamConsumer against the raw client, inline objects. */
+/**
+ * Most rounds of the cluster rows and of the default-producer comparison (rows added by issues 15
+ * and 17): they double the section's cells, and 3 rounds keep it within minutes on 2 cores.
+ */
+const ADDED_ROWS_REPEATS = 3;
+
+/** Rounds of a cell of `transport`: the configured repeats, capped as the transport and `added` say. */
+function repeatsOf(transport: Transport, config: BenchConfig, added: boolean): number {
+  let repeats = config.repeats;
+  if (transport.maxRepeats !== undefined) repeats = Math.min(repeats, transport.maxRepeats);
+  if (added || transport.cluster) repeats = Math.min(repeats, ADDED_ROWS_REPEATS);
+  return repeats;
+}
+
+/** Sizes of the forced one-object batch figure of issue 17 (where this run measured them). */
+const FORCED_SIZES: readonly number[] = [100, KiB];
+
+/**
+ * Key-figure line of issue 17's "forced one-object batches" (batch 1 = `batchSize: 1`, the
+ * runner's window of batches in flight): how many stream rows reach 0.9 × raw, and the lowest.
+ */
+function forcedHighlight(
+  forced: readonly { where: string; ratio: number }[],
+  sizes: readonly number[],
+): string[] {
+  if (forced.length === 0) return [];
+  const lowest = forced.reduce((low, cell) => (cell.ratio < low.ratio ? cell : low));
+  const reached = forced.filter((cell) => cell.ratio >= 0.9).length;
+  const measured = sizes.filter((size) => FORCED_SIZES.includes(size)).map(sizeLabel);
+  return [
+    `forced one-object batches (\`batchSize: 1\`) ≥ 0.9 × raw in ${reached} of ${forced.length} cells ` +
+      `(${measured.join(', ')}); lowest ${fixed(lowest.ratio)} (${lowest.where})`,
+  ];
+}
+
+/**
+ * Section 1: StreamProducer → broker → StreamConsumer against the raw client, inline objects, on
+ * single brokers and clusters; then the default producer against the raw plain loop.
+ */
 export async function overhead(config: BenchConfig): Promise<SectionResult> {
   const sizes = config.quick ? [KiB] : [100, KiB, 64 * KiB];
   const batches = [1, 64];
   const rows: string[][] = [];
   const highlights: string[] = [];
+  const forced: { where: string; ratio: number }[] = [];
+  const defaults: DefaultProducerCell[] = [];
   const chartBars: { label: string; value: number; group: string }[] = [];
-  for (const transport of await transports(config)) {
+  const all = await transports(config);
+  for (const transport of all) {
+    const entries = await availableEntries(transport);
     const b1 = new Map<number, ContenderResult[]>();
     for (const size of sizes) {
       for (const batch of batches) {
-        // Kafka joins a consumer group per run: fewer rounds keep the section within minutes.
-        const repeats = transport.id === 'kafka' ? Math.min(3, config.repeats) : config.repeats;
         progress(`overhead ${transport.title} ${sizeLabel(size)} batch ${batch}`);
-        const results = await compareThroughput(transport.entries, {
+        const results = await compareThroughput(entries, {
           size,
           batch,
           window: config.window,
-          repeats,
+          repeats: repeatsOf(transport, config, false),
           targetSeconds: config.targetSeconds,
         });
         if (batch === 1) b1.set(size, results);
@@ -59,26 +106,55 @@ export async function overhead(config: BenchConfig): Promise<SectionResult> {
                 (Number.isNaN(vsRawB1) ? '' : ` (${fixed(vsRawB1)} × its unbatched rate)`),
             );
           }
+          if (batch === 1 && FORCED_SIZES.includes(size) && !Number.isNaN(vsRaw)) {
+            forced.push({ where: `${result.name}, ${sizeLabel(size)}`, ratio: vsRaw });
+          }
         }
       }
     }
+    defaults.push(
+      ...(await defaultProducerCells(
+        transport,
+        entries,
+        config,
+        repeatsOf(transport, config, true),
+      )),
+    );
   }
+  highlights.push(...forcedHighlight(forced, sizes), ...defaultProducerHighlights(defaults));
+  const windows = defaultProducerWindows(config).join(' and ');
   const body = [
     `Inline objects (no store), one producer and one consumer in this process, ${config.window} sends in flight, ` +
-      `${config.repeats} alternating rounds (Kafka: at most 3). Rate = payloads per second from the first send to the last ` +
+      `${config.repeats} alternating rounds (Kafka and the cluster rows: at most ${ADDED_ROWS_REPEATS}). Rate = payloads per second from the first send to the last ` +
       'payload received, median (min–max). MB/s = 10^6 bytes of payload per second. For a raw client, batch 64 ' +
       'means 64 payloads concatenated into one broker message; for the stream, `batchSize: 64`. ' +
       `The stream producer keeps as many batches in flight as the raw client keeps sends (\`maxBatchesInFlight: ${config.window}\`; ` +
       'the default, 1, waits for each batch to be accepted before the next goes out, one round trip per batch). ' +
+      'Batch 1 is thus the forced one-object batch (`batchSize: 1` passed explicitly). ' +
       'Raw contenders give the same delivery guarantee as the shim they face: Redis list = RPUSH, then an atomic move ' +
       'of up to 16 messages to a pending list (Lua LMOVE loop; BLMOVE when empty) and an LPOP acknowledgement, as the ' +
       'list shim with `count: 16`; Redis Streams = XREADGROUP COUNT 16 + XACK, as the Streams shim with `count: 16`; ' +
       'pub/sub, core NATS = fire and forget on both sides; JetStream = acknowledged publishes and explicit acks; ' +
-      'Kafka = kafkajs producer and consumer group. The in-process byte broker copies each message (the caller may ' +
-      'reuse its buffer), which the bare async queue does not; MessageChannel copies too (structured clone). ' +
-      'Core NATS: the shim copies each message as well (the client writes later) and confirms batches with a flush. ' +
+      "Kafka = kafkajs producer (acks -1) and consumer group (the shim descriptor's session timeout, heartbeat and " +
+      'fetch wait). The in-process byte broker and the core NATS shim copy a message unless the sender hands it ' +
+      'over (`{ owned: true }`), as StreamProducer does with its encoded envelopes: neither copies here; the bare ' +
+      'async queue does not copy, MessageChannel does (structured clone). Core NATS: the shim confirms batches with a flush. ' +
       '"÷ raw" divides by the first raw contender of the same broker, size and batch; "÷ raw b1" by the raw ' +
       'client unbatched.',
+    '',
+    'Cluster rows (after the single-node ones; `--no-clusters` leaves them out, `--quick` too unless `--transports` ' +
+      'names them) run on the clusters of `scripts/clusters.sh` on 127.0.0.1, or those of `REDIS_CLUSTER_URLS`, ' +
+      '`NATS_CLUSTER_URLS`, `KAFKA_CLUSTER_BROKERS`: a Redis Cluster of 3 masters with one replica each (6 nodes; ' +
+      "a topic lives on the master of its slot); 3 NATS servers with JetStream, streams of 3 replicas (the shim's " +
+      "stream gets as many replicas as the cluster has servers, up to 3; the raw contender's own stream " +
+      '`num_replicas: 3`); 3 Kafka brokers (KRaft), topics of one partition with replication factor 3 and ' +
+      "`min.insync.replicas=2`, acks -1 on both sides. The raw contenders run on the same cluster with the shim's " +
+      'guarantee: ioredis `Cluster` with sharded pub/sub (SPUBLISH / SSUBSCRIBE, as the shim on a cluster; the ' +
+      "shim's subscriber listens on a replica of the slot, which survives a failover, ioredis's on its master) and " +
+      "the list and Streams readers above on keys that share the queue's hash slot (`{key}:pending`, as the list " +
+      "shim's pending lists); core NATS and JetStream given every server, tried in order, so that raw and shim " +
+      'clients alike connect to the first one; kafkajs given the three brokers. A broker or cluster with a node ' +
+      'that accepts no connection shows as "not available" with the reason.',
     '',
     table(
       [
@@ -93,6 +169,16 @@ export async function overhead(config: BenchConfig): Promise<SectionResult> {
       ],
       rows,
     ),
+    '',
+    `**Default producer.** For every broker, single and cluster, 100 B and 1 KiB, ${windows} sends in flight: the raw ` +
+      "client's plain loop (one payload per broker message, batch 1) against `new StreamProducer(publisher)` with " +
+      'no option about batching (no `batchSize`, no `maxBatchesInFlight`: what a user gets without tuning, adaptive batches), the ' +
+      `same sending loop, ${ADDED_ROWS_REPEATS} alternating rounds. The fire-and-forget shims (Redis pub/sub, core NATS) ` +
+      'resolve a send once it fits their in-flight window, so even 1 send in flight keeps several publishes on ' +
+      'their way, where the raw loop waits for each. "÷ raw" as above. Issue 17 asks for at least ' +
+      '1.0 × raw here, and at least 0.9 × raw for the forced one-object batches (batch-1 rows above).',
+    '',
+    defaultProducerTable(defaults),
   ].join('\n');
   return {
     title: 'Overhead: stream vs raw client, inline objects',

@@ -22,6 +22,13 @@ export interface PipeOptions {
   batch: number;
   /** Batches a stream producer keeps in flight (`maxBatchesInFlight`); default 1. */
   inFlight?: number;
+  /**
+   * Stream pipes: `new StreamProducer(publisher)` with no batching options at all (no
+   * `batchSize`, no `maxBatchesInFlight`: whatever the producer does by default), instead of
+   * `batchSize` = {@link batch} and `maxBatchesInFlight` = {@link inFlight}, which force the
+   * raw client's batch. Raw pipes ignore it. Default `false`.
+   */
+  defaultProducer?: boolean;
   /** Called with each received payload (batch 1 only for raw pipes). */
   onItem?: (item: Uint8Array) => void;
 }

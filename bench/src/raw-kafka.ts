@@ -1,10 +1,14 @@
+import { createKafkaTopics } from '@proxystream/shim-kafka';
 import { Kafka, logLevel } from 'kafkajs';
 import { type Contender, freshTopic, type Pipe, type PipeOptions, RawBatcher } from './pipe.js';
 
-/** kafkajs idempotent producer (acks -1) and a consumer group reading with eachBatch. */
-export function rawKafka(brokers: readonly string[]): Contender {
+/**
+ * kafkajs idempotent producer (acks -1) and a consumer group reading with eachBatch, on a topic
+ * of one partition with `replicationFactor` copies.
+ */
+export function rawKafka(brokers: readonly string[], replicationFactor = 1): Contender {
   return {
-    name: 'kafkajs',
+    name: replicationFactor === 1 ? 'kafkajs' : `kafkajs (replication ${replicationFactor})`,
     kind: 'raw',
     async open(options: PipeOptions): Promise<Pipe> {
       const counter = new RawBatcher(options.size, options.batch, options.onItem);
@@ -12,10 +16,20 @@ export function rawKafka(brokers: readonly string[]): Contender {
       const kafka = new Kafka({ brokers: [...brokers], logLevel: logLevel.NOTHING });
       const admin = kafka.admin();
       await admin.connect();
-      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+      // The shim's helper waits until every broker serves the topic: kafkajs's `waitForLeaders`
+      // gives up when a broker of a cluster has not applied the new topic yet.
+      await createKafkaTopics(kafka, [topic], { numPartitions: 1, replicationFactor });
       const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       await producer.connect();
-      const consumer = kafka.consumer({ groupId: `${topic}.group`, maxBytes: 64 * 1024 * 1024 });
+      // The group settings of the shim's descriptor: a join that a slow coordinator made retry
+      // waits out a session timeout (6 s, not kafkajs's 30 s), and closing waits out one fetch wait.
+      const consumer = kafka.consumer({
+        groupId: `${topic}.group`,
+        maxBytes: 64 * 1024 * 1024,
+        sessionTimeout: 6_000,
+        heartbeatInterval: 500,
+        maxWaitTimeInMs: 100,
+      });
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: true });
       const joined = new Promise<void>((resolve) => {

@@ -1,20 +1,33 @@
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connect, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { type Contender, freshTopic, type Pipe, type PipeOptions, RawBatcher } from './pipe.js';
 
 /** Publishes are fire-and-forget in core NATS; a flush every this many messages bounds the client's buffer. */
 const FLUSH_EVERY = 128;
 
-/** Core NATS publish / subscribe (callback subscription). */
-export function rawNatsCore(url: string): Contender {
+/**
+ * Connection options for the servers of `address` (comma-separated, as in `NATS_URL` or
+ * `NATS_CLUSTER_URLS`): every server, tried in the order given, as the shims' cluster descriptors
+ * do, so that raw and shim clients alike connect to the first one.
+ */
+function serversOf(address: string): NodeConnectionOptions {
+  const servers = address
+    .split(',')
+    .map((server) => server.trim())
+    .filter((server) => server !== '');
+  return { servers, noRandomize: true };
+}
+
+/** Core NATS publish / subscribe (callback subscription) on the servers of `address`. */
+export function rawNatsCore(address: string): Contender {
   return {
     name: 'core NATS',
     kind: 'raw',
     async open(options: PipeOptions): Promise<Pipe> {
       const counter = new RawBatcher(options.size, options.batch, options.onItem);
       const subject = freshTopic('nats');
-      const publisher = await connect({ servers: url });
-      const subscriber = await connect({ servers: url });
+      const publisher = await connect(serversOf(address));
+      const subscriber = await connect(serversOf(address));
       subscriber.subscribe(subject, {
         callback: (error, message) => {
           if (error === null) counter.message(message.data);
@@ -48,19 +61,22 @@ export function rawNatsCore(url: string): Contender {
   };
 }
 
-/** JetStream: acknowledged publishes, a durable pull consumer with explicit acks. */
-export function rawJetStream(url: string): Contender {
+/**
+ * JetStream on the servers of `address`: acknowledged publishes to a stream of its own (file
+ * storage, `replicas` copies), a durable pull consumer with explicit acks.
+ */
+export function rawJetStream(address: string, replicas = 1): Contender {
   return {
-    name: 'JetStream',
+    name: replicas === 1 ? 'JetStream' : `JetStream (stream of ${replicas} replicas)`,
     kind: 'raw',
     async open(options: PipeOptions): Promise<Pipe> {
       const counter = new RawBatcher(options.size, options.batch, options.onItem);
       const subject = freshTopic('js');
       const stream = subject.replaceAll('.', '_');
-      const publisher = await connect({ servers: url });
-      const subscriber = await connect({ servers: url });
+      const publisher = await connect(serversOf(address));
+      const subscriber = await connect(serversOf(address));
       const manager = await jetstreamManager(publisher);
-      await manager.streams.add({ name: stream, subjects: [subject] });
+      await manager.streams.add({ name: stream, subjects: [subject], num_replicas: replicas });
       await manager.consumers.add(stream, {
         durable_name: 'bench',
         ack_policy: AckPolicy.Explicit,

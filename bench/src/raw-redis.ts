@@ -1,6 +1,6 @@
 import { QUEUE_TAKE_SCRIPT } from '@proxystream/shim-redis/testing';
-import { Redis } from 'ioredis';
 import { type Contender, freshTopic, type Pipe, type PipeOptions, RawBatcher } from './pipe.js';
+import type { RawRedisDeployment } from './raw-redis-deployment.js';
 
 function pipeOf(
   counter: RawBatcher,
@@ -26,23 +26,19 @@ function pipeOf(
 const toBuffer = (data: Uint8Array): Buffer =>
   Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 
-/** ioredis PUBLISH / SUBSCRIBE. */
-export function rawRedisPubSub(url: string): Contender {
+/** ioredis PUBLISH / SUBSCRIBE on a server, SPUBLISH / SSUBSCRIBE on a cluster. */
+export function rawRedisPubSub(deployment: RawRedisDeployment): Contender {
   return {
-    name: 'ioredis pub/sub',
+    name: `${deployment.client} ${deployment.pubSub}`,
     kind: 'raw',
     async open(options: PipeOptions): Promise<Pipe> {
       const counter = new RawBatcher(options.size, options.batch, options.onItem);
       const channel = freshTopic('redis-pubsub');
-      const publisher = new Redis(url);
-      const subscriber = new Redis(url);
-      subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) =>
-        counter.message(message),
-      );
-      await subscriber.subscribe(channel);
+      const publisher = deployment.connect();
+      const subscriber = await deployment.subscribe(channel, (message) => counter.message(message));
       return pipeOf(
         counter,
-        (message) => publisher.publish(channel, toBuffer(message)),
+        (message) => deployment.publish(publisher, channel, toBuffer(message)),
         async () => {
           subscriber.disconnect();
           publisher.disconnect();
@@ -64,16 +60,17 @@ export const REDIS_READ_COUNT = 16;
  * {@link REDIS_READ_COUNT}; BLMOVE when the queue is empty) and removed from it (LPOP with a
  * count) once counted.
  */
-export function rawRedisList(url: string): Contender {
+export function rawRedisList(deployment: RawRedisDeployment): Contender {
   return {
-    name: 'ioredis list (RPUSH, LMOVE to pending, LPOP ack)',
+    name: `${deployment.client} list (RPUSH, LMOVE to pending, LPOP ack)`,
     kind: 'raw',
     async open(options: PipeOptions): Promise<Pipe> {
       const counter = new RawBatcher(options.size, options.batch, options.onItem);
       const key = freshTopic('redis-list');
+      // In the key's hash slot, as the shim's pending lists: the move is atomic on a cluster too.
       const pending = `{${key}}:pending`;
-      const publisher = new Redis(url);
-      const consumer = new Redis(url);
+      const publisher = deployment.connect();
+      const consumer = deployment.connect();
       let closed = false;
       const loop = (async () => {
         while (!closed) {
@@ -123,15 +120,15 @@ export function rawRedisList(url: string): Contender {
  * ioredis XADD, and a reader with the Streams shim's guarantee (at least once, consumer group):
  * XREADGROUP (COUNT {@link REDIS_READ_COUNT}, BLOCK) and XACK of what was counted.
  */
-export function rawRedisStreams(url: string): Contender {
+export function rawRedisStreams(deployment: RawRedisDeployment): Contender {
   return {
-    name: 'ioredis streams (XADD, XREADGROUP, XACK)',
+    name: `${deployment.client} streams (XADD, XREADGROUP, XACK)`,
     kind: 'raw',
     async open(options: PipeOptions): Promise<Pipe> {
       const counter = new RawBatcher(options.size, options.batch, options.onItem);
       const key = freshTopic('redis-stream');
-      const publisher = new Redis(url);
-      const consumer = new Redis(url);
+      const publisher = deployment.connect();
+      const consumer = deployment.connect();
       await consumer.xgroup('CREATE', key, 'g', '0', 'MKSTREAM');
       let closed = false;
       const loop = (async () => {

@@ -1,6 +1,6 @@
 import type { Contender, PipeOptions } from './pipe.js';
 import { type Summary, summarize } from './stats.js';
-import { now, payload, sendWindowed, waitFor } from './timing.js';
+import { now, payload, sendWindowed, waitFor, withDeadline } from './timing.js';
 
 /** A contender that cannot run here, with the reason shown in the report. */
 export interface Unavailable {
@@ -23,10 +23,25 @@ export interface ThroughputSample {
 const STALL_MS = 5000;
 
 /**
- * Opens a pipe, sends a warm-up, then times `count` payloads of `size` bytes from the first send
- * to the last payload received, with `window` sends in flight.
+ * Longest a run (opening its pipe included) may take before it counts as failed: far above the
+ * longest healthy one (a Kafka group join that waits out a 6 s session timeout, then seconds of
+ * sends), so that only a broker that stopped answering trips it.
  */
-export async function timeThroughput(
+export const RUN_DEADLINE_MS = 120_000;
+
+/**
+ * Opens a pipe, sends a warm-up, then times `count` payloads of `size` bytes from the first send
+ * to the last payload received, with `window` sends in flight; fails after
+ * {@link RUN_DEADLINE_MS}.
+ */
+export function timeThroughput(
+  contender: Contender,
+  options: PipeOptions & { count: number; window: number },
+): Promise<ThroughputSample> {
+  return withDeadline(timedRun(contender, options), RUN_DEADLINE_MS, 'run');
+}
+
+async function timedRun(
   contender: Contender,
   options: PipeOptions & { count: number; window: number },
 ): Promise<ThroughputSample> {
@@ -88,6 +103,8 @@ export async function compareThroughput(
     targetSeconds: number;
     minCount?: number;
     maxCount?: number;
+    /** Stream contenders run with the producer's defaults (see {@link PipeOptions.defaultProducer}). */
+    defaultProducer?: boolean;
   },
 ): Promise<ContenderResult[]> {
   const results = new Map<string, { samples: number[]; error?: string }>();

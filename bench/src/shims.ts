@@ -51,9 +51,16 @@ export function exported(module: ShimModule, name: string): Constructor | undefi
   return typeof value === 'function' ? (value as Constructor) : undefined;
 }
 
-/** The shim descriptors of one package, or why they cannot be loaded. */
+/**
+ * The shim descriptors of one package (on single brokers, and on clusters where its `./testing`
+ * entry exports `clusterDescriptors`; none otherwise), or why they cannot be loaded.
+ */
 export type DescriptorPackage =
-  | { readonly packageName: string; readonly descriptors: readonly ShimDescriptor[] }
+  | {
+      readonly packageName: string;
+      readonly descriptors: readonly ShimDescriptor[];
+      readonly clusterDescriptors: readonly ShimDescriptor[];
+    }
   | { readonly packageName: string; readonly reason: string };
 
 let descriptorPackages: Promise<DescriptorPackage[]> | undefined;
@@ -79,11 +86,17 @@ export function loadDescriptors(): Promise<DescriptorPackage[]> {
         if ('reason' in loaded) return { packageName, reason: loaded.reason };
         try {
           const specifier = `${packageName}/testing`;
-          const testing = (await import(specifier)) as { descriptors?: readonly ShimDescriptor[] };
+          const testing = (await import(specifier)) as {
+            descriptors?: readonly ShimDescriptor[];
+            clusterDescriptors?: readonly ShimDescriptor[];
+          };
           if (!Array.isArray(testing.descriptors)) {
             return { packageName, reason: `${specifier} exports no descriptors` };
           }
-          return { packageName, descriptors: testing.descriptors };
+          const clusterDescriptors = Array.isArray(testing.clusterDescriptors)
+            ? testing.clusterDescriptors
+            : [];
+          return { packageName, descriptors: testing.descriptors, clusterDescriptors };
         } catch (error) {
           const reason = (error as Error).message.split('\n')[0] ?? String(error);
           return { packageName, reason: `${packageName}/testing fails to load: ${reason}` };

@@ -23,7 +23,9 @@ export type EndpointFactory = (topic: string) => Promise<Endpoints>;
 
 /**
  * StreamProducer → broker → StreamConsumer with inline objects (no store), `batchSize` = the
- * pipe's batch. The consumer iterates objects; every received object counts.
+ * pipe's batch and `maxBatchesInFlight` = its in-flight count, both passed explicitly (batch 1:
+ * forced one-object batches); with {@link PipeOptions.defaultProducer}, the producer's defaults
+ * instead. The consumer iterates objects; every received object counts.
  */
 export function streamContender(name: string, prefix: string, open: EndpointFactory): Contender {
   return {
@@ -32,11 +34,15 @@ export function streamContender(name: string, prefix: string, open: EndpointFact
     async open(options: PipeOptions): Promise<Pipe> {
       const topic = freshTopic(prefix);
       const endpoints = await open(topic);
-      // As many batches in flight as the raw contenders keep sends in flight (runner window).
-      const producer = new StreamProducer<Uint8Array>(endpoints.publisher, {
-        batchSize: options.batch,
-        maxBatchesInFlight: options.inFlight ?? 1,
-      });
+      // As many batches in flight as the raw contenders keep sends in flight (runner window),
+      // or no batching options at all: what a user gets without tuning.
+      const producer =
+        options.defaultProducer === true
+          ? new StreamProducer<Uint8Array>(endpoints.publisher)
+          : new StreamProducer<Uint8Array>(endpoints.publisher, {
+              batchSize: options.batch,
+              maxBatchesInFlight: options.inFlight ?? 1,
+            });
       const consumer = new StreamConsumer<Uint8Array>(endpoints.subscriber, { topics: [topic] });
       let received = 0;
       const onItem = options.onItem;

@@ -58,6 +58,20 @@ export async function sendWindowed(
   if (failure !== undefined) throw failure;
 }
 
+/**
+ * `work`'s result, or a rejection naming `what` once `ms` passed without one: a broker that stops
+ * answering in the middle of a run (a cluster node killed, say) fails that run instead of
+ * stalling the bench. The work itself goes on unobserved and releases what it opened when it ends.
+ */
+export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms / 1000} s`)), ms);
+  });
+  work.catch(() => undefined);
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
 /** Resolves when `done()` is true; rejects after `timeoutMs` of no progress as reported by `progress()`. */
 export async function waitFor(
   done: () => boolean,
