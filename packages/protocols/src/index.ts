@@ -63,4 +63,4 @@ export type {
   Subscriber,
 } from './messaging.js';
 export type { Serializer } from './serializer.js';
-export type { Store, StoreFactory } from './store.js';
+export type { PutOptions, Store, StoreFactory } from './store.js';

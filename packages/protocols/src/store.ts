@@ -1,5 +1,15 @@
 import type { StoreConfig } from './events.js';
 
+/** Options of {@link Store.put} and {@link Store.putBatch}. */
+export interface PutOptions {
+  /**
+   * The caller hands the data over: it will neither read nor write it again, so a store that
+   * would copy it (one that keeps values in memory) keeps it instead. Default `false`: the caller
+   * may reuse its buffer as soon as the promise settled.
+   */
+  readonly owned?: boolean;
+}
+
 /**
  * Holds the bulk bytes of objects; only keys travel through the broker.
  *
@@ -11,9 +21,9 @@ export interface Store extends AsyncDisposable {
   /** Implementation kind, equal to `config().kind`. */
   readonly kind: string;
   /** Stores `data` and returns its new key. */
-  put(data: Uint8Array): Promise<string>;
+  put(data: Uint8Array, options?: PutOptions): Promise<string>;
   /** Stores several values at once (pipelined where the backend allows); keys in input order. */
-  putBatch(data: readonly Uint8Array[]): Promise<string[]>;
+  putBatch(data: readonly Uint8Array[], options?: PutOptions): Promise<string[]>;
   /** The bytes under `key`, or `undefined` when there are none. */
   get(key: string): Promise<Uint8Array | undefined>;
   /** Whether `key` holds data. */

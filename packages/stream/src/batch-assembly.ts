@@ -3,6 +3,7 @@ import type {
   EventBatch,
   Metadata,
   NewObjectEvent,
+  PutOptions,
   Serializer,
   Store,
   StoreConfig,
@@ -11,6 +12,8 @@ import type {
 } from '@proxystream/protocols';
 
 const END_OF_STREAM: EndOfStreamEvent = Object.freeze({ type: 'end-of-stream' });
+/** The objects of a put were all sent with `owned: true`: the store may keep their bytes. */
+const HANDED_OVER: PutOptions = Object.freeze({ owned: true });
 
 /** The topic a batch is assembled for: its name, the sequence of its next batch, its store config. */
 export interface BatchTarget {
@@ -151,6 +154,7 @@ export class BatchAssembly<T> {
     metadata: Metadata[],
     evict: boolean[],
     endOfStream: boolean,
+    owned = false,
   ): Promise<PreparedBatch> {
     if (this.#aggregator !== undefined && objects.length > 0) {
       [objects, metadata, evict] = this.#aggregate(objects, metadata, evict);
@@ -159,7 +163,9 @@ export class BatchAssembly<T> {
     const events: StreamEvent[] = new Array(endOfStream ? count + 1 : count);
     let keys: string[] | undefined;
     const bound = this.#placeInline(objects, metadata, evict, events);
-    if (bound !== undefined) keys = await this.#putStored(store, bound, metadata, evict, events);
+    if (bound !== undefined) {
+      keys = await this.#putStored(store, bound, metadata, evict, events, owned);
+    }
     if (endOfStream) events[count] = END_OF_STREAM;
     const sequence = target.sequence;
     if (keys !== undefined && keys.length > 0) {
@@ -228,11 +234,13 @@ export class BatchAssembly<T> {
     metadata: Metadata[],
     evict: boolean[],
     events: StreamEvent[],
+    owned: boolean,
   ): Promise<string[]> {
+    const options = owned ? HANDED_OVER : undefined;
     const keys =
       bound.data.length === 1
-        ? [await store.put(bound.data[0]!)]
-        : await store.putBatch(bound.data);
+        ? [await store.put(bound.data[0]!, options)]
+        : await store.putBatch(bound.data, options);
     for (let j = 0; j < bound.positions.length; j++) {
       const i = bound.positions[j]!;
       const event: NewObjectEvent = {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   ClosedError,
+  type PutOptions,
   type Store,
   type StoreConfig,
   type StoreFactory,
@@ -60,19 +61,22 @@ export class MemoryStore implements Store {
     return this.#data.size;
   }
 
-  async put(data: Uint8Array): Promise<string> {
+  /** Stores a copy of `data`, or `data` itself when it is handed over with `{ owned: true }`. */
+  async put(data: Uint8Array, options?: PutOptions): Promise<string> {
     this.#assertOpen();
     const key = newStoreKey();
-    this.#data.set(key, Uint8Array.prototype.slice.call(data));
+    this.#data.set(key, options?.owned === true ? data : Uint8Array.prototype.slice.call(data));
     return key;
   }
 
-  async putBatch(data: readonly Uint8Array[]): Promise<string[]> {
+  /** As {@link put}, for each of `data`. */
+  async putBatch(data: readonly Uint8Array[], options?: PutOptions): Promise<string[]> {
     this.#assertOpen();
+    const owned = options?.owned === true;
     const keys: string[] = new Array(data.length);
     for (let i = 0; i < data.length; i++) {
       const key = newStoreKey();
-      this.#data.set(key, Uint8Array.prototype.slice.call(data[i]!));
+      this.#data.set(key, owned ? data[i]! : Uint8Array.prototype.slice.call(data[i]!));
       keys[i] = key;
     }
     return keys;

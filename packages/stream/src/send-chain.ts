@@ -119,6 +119,7 @@ export interface SendChain<T> extends BatchTarget {
     evict: boolean[],
     endOfStream: boolean,
     withdrawal: Withdrawal | undefined,
+    owned: boolean,
   ): Promise<void>;
   /** Resolves when every batch queued so far was accepted or refused; never rejects. */
   drained(): Promise<void>;
@@ -182,12 +183,15 @@ export class SerialSendChain<T> implements SendChain<T> {
     evict: boolean[],
     endOfStream: boolean,
     withdrawal: Withdrawal | undefined,
+    owned: boolean,
   ): Promise<void> {
     this.#pending++;
     const run =
       this.#pending === 1
-        ? this.#send(objects, metadata, evict, endOfStream, withdrawal)
-        : this.#tail.then(() => this.#send(objects, metadata, evict, endOfStream, withdrawal));
+        ? this.#send(objects, metadata, evict, endOfStream, withdrawal, owned)
+        : this.#tail.then(() =>
+            this.#send(objects, metadata, evict, endOfStream, withdrawal, owned),
+          );
     this.#tail = run.then(this.#settled, this.#settled);
     return run;
   }
@@ -203,6 +207,7 @@ export class SerialSendChain<T> implements SendChain<T> {
     evict: boolean[],
     endOfStream: boolean,
     withdrawal: Withdrawal | undefined,
+    owned: boolean,
   ): Promise<void> {
     const store = this.store;
     const assembly = this.context.assembly;
@@ -219,7 +224,7 @@ export class SerialSendChain<T> implements SendChain<T> {
       return RESOLVED;
     }
     if (store !== undefined)
-      return this.#sendStored(store, objects, metadata, evict, endOfStream, withdrawal);
+      return this.#sendStored(store, objects, metadata, evict, endOfStream, withdrawal, owned);
     let batch: EventBatch;
     try {
       batch = assembly.inline(this, objects, metadata, evict, endOfStream);
@@ -236,6 +241,7 @@ export class SerialSendChain<T> implements SendChain<T> {
     evict: boolean[],
     endOfStream: boolean,
     withdrawal: Withdrawal | undefined,
+    owned: boolean,
   ): Promise<void> {
     let prepared: PreparedBatch;
     try {
@@ -246,6 +252,7 @@ export class SerialSendChain<T> implements SendChain<T> {
         metadata,
         evict,
         endOfStream,
+        owned,
       );
     } catch (error) {
       // An object aborted during the failed put is not reported as unsent: its send said so.
@@ -363,6 +370,7 @@ export class PipelinedSendChain<T> implements SendChain<T> {
     evict: boolean[],
     endOfStream: boolean,
     withdrawal: Withdrawal | undefined,
+    owned: boolean,
   ): Promise<void> {
     const entry = new PipelinedBatch();
     if (this.#newest === undefined) this.#oldest = entry;
@@ -396,7 +404,16 @@ export class PipelinedSendChain<T> implements SendChain<T> {
       handedOver = resolve;
     });
     void previous.then(() =>
-      this.#handOverLater(entry, objects, metadata, evict, endOfStream, withdrawal, handedOver),
+      this.#handOverLater(
+        entry,
+        objects,
+        metadata,
+        evict,
+        endOfStream,
+        withdrawal,
+        owned,
+        handedOver,
+      ),
     );
     return entry.promise;
   }
@@ -409,6 +426,7 @@ export class PipelinedSendChain<T> implements SendChain<T> {
     evict: boolean[],
     endOfStream: boolean,
     withdrawal: Withdrawal | undefined,
+    owned: boolean,
     handedOver: () => void,
   ): Promise<void> {
     const store = this.store;
@@ -428,7 +446,7 @@ export class PipelinedSendChain<T> implements SendChain<T> {
                 batch: assembly.inline(this, objects, metadata, evict, endOfStream),
                 keys: undefined,
               }
-            : await assembly.stored(this, store, objects, metadata, evict, endOfStream);
+            : await assembly.stored(this, store, objects, metadata, evict, endOfStream, owned);
         await this.#slot();
         if (
           withdrawal !== undefined &&

@@ -57,6 +57,15 @@ export interface SendOptions {
    * batch is aggregated. An abort after `send` resolved (the object buffered) does nothing.
    */
   signal?: AbortSignal;
+  /**
+   * Hands the object over: the caller will neither read nor write it again, so where the producer
+   * would otherwise let the store copy its bytes (a `MemoryStore` keeps a copy of what it is
+   * given), the store keeps them as they are. Only a batch whose every object was handed over is
+   * put this way. The default serializer passes a `Uint8Array` through without a copy; an inline
+   * object is still copied once, into the envelope, which the producer in turn hands to the
+   * publisher (`{ owned: true }`), so no shim copies it again. Default `false`.
+   */
+  owned?: boolean;
 }
 
 /** Options of {@link StreamProducer.flush} and {@link StreamProducer.flushTopic}. */
@@ -174,6 +183,8 @@ class TopicState<T> {
   onLinger: () => void = () => undefined;
   /** Adaptive batching: the sends whose objects wait in {@link objects} for the publisher. */
   waiting: WaitingSends | undefined;
+  /** How many of {@link objects} were handed over (`owned: true`). */
+  owned = 0;
 
   constructor(
     readonly topic: string,
@@ -353,6 +364,7 @@ export class StreamProducer<T = unknown> {
     state.objects.push(object);
     state.metadata.push(metadata);
     state.evict.push(options?.evict ?? true);
+    if (options?.owned === true) state.owned++;
     if (state.objects.length >= this.#batchSize) {
       return signal === undefined
         ? this.#flushState(state, false)
@@ -395,6 +407,7 @@ export class StreamProducer<T = unknown> {
     state.objects.push(object);
     state.metadata.push(metadata);
     state.evict.push(options?.evict ?? true);
+    if (options?.owned === true) state.owned++;
     if (signal !== undefined) return this.#flushAbortable(state, signal);
     if (waiting === undefined) {
       if (chain.hasRoom) return this.#flushState(state, false);
@@ -632,11 +645,13 @@ export class StreamProducer<T = unknown> {
     const objects = state.objects;
     const metadata = state.metadata;
     const evict = state.evict;
+    const owned = state.owned > 0 && state.owned === objects.length;
     state.objects = [];
     state.metadata = [];
     state.evict = [];
+    state.owned = 0;
     const run = this.#accountFor(
-      state.chain.enqueue(objects, metadata, evict, endOfStream, withdrawal),
+      state.chain.enqueue(objects, metadata, evict, endOfStream, withdrawal, owned),
       new CutBatch(state.topic, objects, metadata, evict),
     );
     const waiting = state.waiting;

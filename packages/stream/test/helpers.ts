@@ -89,13 +89,13 @@ export function countingStore(inner: Store): CountingStore {
   return {
     calls,
     kind: inner.kind,
-    put: (data) => {
+    put: (data, options) => {
       calls.put++;
-      return inner.put(data);
+      return inner.put(data, options);
     },
-    putBatch: (data) => {
+    putBatch: (data, options) => {
       calls.putBatch++;
-      return inner.putBatch(data);
+      return inner.putBatch(data, options);
     },
     get: (key) => {
       calls.get++;

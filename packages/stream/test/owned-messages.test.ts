@@ -2,8 +2,9 @@ import type { Publisher } from '@proxystream/protocols';
 import { describe, expect, it } from 'vitest';
 import { InProcessBroker } from '../src/in-process-broker.js';
 import { ThreadsBroker, ThreadsPublisher, ThreadsSubscriber } from '../src/index.js';
+import { MemoryStore } from '../src/memory-store.js';
 import { StreamProducer } from '../src/stream-producer.js';
-import { topicName, within } from './helpers.js';
+import { countingStore, gatedPublisher, topicName, within } from './helpers.js';
 
 /** The first message `subscriber` yields. */
 async function first(subscriber: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
@@ -77,5 +78,63 @@ describe('messages handed over with { owned: true }', () => {
     // Moved: the producer's envelope is detached, its bytes now belong to the subscriber's thread.
     expect(given[0]!.byteLength).toBe(0);
     await producer.close();
+  });
+
+  it('MemoryStore keeps data handed over with { owned: true } itself, and a copy otherwise', async () => {
+    await using store = await MemoryStore.create();
+    const copied = Uint8Array.of(1, 2);
+    const handedOver = Uint8Array.of(3, 4);
+    const [copyKey, ownKey] = [
+      await store.put(copied),
+      await store.put(handedOver, { owned: true }),
+    ];
+    expect(await store.get(copyKey)).not.toBe(copied);
+    expect(await store.get(ownKey)).toBe(handedOver);
+    const batch = [Uint8Array.of(5), Uint8Array.of(6)];
+    const keys = await store.putBatch(batch, { owned: true });
+    expect(await store.get(keys[1]!)).toBe(batch[1]);
+    store.clear();
+  });
+
+  it('StreamProducer puts objects sent with { owned: true } without a copy, and a batch mixing them with others with one', async () => {
+    const { publisher, nextCall } = gatedPublisher();
+    const memory = await MemoryStore.create();
+    const store = countingStore(memory);
+    const seen: Uint8Array[] = [];
+    const put = store.put;
+    store.put = async (data, options) => {
+      const key = await put(data, options);
+      seen.push((await memory.get(key))!);
+      return key;
+    };
+    const producer = new StreamProducer<Uint8Array>(publisher, { defaultStore: store });
+    const handedOver = new Uint8Array(1024).fill(1);
+    const sent = producer.send('t', handedOver, { owned: true });
+    (await nextCall(0)).gate.resolve();
+    await sent;
+    const kept = new Uint8Array(1024).fill(2);
+    const second = producer.send('t', kept);
+    (await nextCall(1)).gate.resolve();
+    await second;
+    expect(seen[0]).toBe(handedOver);
+    expect(seen[1]).not.toBe(kept);
+    // A fixed batch of one handed-over object and one not is put as a copy, both objects.
+    const options: unknown[] = [];
+    const fixed = new StreamProducer<Uint8Array>(publisher, {
+      defaultStore: {
+        ...store,
+        putBatch: (data, given) => {
+          options.push(given);
+          return memory.putBatch(data, given);
+        },
+      },
+      batchSize: 2,
+    });
+    await fixed.send('u', new Uint8Array(8).fill(3), { owned: true });
+    const full = fixed.send('u', new Uint8Array(8).fill(4));
+    (await nextCall(2)).gate.resolve();
+    await full;
+    expect(options).toEqual([undefined]);
+    memory.clear();
   });
 });
