@@ -1,7 +1,6 @@
 import { InvalidArgumentError } from '@proxystream/protocols';
 import { Kafka, type KafkaConfig } from 'kafkajs';
 import { quietLogCreator } from './logging.js';
-import { DEFAULT_RETRY_FOR_MS, sendRetry } from './send-retry.js';
 
 /** Default broker list: a local single-node broker on the loopback interface. */
 export const DEFAULT_BROKERS: readonly string[] = ['127.0.0.1:9092'];
@@ -54,13 +53,7 @@ function isKafkaClient(connection: Kafka | KafkaConnectionSettings): connection 
   return typeof (connection as Partial<Kafka>).producer === 'function';
 }
 
-/** The retries of a client the shim makes: about {@link DEFAULT_RETRY_FOR_MS}. */
-const CLIENT_RETRY = Object.freeze(sendRetry(DEFAULT_RETRY_FOR_MS));
-
-/**
- * The client to use: the caller's, or one made from the settings (its requests retried for about
- * 30 s unless the settings name their own `retry`).
- */
+/** The client to use: the caller's, or one made from the settings. */
 export function kafkaClientOf(options: KafkaConnectionOptions): Kafka {
   const connection = options.connection ?? { brokers: DEFAULT_BROKERS };
   if (isKafkaClient(connection)) return connection;
@@ -70,9 +63,6 @@ export function kafkaClientOf(options: KafkaConnectionOptions): Kafka {
   }
   const quiet = config.logLevel === undefined && config.logCreator === undefined;
   return new Kafka({
-    // Metadata, group-coordinator and admin requests retried for about 30 s (kafkajs: 5 retries,
-    // about 9 s, which a restarting broker or a coordinator election can outlast).
-    retry: CLIENT_RETRY,
     ...config,
     ...(quiet ? { logCreator: quietLogCreator } : {}),
     brokers: [...brokers],
