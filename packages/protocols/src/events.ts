@@ -33,6 +33,27 @@ export interface NewObjectEvent {
   readonly evict: boolean;
   /** Where the object lives: inline bytes, a live object (event-level brokers only) or a store key. */
   readonly body: ObjectBody;
+  /**
+   * The W3C trace context of the producer's send span for this object, when the producer was
+   * traced (see `@proxystream/stream`'s tracing). Absent otherwise; a consumer ignores it unless
+   * it is traced too.
+   */
+  readonly trace?: TraceContext;
+}
+
+/**
+ * A W3C trace context (`traceparent` and `tracestate`) as plain data, so that protocols needs no
+ * tracing library: what an object carries from its send span to the consumer and beyond.
+ */
+export interface TraceContext {
+  /** 32 lowercase hex characters, not all zero. */
+  readonly traceId: string;
+  /** 16 lowercase hex characters, not all zero: the span the receiver links to. */
+  readonly spanId: string;
+  /** The W3C trace flags byte; bit 0 is "sampled". */
+  readonly traceFlags: number;
+  /** The `tracestate` header value, when there is one (at most 512 characters). */
+  readonly traceState?: string;
 }
 
 /** The object itself, serialised, travelling inside the event. */

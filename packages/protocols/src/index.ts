@@ -40,6 +40,7 @@ export type {
   StoreConfig,
   StoredBody,
   StreamEvent,
+  TraceContext,
 } from './events.js';
 export type { Filter } from './filter.js';
 export {
@@ -57,6 +58,7 @@ export type {
   AcknowledgingSubscriber,
   EventPublisher,
   EventSubscriber,
+  MessagingAttributes,
   Publisher,
   PublishOptions,
   SubscribeOptions,

@@ -20,6 +20,8 @@ export interface PublishOptions {
  * message over with `{ owned: true }`.
  */
 export interface Publisher extends AsyncDisposable {
+  /** What the shim tells traces and metrics about its broker (see {@link MessagingAttributes}). */
+  readonly messaging?: MessagingAttributes;
   /**
    * Sends one message to `topic`.
    * @throws {@link InvalidTopicError} when the broker cannot carry this topic name.
@@ -40,6 +42,17 @@ export interface Publisher extends AsyncDisposable {
  * received. Breaking out of `for await` releases the subscription like {@link Subscriber.close}.
  */
 export interface Subscriber extends AsyncIterable<Uint8Array>, AsyncDisposable {
+  /** What the shim tells traces and metrics about its broker (see {@link MessagingAttributes}). */
+  readonly messaging?: MessagingAttributes;
+  /**
+   * How many messages of its topics this subscriber (or, in a group, its share of them) has not
+   * yielded to its caller yet: those the broker still holds for it plus those it fetched ahead and
+   * buffers, where the broker can tell (Kafka: high watermark past the next offset to yield;
+   * JetStream: the consumer's pending count; Redis Streams: the group's lag), each shim's TSDoc
+   * says exactly how; `undefined` when it cannot tell right now and after `close()`. Never
+   * throws. The stream consumer's lag gauge reads it.
+   */
+  lag?(): Promise<number | undefined>;
   /** Ends the iteration (a pending `next()` resolves with `done: true`) and releases the subscription. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -67,6 +80,8 @@ export interface AcknowledgingSubscriber extends Subscriber {
  * consumer share memory (the in-process broker): objects pass by reference, without a copy.
  */
 export interface EventPublisher extends AsyncDisposable {
+  /** What the shim tells traces and metrics about its broker (see {@link MessagingAttributes}). */
+  readonly messaging?: MessagingAttributes;
   /** Sends one batch to `batch.topic`. Same errors as {@link Publisher.send}. */
   sendEvents(batch: EventBatch): Promise<void>;
   /** Releases the publisher after every accepted batch was delivered. Safe to call twice. */
@@ -75,8 +90,21 @@ export interface EventPublisher extends AsyncDisposable {
 
 /** Yields {@link EventBatch}es of its topics until closed; the event-level twin of {@link Subscriber}. */
 export interface EventSubscriber extends AsyncIterable<EventBatch>, AsyncDisposable {
+  /** What the shim tells traces and metrics about its broker (see {@link MessagingAttributes}). */
+  readonly messaging?: MessagingAttributes;
   /** Ends the iteration and releases the subscription. Safe to call twice. */
   close(): Promise<void>;
+}
+
+/**
+ * Broker facts for OpenTelemetry's messaging conventions, declared by a shim's publishers and
+ * subscribers; the stream producer and consumer put them on their spans and metrics.
+ */
+export interface MessagingAttributes {
+  /** `messaging.system`: `'redis'`, `'nats'`, `'kafka'`, `'zeromq'`, … */
+  readonly system: string;
+  /** `messaging.consumer.group.name`: the group of a competing-consumer subscriber. */
+  readonly group?: string;
 }
 
 /** Options every shim's subscriber factory accepts. */

@@ -1,4 +1,4 @@
-import type { Capabilities } from '@proxystream/protocols';
+import type { Capabilities, MessagingAttributes } from '@proxystream/protocols';
 
 /**
  * Default largest message the publisher accepts: 1 000 000 bytes. The broker's default
@@ -35,3 +35,9 @@ export function kafkaCapabilities(maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE): Ca
  * with the defaults reports, and the one its descriptor (`@proxystream/shim-kafka/testing`) uses.
  */
 export const KAFKA_CAPABILITIES: Capabilities = kafkaCapabilities();
+
+/**
+ * What every Kafka publisher and subscriber tells traces and metrics (`messaging.system`); a
+ * subscriber of a group the caller named adds the group.
+ */
+export const KAFKA_MESSAGING: MessagingAttributes = Object.freeze({ system: 'kafka' });

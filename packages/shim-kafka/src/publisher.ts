@@ -4,6 +4,7 @@ import {
   type Capabilities,
   ClosedError,
   InvalidArgumentError,
+  type MessagingAttributes,
   type Publisher,
   type PublishOptions,
 } from '@proxystream/protocols';
@@ -15,7 +16,12 @@ import {
   throwIfAborted,
 } from '@proxystream/protocols/kit';
 import { CompressionTypes, type Message, type Producer, type ProducerConfig } from 'kafkajs';
-import { DEFAULT_MAX_MESSAGE_SIZE, KAFKA_CAPABILITIES, kafkaCapabilities } from './capabilities.js';
+import {
+  DEFAULT_MAX_MESSAGE_SIZE,
+  KAFKA_CAPABILITIES,
+  KAFKA_MESSAGING,
+  kafkaCapabilities,
+} from './capabilities.js';
 import { brokerError, isTooLarge, tooLargeError } from './kafka-errors.js';
 import { type KafkaConnectionOptions, kafkaClientOf, type TopicSettings } from './options.js';
 import { stickyPartitioner } from './partitioner.js';
@@ -167,6 +173,8 @@ interface PendingMessage {
 export class KafkaPublisher implements Publisher {
   /** What this publisher and the Kafka subscriber guarantee; `maxMessageSize` is this publisher's. */
   readonly capabilities: Capabilities;
+  /** `{ system: 'kafka' }`, for traces and metrics. */
+  readonly messaging: MessagingAttributes = KAFKA_MESSAGING;
   readonly #producer: Producer;
   readonly #topics: TopicCreator | undefined;
   readonly #readyTopics = new Set<string>();

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   AbortedError,
   type AcknowledgingSubscriber,
+  type MessagingAttributes,
   type SubscribeOptions,
 } from '@proxystream/protocols';
 import {
@@ -15,7 +16,8 @@ import {
   throwIfAborted,
   withTimeout,
 } from '@proxystream/protocols/kit';
-import type { Consumer, ConsumerConfig, EachBatchPayload } from 'kafkajs';
+import type { Admin, Consumer, ConsumerConfig, EachBatchPayload, Kafka } from 'kafkajs';
+import { KAFKA_MESSAGING } from './capabilities.js';
 import { brokerError, kafkaErrorType } from './kafka-errors.js';
 import { OffsetCommitter } from './offset-committer.js';
 import { type KafkaConnectionOptions, kafkaClientOf, type TopicSettings } from './options.js';
@@ -74,6 +76,19 @@ interface Entry {
 
 const EMPTY = new Uint8Array(0);
 
+/** Longest wait of {@link KafkaSubscriber.lag} for the broker, when it has to ask it, in ms. */
+const LAG_TIMEOUT_MS = 5_000;
+
+/** What {@link KafkaSubscriber}'s constructor is given by `create`. */
+interface Parts {
+  readonly topic: string;
+  readonly group: string;
+  readonly kafka: Kafka;
+  readonly consumer: Consumer;
+  readonly messaging: MessagingAttributes;
+  readonly createsTopics: boolean;
+}
+
 /**
  * Reads one Kafka topic as a member of a consumer group and yields each message's value.
  *
@@ -94,6 +109,9 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
   readonly topic: string;
   /** The consumer group this subscriber belongs to. */
   readonly group: string;
+  /** `{ system: 'kafka' }`, with `group` when the caller named the group (competing consumers). */
+  readonly messaging: MessagingAttributes;
+  readonly #kafka: Kafka;
   readonly #consumer: Consumer;
   readonly #maxMessages: number;
   readonly #maxBytes: number;
@@ -113,25 +131,28 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
   #leases = new Map<number, number>();
   #leaseCounter = 0;
   #pushedUpTo = new Map<number, number>();
+  // What lag() reads, per assigned partition: the high watermark of the last batch fetched, and
+  // the offset of the next message to yield (the first one buffered until one is yielded).
+  #highWatermarks = new Map<number, number>();
+  #positions = new Map<number, number>();
+  /** Opened by the first lag() that must ask the broker; closed with the subscriber. */
+  #admin: Promise<Admin> | undefined;
+  readonly #fromBeginning: boolean;
   readonly #offsets: OffsetCommitter;
 
-  private constructor(
-    topic: string,
-    group: string,
-    consumer: Consumer,
-    settings: SubscriberSettings,
-    signal: AbortSignal | undefined,
-    createsTopics: boolean,
-  ) {
+  private constructor(parts: Parts, settings: SubscriberSettings, signal: AbortSignal | undefined) {
     super({ capacity: settings.maxBufferedMessages, signal });
-    this.topic = topic;
-    this.group = group;
-    this.#consumer = consumer;
-    this.#offsets = new OffsetCommitter(consumer, topic);
+    this.topic = parts.topic;
+    this.group = parts.group;
+    this.messaging = parts.messaging;
+    this.#kafka = parts.kafka;
+    this.#consumer = parts.consumer;
+    this.#offsets = new OffsetCommitter(parts.consumer, parts.topic);
     this.#maxMessages = settings.maxBufferedMessages;
     this.#maxBytes = settings.maxBufferedBytes;
     this.#closeTimeoutMs = settings.closeTimeoutMs;
-    this.#createsTopics = createsTopics;
+    this.#createsTopics = parts.createsTopics;
+    this.#fromBeginning = settings.start === 'beginning';
   }
 
   /**
@@ -173,13 +194,12 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
       allowAutoTopicCreation: false,
       ...options.consumer,
     });
+    const messaging =
+      options.group === undefined ? KAFKA_MESSAGING : Object.freeze({ ...KAFKA_MESSAGING, group });
     const subscriber = new KafkaSubscriber(
-      topic,
-      group,
-      consumer,
+      { topic, group, kafka, consumer, messaging, createsTopics: Boolean(options.createTopics) },
       settings,
       signal,
-      Boolean(options.createTopics),
     );
     await subscriber.#start(settings.start === 'beginning', settings.readyTimeoutMs, signal);
     if (signal?.aborted) {
@@ -199,6 +219,7 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
       this.#taken = undefined;
       if (this.#leases.get(entry.partition) !== entry.lease) continue;
       this.#last = entry;
+      this.#positions.set(entry.partition, entry.offset + 1);
       return result;
     }
   }
@@ -216,6 +237,113 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
         this.topic,
       );
     }
+  }
+
+  /**
+   * How many messages of the partitions assigned to this member it has not yielded yet: the sum,
+   * over those partitions, of the high watermark less the offset of the next message to yield.
+   * Messages fetched into the buffer and not yet yielded count (they are not processed), so the
+   * value is what this member still has to read; messages of partitions assigned to other
+   * members of the group do not. A member with no partition has a lag of 0.
+   *
+   * The high watermarks come with each fetched batch, so a call usually sends nothing. The
+   * broker is asked (the topic's offsets with `ListOffsets`, plus the group's with `OffsetFetch`
+   * for a partition nothing was fetched from yet, through an admin client opened on the first
+   * such call and closed with the subscriber) only while fetching is paused because the buffer is full — the last batch's
+   * watermark would miss what was sent since — or while a partition assigned to this member has
+   * not delivered a batch yet. Offsets taken by control records of transactions count as
+   * messages. `undefined` after `close()`, and when the broker does not answer within 5 s.
+   */
+  async lag(): Promise<number | undefined> {
+    if (this.closed) return undefined;
+    const partitions = [...this.#leases.keys()];
+    const unseen = partitions.filter((partition) => !this.#positions.has(partition));
+    if (!this.#paused && unseen.length === 0)
+      return this.#lagFrom(partitions, this.#highWatermarks);
+    try {
+      const fresh = await withTimeout(
+        this.#askOffsets(unseen),
+        LAG_TIMEOUT_MS,
+        `reading the offsets of topic "${this.topic}"`,
+      );
+      if (fresh === undefined || this.closed) return undefined;
+      return this.#lagFrom([...this.#leases.keys()], fresh.highWatermarks, fresh.positions);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Sum of `high watermark - position` over `partitions`; `positions` fills in unknown ones. */
+  #lagFrom(
+    partitions: readonly number[],
+    highWatermarks: ReadonlyMap<number, number>,
+    positions?: ReadonlyMap<number, number>,
+  ): number | undefined {
+    let lag = 0;
+    for (const partition of partitions) {
+      const high = highWatermarks.get(partition) ?? this.#highWatermarks.get(partition);
+      const position = this.#positions.get(partition) ?? positions?.get(partition);
+      if (high === undefined || position === undefined) return undefined;
+      lag += Math.max(0, high - position);
+    }
+    return lag;
+  }
+
+  /**
+   * The topic's high watermarks now, and for `unseen` partitions (nothing fetched from them yet)
+   * where this member will start reading: the group's committed offset, or without one the
+   * oldest retained offset (`start: 'beginning'`) or the end of the log (`'now'`).
+   */
+  async #askOffsets(unseen: readonly number[]): Promise<
+    | {
+        readonly highWatermarks: ReadonlyMap<number, number>;
+        readonly positions: ReadonlyMap<number, number>;
+      }
+    | undefined
+  > {
+    const admin = this.#adminClient();
+    if (admin === undefined) return undefined;
+    const client = await admin;
+    const [offsets, committed] = await Promise.all([
+      client.fetchTopicOffsets(this.topic),
+      unseen.length === 0
+        ? undefined
+        : client.fetchOffsets({ groupId: this.group, topics: [this.topic] }),
+    ]);
+    const highWatermarks = new Map<number, number>();
+    const lows = new Map<number, number>();
+    for (const { partition, high, low } of offsets) {
+      highWatermarks.set(partition, Number(high));
+      lows.set(partition, Number(low));
+    }
+    const positions = new Map<number, number>();
+    for (const { partition, offset } of committed?.[0]?.partitions ?? []) {
+      if (!unseen.includes(partition)) continue;
+      const start = Number(offset);
+      const position =
+        start >= 0
+          ? start
+          : this.#fromBeginning
+            ? lows.get(partition)
+            : highWatermarks.get(partition);
+      if (position !== undefined) positions.set(partition, position);
+    }
+    return { highWatermarks, positions };
+  }
+
+  /** The admin client of {@link lag}, connected once; `undefined` once closed. */
+  #adminClient(): Promise<Admin> | undefined {
+    if (this.closed) return undefined;
+    if (this.#admin === undefined) {
+      const admin = this.#kafka.admin();
+      const connected = admin.connect().then(() => admin);
+      this.#admin = connected;
+      // A failed connection is tried again by the next call.
+      connected.catch(() => {
+        if (this.#admin === connected) this.#admin = undefined;
+      });
+    }
+    return this.#admin;
   }
 
   /**
@@ -319,6 +447,8 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
   async #onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, isRunning, isStale } = payload;
     const partition = batch.partition;
+    this.#highWatermarks.set(partition, Number(batch.highWatermark));
+    let positioned = this.#positions.has(partition);
     let lease = this.#leases.get(partition);
     if (lease === undefined) {
       lease = ++this.#leaseCounter;
@@ -333,6 +463,10 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
         const value = message.value ?? EMPTY;
         this.#bufferedBytes += value.byteLength;
         this.push({ partition, offset, lease, value });
+        if (!positioned) {
+          this.#positions.set(partition, offset);
+          positioned = true;
+        }
         upTo = offset + 1;
         this.#pushedUpTo.set(partition, upTo);
       }
@@ -351,6 +485,8 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
       if (next.has(partition)) continue;
       this.#leases.delete(partition);
       this.#pushedUpTo.delete(partition);
+      this.#highWatermarks.delete(partition);
+      this.#positions.delete(partition);
       this.#offsets.forget(partition);
     }
     for (const partition of next) {
@@ -389,8 +525,13 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
       await this.#offsets.flush();
       await this.#consumer.disconnect().catch(() => undefined);
     };
+    const admin = this.#admin;
+    this.#admin = undefined;
+    const closeAdmin = async () => {
+      await (await admin?.catch(() => undefined))?.disconnect().catch(() => undefined);
+    };
     try {
-      await settledWithin(leave(), this.#closeTimeoutMs);
+      await settledWithin(Promise.all([leave(), closeAdmin()]), this.#closeTimeoutMs);
     } finally {
       for (const remove of this.#removeListeners.splice(0)) remove();
     }

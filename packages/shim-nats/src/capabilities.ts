@@ -1,4 +1,4 @@
-import type { Capabilities } from '@proxystream/protocols';
+import type { Capabilities, MessagingAttributes } from '@proxystream/protocols';
 import { DEFAULT_MAX_PAYLOAD } from './connection.js';
 
 /**
@@ -53,6 +53,12 @@ export function jetStreamCapabilities(maxPayload = DEFAULT_MAX_PAYLOAD): Capabil
     slowConsumer: 'broker-buffers',
   });
 }
+
+/**
+ * What every NATS publisher and subscriber, core and JetStream, tells traces and metrics
+ * (`messaging.system`); a subscriber of a group (a queue group, a JetStream durable) adds it.
+ */
+export const NATS_MESSAGING: MessagingAttributes = Object.freeze({ system: 'nats' });
 
 /** {@link natsCoreCapabilities} for a server with the default 1 MiB `max_payload`. */
 export const NATS_CORE_CAPABILITIES: Capabilities = natsCoreCapabilities();

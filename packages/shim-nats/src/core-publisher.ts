@@ -1,10 +1,12 @@
 import {
   assertMessageSize,
   ClosedError,
+  type MessagingAttributes,
   type Publisher,
   type PublishOptions,
 } from '@proxystream/protocols';
 import { InFlightWindow, positiveInteger } from '@proxystream/protocols/kit';
+import { NATS_MESSAGING } from './capabilities.js';
 import {
   type HeldConnection,
   maxPayloadOf,
@@ -61,6 +63,8 @@ function publisherSettings(options: NatsPublisherOptions): PublisherSettings {
  * ```
  */
 export class NatsPublisher implements Publisher, AsyncDisposable {
+  /** `{ system: 'nats' }`, for traces and metrics. */
+  readonly messaging: MessagingAttributes = NATS_MESSAGING;
   readonly #held: HeldConnection;
   readonly #window: InFlightWindow;
   #unflushed: number[] = [];

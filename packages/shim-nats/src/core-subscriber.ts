@@ -3,10 +3,12 @@ import {
   AbortedError,
   BrokerError,
   MessagesLostError,
+  type MessagingAttributes,
   type SubscribeOptions,
   type Subscriber,
 } from '@proxystream/protocols';
 import { type LossReporting, positiveInteger, QueueSubscriber } from '@proxystream/protocols/kit';
+import { NATS_MESSAGING } from './capabilities.js';
 import {
   type HeldConnection,
   type NatsConnectionOptions,
@@ -71,6 +73,8 @@ const disconnected = (): MessagesLostError =>
  * ```
  */
 export class NatsSubscriber extends QueueSubscriber<Uint8Array> implements Subscriber {
+  /** `{ system: 'nats' }`, with `group` for a member of a queue group. */
+  readonly messaging: MessagingAttributes;
   readonly #held: HeldConnection;
   readonly #settings: SubscriberSettings;
   #subscription: Subscription | undefined;
@@ -89,6 +93,9 @@ export class NatsSubscriber extends QueueSubscriber<Uint8Array> implements Subsc
     options: NatsSubscriberOptions,
   ) {
     super({ capacity: settings.maxMessages, signal: options.signal, onLoss: options.onLoss });
+    const group = options.group;
+    this.messaging =
+      group === undefined ? NATS_MESSAGING : Object.freeze({ ...NATS_MESSAGING, group });
     this.#held = held;
     this.#settings = settings;
   }

@@ -6,6 +6,7 @@ import {
   ClosedError,
   InvalidArgumentError,
   MessageTooLargeError,
+  type MessagingAttributes,
   type Publisher,
   type PublishOptions,
 } from '@proxystream/protocols';
@@ -16,7 +17,7 @@ import {
   positiveNumber,
   throwIfAborted,
 } from '@proxystream/protocols/kit';
-import { JETSTREAM_HEADER_RESERVE } from './capabilities.js';
+import { JETSTREAM_HEADER_RESERVE, NATS_MESSAGING } from './capabilities.js';
 import {
   type HeldConnection,
   maxPayloadOf,
@@ -100,6 +101,8 @@ function isTooLargeForStream(error: unknown): boolean {
  * ```
  */
 export class JetStreamPublisher implements Publisher, AsyncDisposable {
+  /** `{ system: 'nats' }`, for traces and metrics. */
+  readonly messaging: MessagingAttributes = NATS_MESSAGING;
   readonly #held: HeldConnection;
   readonly #js: JetStreamClient;
   readonly #target: StreamTarget;

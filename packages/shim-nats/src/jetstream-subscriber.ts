@@ -14,9 +14,11 @@ import {
   AbortedError,
   type AcknowledgingSubscriber,
   BrokerError,
+  type MessagingAttributes,
   type SubscribeOptions,
 } from '@proxystream/protocols';
-import { oneOf, positiveInteger, QueueSubscriber } from '@proxystream/protocols/kit';
+import { oneOf, positiveInteger, QueueSubscriber, withTimeout } from '@proxystream/protocols/kit';
+import { NATS_MESSAGING } from './capabilities.js';
 import {
   type HeldConnection,
   maxPayloadOf,
@@ -82,6 +84,8 @@ const MESSAGE_OVERHEAD = 256;
 const MIN_ESTIMATE = 1024;
 /** Most messages one pull asks for. */
 const MAX_BATCH = 256;
+/** Longest wait of {@link JetStreamSubscriber.lag} for the consumer's info, in ms. */
+const LAG_TIMEOUT_MS = 5_000;
 
 function isStreamNotFound(error: unknown): boolean {
   return (
@@ -137,6 +141,8 @@ export class JetStreamSubscriber extends QueueSubscriber<JsMsg> implements Ackno
    * the ordered consumer recovers by itself: not set.
    */
   readonly redeliveryMs?: number;
+  /** `{ system: 'nats' }`, with `group` for a member of a group (a durable consumer). */
+  readonly messaging: MessagingAttributes;
   readonly #held: HeldConnection;
   readonly #settings: Settings;
   readonly #buffered = new Set<JsMsg>();
@@ -151,6 +157,8 @@ export class JetStreamSubscriber extends QueueSubscriber<JsMsg> implements Ackno
   #nextSequence = 0;
   #bufferedBytes = 0;
   #unacked: JsMsg | undefined;
+  /** The message received last: its delivery info carries the consumer's pending count. */
+  #lastReceived: JsMsg | undefined;
   #fetch: ConsumerMessages | undefined;
   #wakePump: (() => void) | undefined;
   #wakeRetry: (() => void) | undefined;
@@ -162,12 +170,14 @@ export class JetStreamSubscriber extends QueueSubscriber<JsMsg> implements Ackno
 
   private constructor(
     held: HeldConnection,
-    durable: boolean,
+    group: string | undefined,
     settings: Settings,
     signal?: AbortSignal,
   ) {
     // Pulls are bounded by bytes (maxBufferedBytes), not by the queue's capacity.
     super({ capacity: Number.MAX_SAFE_INTEGER, signal });
+    const durable = group !== undefined;
+    this.messaging = durable ? Object.freeze({ ...NATS_MESSAGING, group }) : NATS_MESSAGING;
     this.#held = held;
     this.#durable = durable;
     this.#settings = settings;
@@ -201,7 +211,7 @@ export class JetStreamSubscriber extends QueueSubscriber<JsMsg> implements Ackno
       start: oneOf(options.start, 'start', STARTS, 'beginning'),
     };
     const held = await openConnection(options.connection, options.signal);
-    const subscriber = new JetStreamSubscriber(held, group !== undefined, settings, options.signal);
+    const subscriber = new JetStreamSubscriber(held, group, settings, options.signal);
     try {
       await target.ensure(held.nc);
       const jsm = await jetstreamManager(held.nc);
@@ -373,6 +383,7 @@ export class JetStreamSubscriber extends QueueSubscriber<JsMsg> implements Ackno
           this.#buffered.add(message);
           this.#bufferedBytes += size;
           this.push(message);
+          this.#lastReceived = message;
           if (!this.#durable) this.#nextSequence = message.seq + 1;
           delay = 100;
         }
@@ -453,7 +464,13 @@ export class JetStreamSubscriber extends QueueSubscriber<JsMsg> implements Ackno
     this.#buffered.delete(message);
     this.#bufferedBytes -= message.data.byteLength;
     const wake = this.#wakePump;
-    if (wake !== undefined && this.#settings.maxBytes - this.#bufferedBytes >= this.#sizeEstimate) {
+    // Woken as the pump would pull: with room for one message as estimated, or with an empty
+    // buffer (a maxBufferedBytes below the estimate still pulls one at a time).
+    if (
+      wake !== undefined &&
+      (this.#bufferedBytes === 0 ||
+        this.#settings.maxBytes - this.#bufferedBytes >= this.#sizeEstimate)
+    ) {
       this.#wakePump = undefined;
       wake();
     }
@@ -474,6 +491,42 @@ export class JetStreamSubscriber extends QueueSubscriber<JsMsg> implements Ackno
       await message.ackAck();
     } catch (error) {
       throw toProxyStreamError(error, 'acknowledging a message');
+    }
+  }
+
+  /**
+   * How many messages of the topic this subscriber has not yielded yet: those its consumer (the
+   * group's durable consumer, shared by every member, or the subscriber's own ordered consumer)
+   * has not delivered — its `num_pending` — plus those received here and not yet yielded.
+   * Messages delivered to other members of the group and not acknowledged yet, and those
+   * yielded here and not yet acknowledged, do not count.
+   *
+   * The pending count is the one the server put on the message received last, so a call usually
+   * sends nothing. The consumer's info is asked for (one request, at most 5 s) when nothing was
+   * received yet, and while the subscriber does not pull because its buffer is full: the last
+   * message's count would miss what was stored since. `undefined` after `close()`, and when the
+   * server does not answer.
+   */
+  async lag(): Promise<number | undefined> {
+    if (this.closed) return undefined;
+    const last = this.#lastReceived;
+    const consumer = this.#consumer;
+    try {
+      if (last !== undefined && this.#wakePump === undefined) {
+        return last.info.pending + this.#buffered.size;
+      }
+      if (consumer === undefined) return undefined;
+      const info = await withTimeout(consumer.info(), LAG_TIMEOUT_MS, 'reading the consumer info');
+      if (this.closed) return undefined;
+      // A message received meanwhile carries a newer count than the reply.
+      const newer = this.#lastReceived;
+      const pending =
+        newer !== last && newer !== undefined && this.#wakePump === undefined
+          ? newer.info.pending
+          : info.num_pending;
+      return pending + this.#buffered.size;
+    } catch {
+      return undefined;
     }
   }
 
@@ -501,6 +554,7 @@ export class JetStreamSubscriber extends QueueSubscriber<JsMsg> implements Ackno
     const unread = [...this.#buffered];
     if (this.#unacked !== undefined) unread.unshift(this.#unacked);
     this.#unacked = undefined;
+    this.#lastReceived = undefined;
     this.#buffered.clear();
     this.#bufferedBytes = 0;
     if (this.#durable && !this.#held.nc.isClosed()) {

@@ -1,4 +1,4 @@
-import type { Capabilities } from '@proxystream/protocols';
+import type { Capabilities, MessagingAttributes } from '@proxystream/protocols';
 
 const MiB = 1024 * 1024;
 
@@ -16,6 +16,12 @@ export const PUBSUB_MAX_MESSAGE_SIZE = 16 * MiB;
  * (streams); put larger objects in a store.
  */
 export const PERSISTENT_MAX_MESSAGE_SIZE = 64 * MiB;
+
+/**
+ * What every Redis publisher and subscriber tells traces and metrics (`messaging.system`); a
+ * Streams subscriber of a group the caller named adds the group.
+ */
+export const REDIS_MESSAGING: MessagingAttributes = Object.freeze({ system: 'redis' });
 
 /** In-flight window of the list-queue and Streams publishers: 64 commands / 4 MiB. */
 export const PERSISTENT_WINDOW = Object.freeze({ count: 64, bytes: 4 * MiB });

@@ -3,6 +3,7 @@ import {
   BrokerError,
   InvalidArgumentError,
   MessagesLostError,
+  type MessagingAttributes,
   type SubscribeOptions,
   type Subscriber,
 } from '@proxystream/protocols';
@@ -12,6 +13,7 @@ import {
   QueueSubscriber,
   throwIfAborted,
 } from '@proxystream/protocols/kit';
+import { REDIS_MESSAGING } from './capabilities.js';
 import {
   type ClientHandle,
   dedicatedClient,
@@ -112,6 +114,8 @@ const MiB = 1024 * 1024;
  * ```
  */
 export class RedisPubSubSubscriber extends QueueSubscriber<Buffer> implements Subscriber {
+  /** `{ system: 'redis' }`, for traces and metrics. */
+  readonly messaging: MessagingAttributes = REDIS_MESSAGING;
   readonly #topic: string;
   readonly #handle: ClientHandle;
   readonly #maxBytes: number;

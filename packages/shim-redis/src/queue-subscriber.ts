@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import type { MessagingAttributes } from '@proxystream/protocols';
 import { positiveInteger, throwIfAborted } from '@proxystream/protocols/kit';
 import type { Redis } from 'ioredis';
+import { REDIS_MESSAGING } from './capabilities.js';
 import {
   type PulledMessage,
   PullSubscriber,
@@ -128,6 +130,11 @@ export function pendingRegistryKey(topic: string): string {
  * ```
  */
 export class RedisQueueSubscriber extends PullSubscriber {
+  /**
+   * `{ system: 'redis' }`. No `group`: the list itself is the group of competing consumers, and
+   * the `group` option is ignored, so a name would only mislead.
+   */
+  readonly messaging: MessagingAttributes = REDIS_MESSAGING;
   readonly #pending: string;
   readonly #ackMark: string;
   readonly #registry: string;

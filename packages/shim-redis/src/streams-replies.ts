@@ -57,6 +57,31 @@ export function parseReadReply(reply: unknown, field: string): ParsedEntries {
   return parseEntries(entries, field);
 }
 
+/**
+ * The `lag` of consumer group `group` in an `XINFO GROUPS` reply (a list of flat field-value
+ * lists in RESP2, of maps that ioredis flattens in RESP3): `undefined` when the group is not
+ * listed or the server does not report a lag (before Redis 7.0, or `nil` when it cannot tell,
+ * e.g. after `XDEL` of entries the group has not read).
+ */
+export function parseGroupLag(reply: unknown, group: string): number | undefined {
+  if (!Array.isArray(reply)) return undefined;
+  for (const fields of reply as unknown[]) {
+    if (!Array.isArray(fields)) continue;
+    let name: string | undefined;
+    let lag: unknown;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const key = String(fields[i]);
+      if (key === 'name') name = String(fields[i + 1]);
+      else if (key === 'lag') lag = fields[i + 1];
+    }
+    if (name !== group) continue;
+    const value =
+      typeof lag === 'number' ? lag : typeof lag === 'string' ? Number(lag) : Number.NaN;
+    return Number.isInteger(value) && value >= 0 ? value : undefined;
+  }
+  return undefined;
+}
+
 /** Parses an `XAUTOCLAIM` reply: `[cursor, entries, deletedIds]`. */
 export function parseClaimReply(reply: unknown, field: string): ParsedEntries & { cursor: string } {
   if (!Array.isArray(reply)) return { ...parseEntries(undefined, field), cursor: '0-0' };

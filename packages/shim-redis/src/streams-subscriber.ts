@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { InvalidArgumentError } from '@proxystream/protocols';
+import { InvalidArgumentError, type MessagingAttributes } from '@proxystream/protocols';
 import {
   nonNegative,
   oneOf,
   positiveInteger,
   positiveNumber,
   throwIfAborted,
+  withTimeout,
 } from '@proxystream/protocols/kit';
+import { REDIS_MESSAGING } from './capabilities.js';
 import { isReplyError } from './connection.js';
 import {
   type PulledMessage,
@@ -15,7 +17,7 @@ import {
   type RedisPullSubscriberOptions,
 } from './pull-subscriber.js';
 import { STREAM_DATA_FIELD } from './streams-publisher.js';
-import { parseClaimReply, parseReadReply } from './streams-replies.js';
+import { parseClaimReply, parseGroupLag, parseReadReply } from './streams-replies.js';
 import { assertValidTopic } from './topic.js';
 
 /** Options of {@link RedisStreamsSubscriber.create}. */
@@ -49,6 +51,9 @@ const DATA_FIELD = STREAM_DATA_FIELD;
 
 const START = ['beginning', 'now'] as const;
 
+/** Longest wait of {@link RedisStreamsSubscriber.lag} for `XINFO GROUPS`, in ms. */
+const LAG_TIMEOUT_MS = 5_000;
+
 /** The options {@link RedisStreamsSubscriber.create} checked before anything is opened. */
 interface Checked {
   readonly blockMs: number;
@@ -78,6 +83,8 @@ interface Checked {
  * ```
  */
 export class RedisStreamsSubscriber extends PullSubscriber {
+  /** `{ system: 'redis' }`, with `group` when the caller named the group (competing consumers). */
+  readonly messaging: MessagingAttributes;
   readonly #group: string;
   readonly #ownGroup: boolean;
   readonly #consumer: string;
@@ -94,6 +101,10 @@ export class RedisStreamsSubscriber extends PullSubscriber {
     super('Redis Streams subscriber', topic, options, checked.blockMs);
     this.#ownGroup = options.group === undefined;
     this.#group = options.group ?? `proxystream-${randomUUID()}`;
+    this.messaging =
+      options.group === undefined
+        ? REDIS_MESSAGING
+        : Object.freeze({ ...REDIS_MESSAGING, group: options.group });
     this.#consumer = options.consumer ?? `${hostname()}-${process.pid}-${randomUUID()}`;
     this.#startId = checked.start === 'now' ? '$' : '0';
     this.#claimIdleMs = checked.claimIdleMs;
@@ -162,6 +173,33 @@ export class RedisStreamsSubscriber extends PullSubscriber {
    */
   get redeliveryMs(): number {
     return this.#claimIdleMs + this.#claimIntervalMs;
+  }
+
+  /**
+   * How many entries of the stream this subscriber has not yielded yet: the group's `lag` (the
+   * entries added to the stream that no member of the group has read, from `XINFO GROUPS`,
+   * Redis ≥ 7.0) plus the entries read here and not yet yielded. Entries delivered to other
+   * members and not acknowledged, or yielded here and not acknowledged yet, do not count.
+   *
+   * One `XINFO GROUPS` request on the subscriber's own connection, so it may wait behind a
+   * blocking read (at most `blockMs`). `undefined` after `close()`, when the server does not
+   * report a lag (before Redis 7.0, or when it cannot tell, e.g. after `XDEL` of entries the
+   * group has not read), and when it does not answer within 5 s.
+   */
+  async lag(): Promise<number | undefined> {
+    if (this.closed) return undefined;
+    try {
+      const reply = await withTimeout(
+        this.client.call('XINFO', 'GROUPS', this.topic),
+        LAG_TIMEOUT_MS,
+        `reading the lag of stream "${this.topic}"`,
+      );
+      if (this.closed) return undefined;
+      const lag = parseGroupLag(reply, this.#group);
+      return lag === undefined ? undefined : lag + this.buffered;
+    } catch {
+      return undefined;
+    }
   }
 
   async #createGroup(): Promise<void> {

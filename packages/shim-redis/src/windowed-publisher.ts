@@ -2,9 +2,11 @@ import {
   assertMessageSize,
   BrokerError,
   ClosedError,
+  type MessagingAttributes,
   type Publisher,
 } from '@proxystream/protocols';
 import { InFlightWindow, positiveInteger, positiveNumber } from '@proxystream/protocols/kit';
+import { REDIS_MESSAGING } from './capabilities.js';
 import {
   type ClientHandle,
   isCluster,
@@ -59,6 +61,8 @@ export interface WindowDefaults {
  * Subclasses issue the one command that carries a message.
  */
 export abstract class WindowedPublisher implements Publisher {
+  /** `{ system: 'redis' }`, for traces and metrics. */
+  readonly messaging: MessagingAttributes = REDIS_MESSAGING;
   readonly #handle: ClientHandle;
   readonly #window: InFlightWindow;
   readonly #maxMessageSize: number;

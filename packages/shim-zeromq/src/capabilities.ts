@@ -1,4 +1,4 @@
-import type { Capabilities } from '@proxystream/protocols';
+import type { Capabilities, MessagingAttributes } from '@proxystream/protocols';
 
 /**
  * Default largest message: 8 MiB (8 388 608 bytes). Publishers refuse larger messages with
@@ -49,6 +49,12 @@ export function zmqPushPullCapabilities(maxMessageSize = DEFAULT_MAX_MESSAGE_SIZ
     slowConsumer: 'backpressure',
   });
 }
+
+/**
+ * What every ZeroMQ publisher and subscriber tells traces and metrics (`messaging.system`). No
+ * `group`: PUSH/PULL shares messages among the connected peers, which have no group name.
+ */
+export const ZMQ_MESSAGING: MessagingAttributes = Object.freeze({ system: 'zeromq' });
 
 /** PUB/SUB capabilities with the default `maxMessageSize` (what the descriptor uses). */
 export const ZMQ_PUBSUB_CAPABILITIES: Capabilities = zmqPubSubCapabilities();

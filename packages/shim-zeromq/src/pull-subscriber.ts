@@ -1,6 +1,12 @@
-import { BrokerError, MessagesLostError, type Subscriber } from '@proxystream/protocols';
+import {
+  BrokerError,
+  MessagesLostError,
+  type MessagingAttributes,
+  type Subscriber,
+} from '@proxystream/protocols';
 import { QueueSubscriber, throwIfAborted } from '@proxystream/protocols/kit';
 import { Pull } from 'zeromq';
+import { ZMQ_MESSAGING } from './capabilities.js';
 import { decodeFrame, topicFrame } from './framing.js';
 import { attach, endpointsOf } from './options.js';
 import { type ReceiverSettings, receiverSettings, type ZmqReceiverOptions } from './receiver.js';
@@ -23,6 +29,8 @@ export interface ZmqPullSubscriberOptions extends ZmqReceiverOptions {}
  * ```
  */
 export class ZmqPullSubscriber extends QueueSubscriber<Buffer> implements Subscriber {
+  /** `{ system: 'zeromq' }`, for traces and metrics. */
+  readonly messaging: MessagingAttributes = ZMQ_MESSAGING;
   /** The endpoints the socket is bound to (system-chosen ports filled in) and connected to. */
   readonly endpoints: readonly string[];
   readonly #topic: string;

@@ -4,6 +4,7 @@ import {
   BrokerError,
   type Capabilities,
   ClosedError,
+  type MessagingAttributes,
   type Publisher,
   type PublishOptions,
 } from '@proxystream/protocols';
@@ -14,7 +15,7 @@ import {
   throwIfAborted,
 } from '@proxystream/protocols/kit';
 import type { Socket, Writable } from 'zeromq';
-import { DEFAULT_MAX_MESSAGE_SIZE } from './capabilities.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, ZMQ_MESSAGING } from './capabilities.js';
 import { header, newPublisherId, topicFrame } from './framing.js';
 import { highWaterMark, type ZmqEndpointOptions } from './options.js';
 import { assertValidTopic } from './topic.js';
@@ -88,6 +89,8 @@ export function senderSettings(options: ZmqSenderOptions): SenderSettings {
 export abstract class ZmqSender implements Publisher, AsyncDisposable {
   /** What this publisher guarantees (its `maxMessageSize` included). */
   readonly capabilities: Capabilities;
+  /** `{ system: 'zeromq' }`, for traces and metrics. */
+  readonly messaging: MessagingAttributes = ZMQ_MESSAGING;
   /** The endpoints the socket is bound to (system-chosen ports filled in) and connected to. */
   readonly endpoints: readonly string[];
   readonly #socket: Socket & Writable;

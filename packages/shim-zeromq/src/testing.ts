@@ -15,10 +15,19 @@
  *
  * @packageDocumentation
  */
-import { ClosedError, type Publisher, TimeoutError } from '@proxystream/protocols';
+import {
+  ClosedError,
+  type MessagingAttributes,
+  type Publisher,
+  TimeoutError,
+} from '@proxystream/protocols';
 import { type ShimDescriptor, settledWithin, withTimeout } from '@proxystream/protocols/kit';
 import { Pull, Push, XPublisher, XSubscriber } from 'zeromq';
-import { ZMQ_PUBSUB_CAPABILITIES, ZMQ_PUSHPULL_CAPABILITIES } from './capabilities.js';
+import {
+  ZMQ_MESSAGING,
+  ZMQ_PUBSUB_CAPABILITIES,
+  ZMQ_PUSHPULL_CAPABILITIES,
+} from './capabilities.js';
 import { header, newPublisherId, topicFrame } from './framing.js';
 import { ZmqPublisher } from './publisher.js';
 import { ZmqPullSubscriber } from './pull-subscriber.js';
@@ -294,6 +303,7 @@ const deviceOf = (topic: string): Promise<QueueDevice> => {
 
 /** A publisher of any topic: one {@link ZmqPushPublisher} per topic, connected to its device. */
 class TopicPushPublisher implements Publisher {
+  readonly messaging: MessagingAttributes = ZMQ_MESSAGING;
   readonly #publishers = new Map<string, Promise<ZmqPushPublisher>>();
   readonly #ready = new Map<string, ZmqPushPublisher>();
   #closed = false;

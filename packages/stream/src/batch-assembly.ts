@@ -11,6 +11,8 @@ import type {
   UnsentObject,
 } from '@proxystream/protocols';
 
+import type { BatchTelemetry } from './producer-telemetry.js';
+
 const END_OF_STREAM: EndOfStreamEvent = Object.freeze({ type: 'end-of-stream' });
 /** The objects of a put were all sent with `owned: true`: the store may keep their bytes. */
 const HANDED_OVER: PutOptions = Object.freeze({ owned: true });
@@ -105,6 +107,7 @@ export class BatchAssembly<T> {
     metadata: Metadata[],
     evict: boolean[],
     endOfStream: boolean,
+    telemetry?: BatchTelemetry,
   ): EventBatch {
     if (this.#aggregator !== undefined && objects.length > 0) {
       [objects, metadata, evict] = this.#aggregate(objects, metadata, evict);
@@ -125,6 +128,10 @@ export class BatchAssembly<T> {
       for (let i = 0; i < count; i++) {
         const data = this.#serializer.serialize(objects[i]!);
         if (data.byteLength > largest) largest = data.byteLength;
+        if (telemetry !== undefined) {
+          telemetry.inlineBytes += data.byteLength;
+          telemetry.size(i, data.byteLength);
+        }
         events[i] = {
           type: 'new-object',
           metadata: metadata[i]!,
@@ -134,6 +141,7 @@ export class BatchAssembly<T> {
       }
       this.largestSerialized = largest;
     }
+    telemetry?.stamp(events, count);
     if (endOfStream) events[count] = END_OF_STREAM;
     return {
       topic: target.topic,
@@ -155,6 +163,7 @@ export class BatchAssembly<T> {
     evict: boolean[],
     endOfStream: boolean,
     owned = false,
+    telemetry?: BatchTelemetry,
   ): Promise<PreparedBatch> {
     if (this.#aggregator !== undefined && objects.length > 0) {
       [objects, metadata, evict] = this.#aggregate(objects, metadata, evict);
@@ -162,10 +171,11 @@ export class BatchAssembly<T> {
     const count = objects.length;
     const events: StreamEvent[] = new Array(endOfStream ? count + 1 : count);
     let keys: string[] | undefined;
-    const bound = this.#placeInline(objects, metadata, evict, events);
+    const bound = this.#placeInline(objects, metadata, evict, events, telemetry);
     if (bound !== undefined) {
-      keys = await this.#putStored(store, bound, metadata, evict, events, owned);
+      keys = await this.#putStored(store, bound, metadata, evict, events, owned, telemetry);
     }
+    telemetry?.stamp(events, count);
     if (endOfStream) events[count] = END_OF_STREAM;
     const sequence = target.sequence;
     if (keys !== undefined && keys.length > 0) {
@@ -205,13 +215,16 @@ export class BatchAssembly<T> {
     metadata: Metadata[],
     evict: boolean[],
     events: StreamEvent[],
+    telemetry: BatchTelemetry | undefined,
   ): { positions: number[]; data: Uint8Array[] } | undefined {
     let bound: { positions: number[]; data: Uint8Array[] } | undefined;
     const live = this.#live;
     for (let i = 0; i < objects.length; i++) {
       const data = this.#serializer.serialize(objects[i]!);
       if (data.byteLength > this.largestSerialized) this.largestSerialized = data.byteLength;
+      telemetry?.size(i, data.byteLength);
       if (data.byteLength < this.#inlineBelow) {
+        if (telemetry !== undefined) telemetry.inlineBytes += data.byteLength;
         events[i] = {
           type: 'new-object',
           metadata: metadata[i]!,
@@ -235,12 +248,31 @@ export class BatchAssembly<T> {
     evict: boolean[],
     events: StreamEvent[],
     owned: boolean,
+    telemetry: BatchTelemetry | undefined,
   ): Promise<string[]> {
     const options = owned ? HANDED_OVER : undefined;
-    const keys =
-      bound.data.length === 1
-        ? [await store.put(bound.data[0]!, options)]
-        : await store.putBatch(bound.data, options);
+    let keys: string[];
+    if (telemetry === undefined) {
+      keys =
+        bound.data.length === 1
+          ? [await store.put(bound.data[0]!, options)]
+          : await store.putBatch(bound.data, options);
+    } else {
+      let bytes = 0;
+      for (const data of bound.data) bytes += data.byteLength;
+      const span = telemetry.storeSpan(store, bound.positions);
+      try {
+        keys =
+          bound.data.length === 1
+            ? [await store.put(bound.data[0]!, options)]
+            : await store.putBatch(bound.data, options);
+      } catch (error) {
+        telemetry.endStoreSpan(span, bytes, error);
+        throw error;
+      }
+      telemetry.endStoreSpan(span, bytes);
+      telemetry.storedBytes += bytes;
+    }
     for (let j = 0; j < bound.positions.length; j++) {
       const i = bound.positions[j]!;
       const event: NewObjectEvent = {

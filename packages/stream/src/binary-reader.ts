@@ -20,6 +20,8 @@ export class BinaryReader {
   readonly #data: Uint8Array;
   /** Made on first use: the wire codec reads only bytes and unsigned integers. */
   #dataView: DataView | undefined;
+  /** A `Buffer` over the same bytes, made on first use (hex and ASCII strings only). */
+  #dataBuffer: Buffer | undefined;
   readonly #what: string;
   #position = 0;
 
@@ -35,6 +37,15 @@ export class BinaryReader {
       this.#data.byteLength,
     );
     return this.#dataView;
+  }
+
+  get #buffer(): Buffer {
+    this.#dataBuffer ??= Buffer.from(
+      this.#data.buffer,
+      this.#data.byteOffset,
+      this.#data.byteLength,
+    );
+    return this.#dataBuffer;
   }
 
   get position(): number {
@@ -109,6 +120,32 @@ export class BinaryReader {
     } catch (error) {
       this.fail('invalid UTF-8 in a string', error);
     }
+  }
+
+  /** The next `length` bytes as lowercase hex (`2 * length` characters). */
+  hex(length: number): string {
+    this.#need(length);
+    const p = this.#position;
+    this.#position = p + length;
+    return this.#buffer.toString('hex', p, p + length);
+  }
+
+  /** The next `length` bytes as a string; each must be printable ASCII (0x20–0x7e). */
+  printableAscii(length: number, what: string): string {
+    this.#need(length);
+    const data = this.#data;
+    const start = this.#position;
+    for (let i = start; i < start + length; i++) {
+      const byte = data[i]!;
+      if (byte < 0x20 || byte > 0x7e) {
+        this.#position = i;
+        this.fail(
+          `byte 0x${byte.toString(16).padStart(2, '0')} in the ${what} is not printable ASCII`,
+        );
+      }
+    }
+    this.#position = start + length;
+    return this.#buffer.toString('latin1', start, start + length);
   }
 
   /**

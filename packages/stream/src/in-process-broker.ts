@@ -9,6 +9,7 @@ import {
   eventSubscriberBrand,
   InvalidArgumentError,
   MessageQueue,
+  type MessagingAttributes,
   type Publisher,
   type SubscribeOptions,
   type Subscriber,
@@ -39,6 +40,14 @@ export function inProcessCapabilities(maxMessageSize = Number.POSITIVE_INFINITY)
     slowConsumer: 'backpressure',
   };
 }
+
+/**
+ * What the in-process broker's publishers and subscribers, byte and event ones, tell traces and
+ * metrics (`messaging.system`). No group: the broker has none.
+ */
+const IN_PROCESS_MESSAGING: MessagingAttributes = Object.freeze({
+  system: 'proxystream.in-process',
+});
 
 /** One topic namespace (bytes or event batches) with its subscriptions and an ordered send chain. */
 class Channel<T> {
@@ -163,6 +172,7 @@ export class InProcessBroker {
     const pending = new PendingSends();
     const limit = this.capabilities.maxMessageSize;
     return {
+      messaging: IN_PROCESS_MESSAGING,
       send: async (topic, message, options) => {
         if (pending.closed || this.#closed) throw new ClosedError('in-process publisher');
         assertLocalTopic(topic);
@@ -187,13 +197,14 @@ export class InProcessBroker {
     options: SubscribeOptions = {},
   ): Promise<Subscriber> {
     const queue = this.#subscribe(this.#bytes, topics, options);
-    return queue;
+    return Object.assign(queue, { messaging: IN_PROCESS_MESSAGING });
   }
 
   /** A publisher of event batches, passed to subscribers by reference. */
   eventPublisher(): EventPublisher {
     const pending = new PendingSends();
     return {
+      messaging: IN_PROCESS_MESSAGING,
       sendEvents: async (batch) => {
         if (pending.closed || this.#closed) throw new ClosedError('in-process event publisher');
         assertLocalTopic(batch.topic);
@@ -211,7 +222,10 @@ export class InProcessBroker {
     options: SubscribeOptions = {},
   ): Promise<EventSubscriber> {
     const queue = this.#subscribe(this.#events, topics, options);
-    return Object.assign(queue, { [eventSubscriberBrand]: true as const });
+    return Object.assign(queue, {
+      [eventSubscriberBrand]: true as const,
+      messaging: IN_PROCESS_MESSAGING,
+    });
   }
 
   /** Closes every subscription; later sends reject with {@link ClosedError}. */

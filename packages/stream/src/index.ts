@@ -28,6 +28,8 @@ export {
   ProxyReference,
   type ProxyReferenceJSON,
   type ProxyReferenceOptions,
+  type ProxyReferenceTraceJSON,
+  type ReferenceTrace,
   type ResolveOptions,
   type ReviveReferenceOptions,
 } from './proxy-reference.js';
@@ -62,5 +64,6 @@ export {
   StreamProducer,
   type StreamProducerOptions,
 } from './stream-producer.js';
+export type { TelemetryOptions } from './telemetry-options.js';
 export * from './threads-shim.js';
 export { decodeBatch, encodeBatch, WIRE_FORMAT_VERSION, WIRE_MAGIC } from './wire-codec.js';

@@ -10,7 +10,30 @@ import {
 } from '@proxystream/protocols';
 import { abortable } from '@proxystream/protocols/kit';
 import { defaultSerializer } from './default-serializer.js';
+import {
+  type ReferenceTelemetry,
+  referenceTelemetry,
+  telemetryGiven,
+} from './reference-telemetry.js';
 import { StoreCache } from './store-cache.js';
+import { fromTraceparent, toTraceparent } from './telemetry.js';
+import type { ReferenceTrace, TelemetryOptions } from './telemetry-options.js';
+
+export type { ReferenceTrace } from './telemetry-options.js';
+
+/** The trace of a reference in its JSON form: W3C `traceparent`/`tracestate` strings. */
+export interface ProxyReferenceTraceJSON {
+  /** Topic the object was sent on. */
+  readonly topic: string;
+  /** `messaging.system` of the broker it came through. */
+  readonly system?: string;
+  /** The consumer's receive span, the parent of a resolve elsewhere. */
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+  /** The producer's send span, linked from the resolve. */
+  readonly origin?: string;
+  readonly originState?: string;
+}
 
 /** The JSON form of a {@link ProxyReference}: what crosses to another process or worker. */
 export interface ProxyReferenceJSON {
@@ -24,6 +47,8 @@ export interface ProxyReferenceJSON {
   readonly store: StoreConfig;
   /** One-shot reference: the data is deleted after the first resolve. */
   readonly evict: boolean;
+  /** Where the object comes from, for the resolve's span, when the consumer was traced. */
+  readonly trace?: ProxyReferenceTraceJSON;
 }
 
 /** Options of the {@link ProxyReference} constructor. */
@@ -42,6 +67,10 @@ export interface ProxyReferenceOptions<T> {
   evict?: boolean;
   /** Turns the stored bytes into the object. Default {@link defaultSerializer}. */
   serializer?: Serializer<T>;
+  /** Where the object comes from: the resolve's span joins its trace (see {@link ReferenceTrace}). */
+  trace?: ReferenceTrace;
+  /** Where the resolve's span and byte count go. Default: the global OpenTelemetry providers. */
+  telemetry?: TelemetryOptions | false;
 }
 
 /** Options of {@link ProxyReference.resolve}. */
@@ -66,6 +95,8 @@ export interface ReviveReferenceOptions<T> {
   stores: readonly StoreFactory[] | StoreCache;
   /** Default {@link defaultSerializer}; must match the producer's. */
   serializer?: Serializer<T>;
+  /** Where the resolve's span and byte count go. Default: the global OpenTelemetry providers. */
+  telemetry?: TelemetryOptions | false;
 }
 
 const UNRESOLVED = 0;
@@ -96,6 +127,11 @@ export class ProxyReference<T = unknown> {
   readonly storeConfig: StoreConfig;
   /** Whether the data is deleted after the first resolve. */
   readonly evict: boolean;
+  /** Where the object comes from, when its consumer was traced. */
+  readonly trace: ReferenceTrace | undefined;
+  /** `undefined` until the first resolve looks it up; `null` when nothing is recorded. */
+  #telemetry: ReferenceTelemetry | null | undefined;
+  readonly #telemetryOptions: TelemetryOptions | false | undefined;
   readonly #source: Store | StoreCache | readonly StoreFactory[];
   readonly #serializer: Serializer<T>;
   #state = UNRESOLVED;
@@ -117,6 +153,10 @@ export class ProxyReference<T = unknown> {
     }
     this.evict = options.evict ?? false;
     this.#serializer = options.serializer ?? (defaultSerializer as Serializer<T>);
+    this.trace = options.trace;
+    this.#telemetryOptions = options.telemetry;
+    const given = telemetryGiven.get(options);
+    if (given !== undefined) this.#telemetry = given;
   }
 
   /** Always `true`: tells a reference from an `InlineItem` among a consumer's items. */
@@ -167,12 +207,23 @@ export class ProxyReference<T = unknown> {
 
   /** The JSON form; `JSON.stringify(reference)` and `postMessage(reference.toJSON())` use it. */
   toJSON(): ProxyReferenceJSON {
+    const trace = this.trace;
+    if (trace === undefined) {
+      return {
+        type: 'proxystream.reference',
+        version: 1,
+        key: this.key,
+        store: this.storeConfig,
+        evict: this.evict,
+      };
+    }
     return {
       type: 'proxystream.reference',
       version: 1,
       key: this.key,
       store: this.storeConfig,
       evict: this.evict,
+      trace: traceToJSON(trace),
     };
   }
 
@@ -216,6 +267,8 @@ export class ProxyReference<T = unknown> {
       storeConfig: candidate.store as StoreConfig,
       evict: candidate.evict,
       serializer: options.serializer,
+      trace: traceFromJSON(candidate.trace),
+      telemetry: options.telemetry,
     });
   }
 
@@ -234,12 +287,69 @@ export class ProxyReference<T = unknown> {
   }
 
   async #fetchFrom(store: Store): Promise<T> {
-    const data = await store.get(this.key);
-    if (data === undefined) throw new ObjectNotFoundError(this.key);
-    const value = this.#serializer.deserialize(data);
-    if (this.evict) await store.evict(this.key);
-    return value;
+    if (this.#telemetry === undefined) {
+      this.#telemetry = referenceTelemetry(this.#telemetryOptions) ?? null;
+    }
+    const telemetry = this.#telemetry;
+    if (telemetry === null) {
+      const data = await store.get(this.key);
+      if (data === undefined) throw new ObjectNotFoundError(this.key);
+      const value = this.#serializer.deserialize(data);
+      if (this.evict) await store.evict(this.key);
+      return value;
+    }
+    const spans = telemetry.start(this.trace, this.storeConfig, this.key);
+    try {
+      const data = await store.get(this.key);
+      telemetry.fetched(spans, this.trace, data?.byteLength);
+      if (data === undefined) throw new ObjectNotFoundError(this.key);
+      const value = this.#serializer.deserialize(data);
+      if (this.evict) await store.evict(this.key);
+      telemetry.ended(spans);
+      return value;
+    } catch (error) {
+      telemetry.ended(spans, error);
+      throw error;
+    }
   }
+}
+
+function traceToJSON(trace: ReferenceTrace): ProxyReferenceTraceJSON {
+  const json: {
+    topic: string;
+    system?: string;
+    traceparent?: string;
+    tracestate?: string;
+    origin?: string;
+    originState?: string;
+  } = { topic: trace.topic };
+  if (trace.system !== undefined) json.system = trace.system;
+  if (trace.parent !== undefined) {
+    json.traceparent = toTraceparent(trace.parent);
+    if (trace.parent.traceState !== undefined) json.tracestate = trace.parent.traceState;
+  }
+  if (trace.origin !== undefined) {
+    json.origin = toTraceparent(trace.origin);
+    if (trace.origin.traceState !== undefined) json.originState = trace.origin.traceState;
+  }
+  return json;
+}
+
+/** The trace of a reference's JSON form; anything malformed is dropped (a trace is never worth a refusal). */
+function traceFromJSON(value: unknown): ReferenceTrace | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const json = value as Record<string, unknown>;
+  if (typeof json.topic !== 'string') return undefined;
+  const parent = fromTraceparent(json.traceparent, json.tracestate);
+  const origin = fromTraceparent(json.origin, json.originState);
+  const trace: { topic: string; system?: string; parent?: typeof parent; origin?: typeof origin } =
+    {
+      topic: json.topic,
+    };
+  if (typeof json.system === 'string') trace.system = json.system;
+  if (parent !== undefined) trace.parent = parent;
+  if (origin !== undefined) trace.origin = origin;
+  return trace;
 }
 
 function isFactoryList(

@@ -9,6 +9,7 @@ import type {
   StreamEvent,
 } from '@proxystream/protocols';
 import type { BatchAssembly, BatchTarget, PreparedBatch } from './batch-assembly.js';
+import type { BatchTelemetry } from './producer-telemetry.js';
 import { encodeBatch } from './wire-codec.js';
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -120,6 +121,7 @@ export interface SendChain<T> extends BatchTarget {
     endOfStream: boolean,
     withdrawal: Withdrawal | undefined,
     owned: boolean,
+    telemetry?: BatchTelemetry,
   ): Promise<void>;
   /** Resolves when every batch queued so far was accepted or refused; never rejects. */
   drained(): Promise<void>;
@@ -184,13 +186,14 @@ export class SerialSendChain<T> implements SendChain<T> {
     endOfStream: boolean,
     withdrawal: Withdrawal | undefined,
     owned: boolean,
+    telemetry?: BatchTelemetry,
   ): Promise<void> {
     this.#pending++;
     const run =
       this.#pending === 1
-        ? this.#send(objects, metadata, evict, endOfStream, withdrawal, owned)
+        ? this.#send(objects, metadata, evict, endOfStream, withdrawal, owned, telemetry)
         : this.#tail.then(() =>
-            this.#send(objects, metadata, evict, endOfStream, withdrawal, owned),
+            this.#send(objects, metadata, evict, endOfStream, withdrawal, owned, telemetry),
           );
     this.#tail = run.then(this.#settled, this.#settled);
     return run;
@@ -208,6 +211,7 @@ export class SerialSendChain<T> implements SendChain<T> {
     endOfStream: boolean,
     withdrawal: Withdrawal | undefined,
     owned: boolean,
+    telemetry: BatchTelemetry | undefined,
   ): Promise<void> {
     const store = this.store;
     const assembly = this.context.assembly;
@@ -223,11 +227,21 @@ export class SerialSendChain<T> implements SendChain<T> {
     ) {
       return RESOLVED;
     }
-    if (store !== undefined)
-      return this.#sendStored(store, objects, metadata, evict, endOfStream, withdrawal, owned);
+    if (store !== undefined) {
+      return this.#sendStored(
+        store,
+        objects,
+        metadata,
+        evict,
+        endOfStream,
+        withdrawal,
+        owned,
+        telemetry,
+      );
+    }
     let batch: EventBatch;
     try {
-      batch = assembly.inline(this, objects, metadata, evict, endOfStream);
+      batch = assembly.inline(this, objects, metadata, evict, endOfStream, telemetry);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -242,6 +256,7 @@ export class SerialSendChain<T> implements SendChain<T> {
     endOfStream: boolean,
     withdrawal: Withdrawal | undefined,
     owned: boolean,
+    telemetry: BatchTelemetry | undefined,
   ): Promise<void> {
     let prepared: PreparedBatch;
     try {
@@ -253,6 +268,7 @@ export class SerialSendChain<T> implements SendChain<T> {
         evict,
         endOfStream,
         owned,
+        telemetry,
       );
     } catch (error) {
       // An object aborted during the failed put is not reported as unsent: its send said so.
@@ -371,6 +387,7 @@ export class PipelinedSendChain<T> implements SendChain<T> {
     endOfStream: boolean,
     withdrawal: Withdrawal | undefined,
     owned: boolean,
+    telemetry?: BatchTelemetry,
   ): Promise<void> {
     const entry = new PipelinedBatch();
     if (this.#newest === undefined) this.#oldest = entry;
@@ -389,7 +406,14 @@ export class PipelinedSendChain<T> implements SendChain<T> {
           this.#settle(entry, false, undefined);
           return entry.promise;
         }
-        batch = this.context.assembly.inline(this, objects, metadata, evict, endOfStream);
+        batch = this.context.assembly.inline(
+          this,
+          objects,
+          metadata,
+          evict,
+          endOfStream,
+          telemetry,
+        );
       } catch (error) {
         this.#settle(entry, true, error);
         return entry.promise;
@@ -413,6 +437,7 @@ export class PipelinedSendChain<T> implements SendChain<T> {
         withdrawal,
         owned,
         handedOver,
+        telemetry,
       ),
     );
     return entry.promise;
@@ -428,6 +453,7 @@ export class PipelinedSendChain<T> implements SendChain<T> {
     withdrawal: Withdrawal | undefined,
     owned: boolean,
     handedOver: () => void,
+    telemetry: BatchTelemetry | undefined,
   ): Promise<void> {
     const store = this.store;
     const assembly = this.context.assembly;
@@ -443,10 +469,19 @@ export class PipelinedSendChain<T> implements SendChain<T> {
         prepared =
           store === undefined
             ? {
-                batch: assembly.inline(this, objects, metadata, evict, endOfStream),
+                batch: assembly.inline(this, objects, metadata, evict, endOfStream, telemetry),
                 keys: undefined,
               }
-            : await assembly.stored(this, store, objects, metadata, evict, endOfStream, owned);
+            : await assembly.stored(
+                this,
+                store,
+                objects,
+                metadata,
+                evict,
+                endOfStream,
+                owned,
+                telemetry,
+              );
         await this.#slot();
         if (
           withdrawal !== undefined &&

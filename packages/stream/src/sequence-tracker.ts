@@ -44,6 +44,8 @@ export interface SequenceTrackerOptions {
   minProducers: number;
   /** Default {@link systemClock}. */
   clock?: Clock;
+  /** Sees every gap and duplicate before `onGap` handles it (the consumer's metrics). */
+  observe?: (error: SequenceGapError) => void;
 }
 
 interface ProducerProgress {
@@ -103,6 +105,7 @@ export class SequenceTracker {
   readonly clock: Clock;
   readonly #lateWaitMs: number;
   readonly #onGap: GapHandling;
+  readonly #observe: ((error: SequenceGapError) => void) | undefined;
   readonly #expectedTopics: readonly string[] | undefined;
   readonly #minProducers: number;
   readonly #progress = new Map<string, TopicProgress>();
@@ -120,6 +123,7 @@ export class SequenceTracker {
     this.clock = options.clock ?? systemClock;
     this.#lateWaitMs = options.lateWaitMs;
     this.#onGap = options.onGap;
+    this.#observe = options.observe;
     this.#expectedTopics = options.expectedTopics;
     this.#minProducers = options.minProducers;
   }
@@ -198,6 +202,7 @@ export class SequenceTracker {
         producer.next,
         sequence,
       );
+      this.#observe?.(duplicate);
       const handling = this.#onGap;
       if (handling === 'error') throw duplicate;
       if (handling !== 'ignore') handling(duplicate);
@@ -214,6 +219,7 @@ export class SequenceTracker {
       }
     }
     if (error === undefined) return undefined;
+    this.#observe?.(error);
     const handling = this.#onGap;
     if (handling === 'error') return error;
     if (handling !== 'ignore') handling(error);
@@ -295,6 +301,7 @@ export class SequenceTracker {
         }
         if (count === 0) continue;
         const error = new SequenceGapError(topic, producerId, first, first + count);
+        this.#observe?.(error);
         const handling = this.#onGap;
         if (handling === 'error') throw error;
         if (handling !== 'ignore') handling(error);

@@ -18,8 +18,10 @@ import {
 } from '@proxystream/protocols';
 import { positiveInteger } from '@proxystream/protocols/kit';
 import { type BoundedCloseOptions, closeTimeout, settleWithin } from './bounded-close.js';
+import { ConsumerTelemetry } from './consumer-telemetry.js';
 import { defaultSerializer } from './default-serializer.js';
-import { ProxyReference } from './proxy-reference.js';
+import { ProxyReference, type ProxyReferenceOptions } from './proxy-reference.js';
+import { telemetryGiven } from './reference-telemetry.js';
 import {
   type GapHandling,
   SequenceTracker,
@@ -28,6 +30,8 @@ import {
 } from './sequence-tracker.js';
 import { StoreCache } from './store-cache.js';
 import { InlineItem, type StreamItem, type WithMetadata } from './stream-item.js';
+import { messagingOf, resolveTelemetry } from './telemetry.js';
+import type { TelemetryOptions } from './telemetry-options.js';
 import { decodeBatch } from './wire-codec.js';
 
 export type { GapHandling } from './sequence-tracker.js';
@@ -104,6 +108,15 @@ export interface StreamConsumerOptions<T> {
    * Default: no limit.
    */
   idleTimeoutMs?: number;
+  /**
+   * Traces and metrics (see the stream README, "Tracing and metrics"): a `receive {topic}` span
+   * per delivered object, child of (and linked to) the producer's send span; references that
+   * carry the trace on, so that their resolve joins it wherever it happens; counters of objects,
+   * bytes, batches, gaps, duplicates and malformed messages; the subscriber's lag where the
+   * broker tells it. Default: the global OpenTelemetry providers, when an SDK was registered
+   * before the consumer was made; `false` records nothing.
+   */
+  telemetry?: TelemetryOptions | false;
 }
 
 /**
@@ -207,6 +220,12 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
   readonly #settle = (): void => {
     this.#running--;
   };
+  /** Spans and counters, when telemetry is on. */
+  readonly #telemetry: ConsumerTelemetry | undefined;
+  /** {@link #telemetry} when it traces deliveries. */
+  readonly #tracing: ConsumerTelemetry | undefined;
+  /** When the current batch arrived (ms since the epoch; only tracked when tracing). */
+  #arrivedAt = 0;
 
   constructor(subscriber: Subscriber | EventSubscriber, options: StreamConsumerOptions<T> = {}) {
     if (isEventSubscriber(subscriber)) this.#bytes = false;
@@ -236,11 +255,19 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
         `lateBatchWaitMs must be a finite number ≥ 0, got ${options.lateBatchWaitMs}`,
       );
     }
+    const telemetry = resolveTelemetry(options.telemetry);
+    this.#telemetry =
+      telemetry === undefined
+        ? undefined
+        : new ConsumerTelemetry(telemetry, messagingOf(subscriber), subscriber);
+    this.#tracing = this.#telemetry?.tracing ? this.#telemetry : undefined;
+    const observer = this.#telemetry;
     this.#tracker = new SequenceTracker({
       lateWaitMs: lateWait,
       onGap: options.onGap ?? 'error',
       expectedTopics,
       minProducers,
+      observe: observer === undefined ? undefined : (error) => observer.sequenceReport(error),
     });
     const idle = options.idleTimeoutMs;
     if (idle !== undefined && !(typeof idle === 'number' && idle > 0)) {
@@ -346,6 +373,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
 
   async #close(options: ConsumerCloseOptions): Promise<void> {
     this.#closed = true;
+    this.#telemetry?.close();
     if (this.#signal !== undefined && this.#onAbort !== undefined) {
       this.#signal.removeEventListener('abort', this.#onAbort);
     }
@@ -404,6 +432,9 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       if (body.kind === 'stored') return undefined;
       this.#index++;
       if (this.#filter?.(event.metadata)) continue;
+      if (this.#tracing !== undefined) {
+        this.#tracing.delivered(this.#batch!.topic, event, this.#arrivedAt);
+      }
       const value = body.kind === 'live' ? body.value : this.#serializer.deserialize(body.data);
       return result(mode, mode < MODE_OBJECT ? new InlineItem(value) : value, event.metadata);
     }
@@ -414,6 +445,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
     const event = await this.#advance();
     if (event === undefined) return DONE;
     const body = event.body;
+    const trace = this.#tracing?.delivered(this.#batch!.topic, event, this.#arrivedAt);
     let value: unknown;
     if (body.kind === 'live') {
       value = mode < MODE_OBJECT ? new InlineItem(body.value) : body.value;
@@ -421,13 +453,22 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       const object = this.#serializer.deserialize(body.data);
       value = mode < MODE_OBJECT ? new InlineItem(object) : object;
     } else {
-      const reference = new ProxyReference<T>({
+      const options: ProxyReferenceOptions<T> = {
         key: body.key,
         store: this.#batchStore!,
         storeConfig: this.#batch!.store!,
         evict: event.evict,
         serializer: this.#serializer,
-      });
+      };
+      let reference: ProxyReference<T>;
+      if (this.#telemetry === undefined) {
+        options.telemetry = false;
+        reference = new ProxyReference<T>(options);
+      } else {
+        options.trace = trace;
+        telemetryGiven.set(options, this.#telemetry.references);
+        reference = new ProxyReference<T>(options);
+      }
       value = mode >= MODE_OBJECT ? await reference.resolve() : reference;
     }
     return result(mode, value, event.metadata);
@@ -500,6 +541,7 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
         }
       } catch (error) {
         if (!(error instanceof DecodeError)) throw error;
+        this.#telemetry?.decodeError();
         const handling = this.#onDecodeError;
         if (handling === 'error') throw error;
         if (handling !== 'ignore') handling(error);
@@ -520,6 +562,10 @@ export class StreamConsumer<T = unknown> implements AsyncIterable<StreamItem<T>>
       this.#batch = next;
       this.#batchStore = store;
       this.#index = 0;
+      if (this.#telemetry !== undefined) {
+        this.#telemetry.received(next);
+        if (this.#tracing !== undefined) this.#arrivedAt = Date.now();
+      }
       if (gap !== undefined) throw gap;
       this.#tracker.reportOverdue();
     }

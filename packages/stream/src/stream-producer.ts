@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type * as Otel from '@opentelemetry/api';
 import {
   AbortedError,
   ClosedError,
@@ -26,6 +27,7 @@ import {
 import { BatchAssembly, CutBatch } from './batch-assembly.js';
 import { type BoundedCloseOptions, closeTimeout, settleWithin } from './bounded-close.js';
 import { defaultSerializer } from './default-serializer.js';
+import { type BatchTelemetry, ProducerTelemetry } from './producer-telemetry.js';
 import {
   BatchSender,
   type ChainContext,
@@ -34,6 +36,8 @@ import {
   SerialSendChain,
   Withdrawal,
 } from './send-chain.js';
+import { messagingOf, resolveTelemetry } from './telemetry.js';
+import type { TelemetryOptions } from './telemetry-options.js';
 
 /** Options of {@link StreamProducer.send}. */
 export interface SendOptions {
@@ -162,6 +166,13 @@ export interface StreamProducerOptions<T> {
    * send on a broker that still refuses is. Default: no heartbeats.
    */
   heartbeatMs?: number;
+  /**
+   * Traces and metrics (see the stream README, "Tracing and metrics"): a `send {topic}` span per
+   * object, its W3C trace context carried in the envelope to the consumer, and counters of what
+   * was sent. Default: the global OpenTelemetry providers, when an SDK was registered before the
+   * producer was made; `false` records nothing.
+   */
+  telemetry?: TelemetryOptions | false;
 }
 
 const EMPTY_METADATA: Metadata = Object.freeze({}) as Metadata;
@@ -185,6 +196,8 @@ class TopicState<T> {
   waiting: WaitingSends | undefined;
   /** How many of {@link objects} were handed over (`owned: true`). */
   owned = 0;
+  /** The send span of each of {@link objects}, when tracing. */
+  spans: Otel.Span[] = [];
 
   constructor(
     readonly topic: string,
@@ -268,6 +281,10 @@ export class StreamProducer<T = unknown> {
    * aborted `send` or `flush`), reported together by the next call.
    */
   #detachedRefusals: SendRefusedError<T>[] = [];
+  /** Spans and counters, when telemetry is on. */
+  readonly #telemetry: ProducerTelemetry | undefined;
+  /** {@link #telemetry} when it traces sends: the one test a send makes. */
+  readonly #tracing: ProducerTelemetry | undefined;
 
   constructor(publisher: Publisher | EventPublisher, options: StreamProducerOptions<T> = {}) {
     const live = isEventPublisher(publisher);
@@ -320,6 +337,12 @@ export class StreamProducer<T = unknown> {
       }),
       sender: new BatchSender(publisher, live),
     };
+    const telemetry = resolveTelemetry(options.telemetry);
+    this.#telemetry =
+      telemetry === undefined
+        ? undefined
+        : new ProducerTelemetry(telemetry, messagingOf(publisher));
+    this.#tracing = this.#telemetry?.tracing ? this.#telemetry : undefined;
   }
 
   /**
@@ -362,6 +385,7 @@ export class StreamProducer<T = unknown> {
     }
     if (this.#batchSize === 0) return this.#sendAdaptive(state, object, metadata, options, signal);
     state.objects.push(object);
+    if (this.#tracing !== undefined) state.spans.push(this.#tracing.startSend(topic));
     state.metadata.push(metadata);
     state.evict.push(options?.evict ?? true);
     if (options?.owned === true) state.owned++;
@@ -405,6 +429,7 @@ export class StreamProducer<T = unknown> {
       waiting = undefined;
     }
     state.objects.push(object);
+    if (this.#tracing !== undefined) state.spans.push(this.#tracing.startSend(state.topic));
     state.metadata.push(metadata);
     state.evict.push(options?.evict ?? true);
     if (options?.owned === true) state.owned++;
@@ -650,9 +675,17 @@ export class StreamProducer<T = unknown> {
     state.metadata = [];
     state.evict = [];
     state.owned = 0;
+    let telemetry: BatchTelemetry | undefined;
+    if (this.#telemetry !== undefined) {
+      const spans = state.spans;
+      if (spans.length > 0) state.spans = [];
+      telemetry = this.#telemetry.batch(state.topic, spans);
+    }
     const run = this.#accountFor(
-      state.chain.enqueue(objects, metadata, evict, endOfStream, withdrawal, owned),
+      state.chain.enqueue(objects, metadata, evict, endOfStream, withdrawal, owned, telemetry),
       new CutBatch(state.topic, objects, metadata, evict),
+      telemetry,
+      withdrawal,
     );
     const waiting = state.waiting;
     if (waiting !== undefined) {
@@ -666,15 +699,32 @@ export class StreamProducer<T = unknown> {
    * Keeps `batch` listed as unsettled until `run` settles; a refusal becomes a
    * {@link SendRefusedError} naming every object of the batch.
    */
-  #accountFor(run: Promise<void>, batch: CutBatch<T>): Promise<void> {
+  #accountFor(
+    run: Promise<void>,
+    batch: CutBatch<T>,
+    telemetry: BatchTelemetry | undefined,
+    withdrawal: Withdrawal | undefined,
+  ): Promise<void> {
     const unsettled = this.#unsettled;
     unsettled.add(batch);
     return run.then(
       () => {
         unsettled.delete(batch);
+        telemetry?.owner.settled(
+          telemetry,
+          batch.objects.length,
+          undefined,
+          withdrawal?.aborted === true,
+        );
       },
       (error: unknown) => {
         unsettled.delete(batch);
+        telemetry?.owner.settled(
+          telemetry,
+          batch.objects.length,
+          error,
+          withdrawal?.aborted === true,
+        );
         throw new SendRefusedError(batch.unsent(), { cause: error });
       },
     );

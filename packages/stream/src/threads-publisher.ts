@@ -1,5 +1,10 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { ClosedError, type Publisher, type PublishOptions } from '@proxystream/protocols';
+import {
+  ClosedError,
+  type MessagingAttributes,
+  type Publisher,
+  type PublishOptions,
+} from '@proxystream/protocols';
 import {
   InFlightWindow,
   nonNegative,
@@ -15,7 +20,7 @@ import {
   ownsWholeBuffer,
   type ThreadsConnection,
 } from './threads-broker.js';
-import { assertValidTopic } from './threads-topic.js';
+import { assertValidTopic, threadsMessaging } from './threads-topic.js';
 
 /** Options of {@link ThreadsPublisher.create}. */
 export interface ThreadsPublisherOptions {
@@ -58,6 +63,8 @@ const MiB = 1024 * 1024;
  * ```
  */
 export class ThreadsPublisher implements Publisher {
+  /** `{ system: 'proxystream.threads' }`, for traces and metrics. */
+  readonly messaging: MessagingAttributes = threadsMessaging;
   readonly #port: MessagePort;
   readonly #broker: MessagePort;
   readonly #window: InFlightWindow;

@@ -3,6 +3,7 @@ import {
   BrokerError,
   ClosedError,
   InvalidArgumentError,
+  type MessagingAttributes,
   type Subscriber,
 } from '@proxystream/protocols';
 import {
@@ -18,7 +19,7 @@ import {
   type SubscriberNotice,
   type ThreadsConnection,
 } from './threads-broker.js';
-import { assertValidTopic } from './threads-topic.js';
+import { assertValidTopic, threadsMessaging } from './threads-topic.js';
 
 /** Options of {@link ThreadsSubscriber.create}. */
 export interface ThreadsSubscriberOptions {
@@ -60,6 +61,8 @@ const LEAVE_TIMEOUT_MS = 2_000;
  * ```
  */
 export class ThreadsSubscriber extends QueueSubscriber<Uint8Array> implements Subscriber {
+  /** `{ system: 'proxystream.threads' }`, with `group` for a member of a group. */
+  readonly messaging: MessagingAttributes;
   readonly #port: MessagePort;
   readonly #broker: MessagePort;
   readonly #maxMessages: number;
@@ -121,6 +124,9 @@ export class ThreadsSubscriber extends QueueSubscriber<Uint8Array> implements Su
   private constructor(options: ThreadsSubscriberOptions) {
     const maxMessages = positiveInteger(options.maxBufferedMessages, 'maxBufferedMessages', 1024);
     super({ capacity: maxMessages, signal: options.signal });
+    const group = options.group;
+    this.messaging =
+      group === undefined ? threadsMessaging : Object.freeze({ ...threadsMessaging, group });
     this.#maxMessages = maxMessages;
     this.#maxBytes = positiveInteger(options.maxBufferedBytes, 'maxBufferedBytes', 64 * MiB);
     this.#reportEvery = Math.max(1, Math.floor(maxMessages / 4));

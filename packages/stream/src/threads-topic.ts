@@ -1,4 +1,4 @@
-import type { Capabilities } from '@proxystream/protocols';
+import type { Capabilities, MessagingAttributes } from '@proxystream/protocols';
 
 /**
  * What the worker-threads shim ({@link ThreadsBroker}, {@link ThreadsPublisher},
@@ -16,6 +16,14 @@ export const threadsCapabilities: Capabilities = Object.freeze({
   acknowledged: false,
   maxMessageSize: Number.POSITIVE_INFINITY,
   slowConsumer: 'backpressure',
+});
+
+/**
+ * What the worker-threads shim's publishers and subscribers tell traces and metrics
+ * (`messaging.system`); a subscriber of a group adds it.
+ */
+export const threadsMessaging: MessagingAttributes = Object.freeze({
+  system: 'proxystream.threads',
 });
 
 /** Checks a topic of the worker-threads shim: the rule of the brokers inside one process. */
