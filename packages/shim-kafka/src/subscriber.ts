@@ -76,6 +76,19 @@ interface Entry {
 
 const EMPTY = new Uint8Array(0);
 
+/** How long the subscriber runs its consumer again after a coordinator lookup failed, in ms. */
+const REJOIN_FOR_MS = 60_000;
+/** Pause before each such new run, in ms. */
+const REJOIN_PAUSE_MS = 1_000;
+
+/** Whether `error` (or its cause) is kafkajs giving up on finding the group coordinator. */
+function isCoordinatorLookup(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    if (cause.name === 'KafkaJSGroupCoordinatorNotFound') return true;
+  }
+  return false;
+}
+
 /** Longest wait of {@link KafkaSubscriber.lag} for the broker, when it has to ask it, in ms. */
 const LAG_TIMEOUT_MS = 5_000;
 
@@ -126,6 +139,8 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
   #last: Entry | undefined;
   /** Connecting, subscribing and starting the consumer; close waits for it before leaving. */
   #connecting: Promise<void> | undefined;
+  /** When the consumer first stopped for a missing coordinator, until it joins its group again. */
+  #rejoiningSince: number | undefined;
   // Partition bookkeeping: a lease changes each time a partition is (re)assigned to this member,
   // so entries fetched under an earlier assignment are dropped instead of being yielded twice.
   #leases = new Map<number, number>();
@@ -378,6 +393,7 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
     this.#removeListeners.push(
       consumer.on(GROUP_JOIN, (event) => {
         this.#assign(event.payload.memberAssignment[this.topic] ?? []);
+        this.#rejoiningSince = undefined;
         if (!joinedOnce && fromBeginning) settle?.();
         joinedOnce = true;
       }),
@@ -387,24 +403,23 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
       }),
       consumer.on(CRASH, (event) => {
         if (event.payload.restart) return;
-        const error = brokerError('the Kafka consumer stopped', event.payload.error, this.topic);
+        const cause = event.payload.error;
+        if (joinedOnce && !this.closed && isCoordinatorLookup(cause)) {
+          const now = Date.now();
+          this.#rejoiningSince ??= now;
+          if (now - this.#rejoiningSince < REJOIN_FOR_MS) {
+            this.#connecting = this.#rejoin(fromBeginning);
+            return;
+          }
+        }
+        const error = brokerError('the Kafka consumer stopped', cause, this.topic);
         settle?.(error);
         this.fail(error);
       }),
     );
     // Each step checks whether an abort closed the subscriber meanwhile, so that nothing joins
     // the group after close() left it.
-    const connecting = (async () => {
-      await consumer.connect();
-      if (this.closed) return;
-      await this.#subscribe(fromBeginning);
-      if (this.closed) return;
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        eachBatch: (payload) => this.#onBatch(payload),
-      });
-    })();
+    const connecting = this.#run(fromBeginning);
     this.#connecting = connecting;
     try {
       await withTimeout(
@@ -420,6 +435,36 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
       throw brokerError(`subscribing to topic "${this.topic}" failed`, error, this.topic);
     } finally {
       settle = undefined;
+    }
+  }
+
+  /** Connects, subscribes and runs the consumer, unless the subscriber is closed meanwhile. */
+  async #run(fromBeginning: boolean): Promise<void> {
+    const consumer = this.#consumer;
+    await consumer.connect();
+    if (this.closed) return;
+    await this.#subscribe(fromBeginning);
+    if (this.closed) return;
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.#onBatch(payload),
+    });
+  }
+
+  /**
+   * Runs the consumer again after kafkajs stopped it because the group coordinator could not be
+   * found (a restarted broker still loading its groups: kafkajs gives up after its retries and
+   * does not restart the consumer for that error). What was fetched and not yet yielded stays
+   * buffered; what kafkajs fetches again from the committed offsets is skipped.
+   */
+  async #rejoin(fromBeginning: boolean): Promise<void> {
+    await pause(REJOIN_PAUSE_MS);
+    if (this.closed) return;
+    try {
+      await this.#run(fromBeginning);
+    } catch (error) {
+      this.fail(brokerError('the Kafka consumer could not rejoin its group', error, this.topic));
     }
   }
 
