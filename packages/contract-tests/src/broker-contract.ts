@@ -186,6 +186,21 @@ export function brokerContract(source: ShimDescriptor, options: BrokerContractOp
         expect(texts(await collect(sub, 1, { inactivityMs: quiet }))).toEqual(['original']);
       });
 
+      it('delivers a message handed over with { owned: true } byte for byte, a view into a larger buffer included', async () => {
+        const name = topic();
+        const sub = await subscriber(name);
+        const pub = await publisher();
+        const whole = label('xxhanded-overxx');
+        // A window of its buffer that starts at offset 2: a shim must send exactly these bytes.
+        const view = whole.subarray(2, whole.byteLength - 2);
+        await pub.send(name, view, { owned: true });
+        await pub.send(name, label('copied'));
+        expect(texts(await collect(sub, 2, { inactivityMs: quiet }))).toEqual([
+          'handed-over',
+          'copied',
+        ]);
+      });
+
       it('keeps topics apart', async () => {
         const first = topic();
         const second = topic();

@@ -9,6 +9,7 @@ import {
   type PublishOptions,
 } from '@proxystream/protocols';
 import {
+  bytesToSend,
   InFlightWindow,
   nonNegative,
   oneOf,
@@ -268,7 +269,9 @@ export class KafkaPublisher implements Publisher {
       return Promise.reject(error);
     }
     const key = options?.key ?? this.#key?.(topic, message);
-    const kafkaMessage: Message = { value: Buffer.from(message) };
+    // kafkajs encodes the message on a later tick: a copy, so that the caller may reuse its
+    // buffer once `send` returned, unless it handed the message over (then a view of it).
+    const kafkaMessage: Message = { value: bytesToSend(message, options?.owned) };
     if (key !== undefined) kafkaMessage.key = typeof key === 'string' ? key : Buffer.from(key);
     if (options?.partition !== undefined) kafkaMessage.partition = options.partition;
     const bytes = message.byteLength + (key?.length ?? 0) + RECORD_OVERHEAD;

@@ -5,7 +5,7 @@ import {
   type Publisher,
   type PublishOptions,
 } from '@proxystream/protocols';
-import { InFlightWindow, positiveInteger } from '@proxystream/protocols/kit';
+import { bytesToSend, InFlightWindow, positiveInteger } from '@proxystream/protocols/kit';
 import { NATS_MESSAGING } from './capabilities.js';
 import {
   type HeldConnection,
@@ -119,11 +119,7 @@ export class NatsPublisher implements Publisher, AsyncDisposable {
     // its buffer as soon as send returns, unless it handed the message over. `Buffer.allocUnsafe`
     // takes small copies from Node's buffer pool instead of allocating an ArrayBuffer per
     // message; the client drops the reference once it packed the message into its outbound buffer.
-    let copy = message;
-    if (options?.owned !== true) {
-      copy = Buffer.allocUnsafe(size);
-      copy.set(message);
-    }
+    const copy = bytesToSend(message, options?.owned);
     const wait = this.#window.acquire(size);
     if (wait !== undefined) await wait;
     const nc = this.#held.nc;

@@ -11,6 +11,7 @@ import {
   type PublishOptions,
 } from '@proxystream/protocols';
 import {
+  bytesToSend,
   InFlightWindow,
   pause,
   positiveInteger,
@@ -175,9 +176,9 @@ export class JetStreamPublisher implements Publisher, AsyncDisposable {
     const msgID = given ?? nuid.next();
     const size = message.byteLength;
     // A copy (from Node's buffer pool when small): the caller may reuse its buffer once `send`
-    // returned, and the client writes the message on a later tick.
-    const copy = Buffer.allocUnsafe(size);
-    copy.set(message);
+    // returned, and the client writes the message on a later tick; unless the caller handed the
+    // message over with `{ owned: true }`.
+    const copy = bytesToSend(message, options?.owned);
     const wait = this.#window.acquire(size);
     if (wait !== undefined) await wait;
     try {

@@ -7,7 +7,12 @@ import {
   type StoreConfig,
   StoreError,
 } from '@proxystream/protocols';
-import { positiveInteger, positiveNumber, throwIfAborted } from '@proxystream/protocols/kit';
+import {
+  bufferView,
+  positiveInteger,
+  positiveNumber,
+  throwIfAborted,
+} from '@proxystream/protocols/kit';
 import type { Cluster, RedisOptions } from 'ioredis';
 import {
   addressOf,
@@ -174,7 +179,7 @@ export class RedisStore implements Store, AsyncDisposable {
   async put(data: Uint8Array): Promise<string> {
     const key = this.#newKey();
     await this.#run('put', () =>
-      this.#handle.client.call('SET', this.#prefix + key, toBuffer(data), ...this.#ttl),
+      this.#handle.client.call('SET', this.#prefix + key, bufferView(data), ...this.#ttl),
     );
     return key;
   }
@@ -190,7 +195,7 @@ export class RedisStore implements Store, AsyncDisposable {
       await this.#run('putBatch', () =>
         Promise.all(
           keys.map((key, i) =>
-            client.call('SET', this.#prefix + key, toBuffer(data[i]!), ...this.#ttl),
+            client.call('SET', this.#prefix + key, bufferView(data[i]!), ...this.#ttl),
           ),
         ),
       );
@@ -198,7 +203,7 @@ export class RedisStore implements Store, AsyncDisposable {
     }
     const pipeline = client.pipeline();
     for (let i = 0; i < data.length; i++) {
-      pipeline.call('SET', this.#prefix + keys[i]!, toBuffer(data[i]!), ...this.#ttl);
+      pipeline.call('SET', this.#prefix + keys[i]!, bufferView(data[i]!), ...this.#ttl);
     }
     const results = await this.#run('putBatch', () => pipeline.exec());
     const failed = results?.find(([error]) => error !== null);
@@ -318,8 +323,4 @@ function clusterNodes(cluster: Cluster): string[] {
   const nodes = new Set<string>();
   for (const { host, port } of [...startupNodes(cluster), ...found]) nodes.add(`${host}:${port}`);
   return [...nodes].sort();
-}
-
-function toBuffer(data: Uint8Array): Buffer {
-  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }

@@ -4,8 +4,14 @@ import {
   ClosedError,
   type MessagingAttributes,
   type Publisher,
+  type PublishOptions,
 } from '@proxystream/protocols';
-import { InFlightWindow, positiveInteger, positiveNumber } from '@proxystream/protocols/kit';
+import {
+  bytesToSend,
+  InFlightWindow,
+  positiveInteger,
+  positiveNumber,
+} from '@proxystream/protocols/kit';
 import { REDIS_MESSAGING } from './capabilities.js';
 import {
   type ClientHandle,
@@ -131,7 +137,7 @@ export abstract class WindowedPublisher implements Publisher {
   protected abstract dispatch(topic: string, data: Buffer): Promise<unknown>;
 
   /** {@inheritDoc @proxystream/protocols#Publisher.send} */
-  async send(topic: string, message: Uint8Array): Promise<void> {
+  async send(topic: string, message: Uint8Array, options?: PublishOptions): Promise<void> {
     if (this.#closed) throw new ClosedError(this.#what);
     if (topic !== this.#validTopic) {
       assertValidTopic(topic);
@@ -139,8 +145,9 @@ export abstract class WindowedPublisher implements Publisher {
     }
     assertMessageSize(message, this.#maxMessageSize);
     this.#throwFailure();
-    // A copy: the caller may reuse its buffer once `send` returned, and ioredis may write later.
-    const data = Buffer.from(message);
+    // A copy: the caller may reuse its buffer once `send` returned, and ioredis may write later
+    // (its offline queue keeps the argument); unless the caller handed the message over.
+    const data = bytesToSend(message, options?.owned);
     const size = data.byteLength;
     const waiting = this.#window.acquire(size);
     if (waiting !== undefined) await waiting;

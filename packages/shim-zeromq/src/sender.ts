@@ -9,6 +9,7 @@ import {
   type PublishOptions,
 } from '@proxystream/protocols';
 import {
+  bytesToSend,
   nonNegative,
   positiveInteger,
   settledWithin,
@@ -130,7 +131,8 @@ export abstract class ZmqSender implements Publisher, AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    const payload = Buffer.from(message);
+    // Written on a later tick: a copy, unless the caller handed the message over (a view of it).
+    const payload = bytesToSend(message, options.owned);
     return new Promise<void>((resolve, reject) => {
       const signal = options.signal;
       const pending: PendingSend = {

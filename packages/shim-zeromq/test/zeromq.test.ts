@@ -243,6 +243,23 @@ describe('PUSH/PULL', () => {
     expect(await take(new Reader(puller), 1)).toEqual(['waiting']);
   });
 
+  it('copies each message unless the caller hands it over with { owned: true }', async () => {
+    const publisher = track(await ZmqPushPublisher.create({ bind: LOOPBACK }));
+    // No puller yet: the first send waits in ZeroMQ, the next two in the publisher's queue.
+    const copied = text('copied');
+    const handedOver = text('handed');
+    const sends = [
+      publisher.send('owned', text('first')),
+      publisher.send('owned', copied),
+      publisher.send('owned', handedOver, { owned: true }),
+    ];
+    copied.fill(0x21);
+    handedOver.fill(0x2a);
+    const puller = track(await ZmqPullSubscriber.create('owned', { connect: publisher.endpoints }));
+    await Promise.all(sends);
+    expect(await take(new Reader(puller), 3)).toEqual(['first', 'copied', '******']);
+  });
+
   it('drops and reports a message of another topic', async () => {
     const puller = track(await ZmqPullSubscriber.create('mine', { bind: LOOPBACK }));
     const pusher = track(await ZmqPushPublisher.create({ connect: puller.endpoints }));

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export { type AbortableOptions, abortable, throwIfAborted } from './abort.js';
+export { bufferView, bytesToSend } from './buffers.js';
 export { InFlightWindow, type InFlightWindowOptions } from './in-flight-window.js';
 export { nonNegative, oneOf, positiveInteger, positiveNumber } from './option-checks.js';
 export {

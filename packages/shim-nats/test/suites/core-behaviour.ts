@@ -13,6 +13,7 @@ import { MessagesLostError, MessageTooLargeError } from '@proxystream/protocols'
 import { describe, expect, it } from 'vitest';
 import { NatsPublisher, NatsSubscriber } from '../../src/index.js';
 import { NATS_URL } from '../support.js';
+import { expectCopiedUnlessOwned } from './copies-unless-owned.js';
 
 /** Core NATS cases beyond the contract: queue groups, size limit, slow consumers, caller connections. */
 export function coreBehaviour(): void {
@@ -46,22 +47,7 @@ export function coreBehaviour(): void {
       const subscriber = await NatsSubscriber.create(topic, { connection: { servers: NATS_URL } });
       const publisher = await NatsPublisher.create({ connection: { servers: NATS_URL } });
       try {
-        const copied = Uint8Array.of(1, 1, 1);
-        const handedOver = Uint8Array.of(2, 2, 2);
-        const sends = [
-          publisher.send(topic, copied),
-          publisher.send(topic, handedOver, { owned: true }),
-        ];
-        // The shim writes on a later tick: the copy keeps the bytes of the call, the message
-        // handed over is written as it is then.
-        copied.fill(9);
-        handedOver.fill(8);
-        await Promise.all(sends);
-        const received = await collect(subscriber, 2);
-        expect(received.map((message) => Array.from(message))).toEqual([
-          [1, 1, 1],
-          [8, 8, 8],
-        ]);
+        await expectCopiedUnlessOwned(publisher, subscriber, topic);
       } finally {
         await publisher.close();
         await subscriber.close();

@@ -13,6 +13,7 @@ import { BrokerError, MessageTooLargeError } from '@proxystream/protocols';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureStream, JetStreamPublisher, JetStreamSubscriber } from '../../src/index.js';
 import { ensureTestStream, NATS_URL, TEST_STREAM } from '../support.js';
+import { expectCopiedUnlessOwned } from './copies-unless-owned.js';
 
 const options = { connection: { servers: NATS_URL }, ...TEST_STREAM };
 
@@ -30,6 +31,17 @@ export function jetStreamBehaviour(): void {
         await publisher.send(topic, label('once'), { msgID: `${topic}-1` });
         await publisher.send(topic, label('next'), { msgID: `${topic}-2` });
         expect((await drain(subscriber, 1_000)).map(readLabel)).toEqual(['once', 'next']);
+      } finally {
+        await Promise.all([publisher.close(), subscriber.close()]);
+      }
+    });
+
+    it('copies each message unless the caller hands it over with { owned: true }', async () => {
+      const topic = uniqueTopic('js');
+      const publisher = await JetStreamPublisher.create(options);
+      const subscriber = await JetStreamSubscriber.create(topic, options);
+      try {
+        await expectCopiedUnlessOwned(publisher, subscriber, topic);
       } finally {
         await Promise.all([publisher.close(), subscriber.close()]);
       }
