@@ -1,6 +1,7 @@
 import type { Publisher, Subscriber } from '@proxystream/protocols';
 import { expect, it } from 'vitest';
 import { label, uniqueTopic, within } from './helpers.js';
+import type { freezeProcess } from './process-freeze.js';
 
 /** The close options of the stream classes the case drives. */
 interface BoundedClose {
@@ -29,7 +30,10 @@ export interface FrozenBrokerCaseOptions {
   createPublisher(): Promise<Publisher>;
   /** A live subscriber of the shim on `topic`, on that broker. */
   createSubscriber(topic: string): Promise<Subscriber>;
-  /** Stops the broker process without closing its sockets (SIGSTOP). */
+  /**
+   * Stops the broker process without closing its sockets (SIGSTOP), resolving once it is stopped:
+   * use {@link freezeProcess}, which waits for every thread.
+   */
   freeze(): Promise<void>;
   /** Lets it go on (SIGCONT). */
   thaw(): Promise<void>;

@@ -53,6 +53,7 @@ export type {
   RestartBroker,
   StoreContractOptions,
 } from './options.js';
+export { freezeProcess, thawProcess } from './process-freeze.js';
 export { type ClusterNodes, localClusterNodes } from './scenarios/cluster-node.js';
 export {
   type ChildModules,

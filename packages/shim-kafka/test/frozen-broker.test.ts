@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { frozenBrokerCase } from '@proxystream/contract-tests';
+import { freezeProcess, frozenBrokerCase, thawProcess } from '@proxystream/contract-tests';
 import * as stream from '@proxystream/stream';
 import { beforeAll, describe } from 'vitest';
 import { KafkaPublisher, KafkaSubscriber } from '../src/index.js';
@@ -9,8 +9,8 @@ import { assertKafkaRunning, publisherOptions, subscriberOptions } from './kafka
 // The broker scripts/kafka.sh runs: its process is frozen and thawed (its data is untouched).
 const pidFile = fileURLToPath(new URL('../../../.cache/kafka/run/kafka.pid', import.meta.url));
 
-async function signalBroker(signal: NodeJS.Signals): Promise<void> {
-  const pid = Number(
+async function brokerPid(): Promise<number> {
+  return Number(
     (
       await readFile(pidFile, 'utf8').catch((error: unknown) => {
         throw new Error(`no local Kafka to freeze (${pidFile}): start it with scripts/kafka.sh`, {
@@ -19,7 +19,6 @@ async function signalBroker(signal: NodeJS.Signals): Promise<void> {
       })
     ).trim(),
   );
-  process.kill(pid, signal);
 }
 
 beforeAll(assertKafkaRunning);
@@ -28,8 +27,8 @@ describe('Kafka shim against a frozen broker', () => {
   frozenBrokerCase({
     name: 'Kafka',
     stream,
-    freeze: () => signalBroker('SIGSTOP'),
-    thaw: () => signalBroker('SIGCONT'),
+    freeze: async () => freezeProcess(await brokerPid()),
+    thaw: async () => thawProcess(await brokerPid()),
     createPublisher: () => KafkaPublisher.create(publisherOptions),
     createSubscriber: (topic) => KafkaSubscriber.create(topic, subscriberOptions),
   });

@@ -1,4 +1,9 @@
-import { frozenBrokerCase, type LocalServer } from '@proxystream/contract-tests';
+import {
+  freezeProcess,
+  frozenBrokerCase,
+  type LocalServer,
+  thawProcess,
+} from '@proxystream/contract-tests';
 import * as stream from '@proxystream/stream';
 import { afterAll, beforeAll, describe } from 'vitest';
 import {
@@ -19,8 +24,8 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop('SIGKILL'));
 
-const freeze = async () => void server.process.kill('SIGSTOP');
-const thaw = async () => void server.process.kill('SIGCONT');
+const freeze = () => freezeProcess(server.process.pid!);
+const thaw = () => thawProcess(server.process.pid!);
 
 describe('NATS shims against a frozen broker', () => {
   frozenBrokerCase({

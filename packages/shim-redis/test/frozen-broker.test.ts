@@ -1,4 +1,9 @@
-import { frozenBrokerCase, type LocalServer } from '@proxystream/contract-tests';
+import {
+  freezeProcess,
+  frozenBrokerCase,
+  type LocalServer,
+  thawProcess,
+} from '@proxystream/contract-tests';
 import * as stream from '@proxystream/stream';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { privateRedis } from './env.js';
@@ -18,8 +23,8 @@ describe('Redis shims against a frozen broker', () => {
     frozenBrokerCase({
       name: shim.name,
       stream,
-      freeze: async () => void server.process.kill('SIGSTOP'),
-      thaw: async () => void server.process.kill('SIGCONT'),
+      freeze: () => freezeProcess(server.process.pid!),
+      thaw: () => thawProcess(server.process.pid!),
       createPublisher: async () => shim.publisher(connection()),
       createSubscriber: (topic) => shim.subscriber(topic, connection(), 'frozen'),
     });
