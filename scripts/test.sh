@@ -83,16 +83,35 @@ if [ "${PROXYSTREAM_CLUSTERS:-1}" != 0 ] && [ $# -eq 0 ]; then
   clusters=()
 fi
 
-# A run without a report counts as one failed test.
+# A run without a report counts as one failed test. Each failed test is named, with the first line
+# of its error, just above the counts, so that the tail of a CI log says what failed.
 node -e '
   const fs = require("node:fs");
+  const path = require("node:path");
   let passed = 0, failed = 0, skipped = 0;
   for (const file of process.argv.slice(1)) {
-    if (!fs.existsSync(file) || fs.statSync(file).size === 0) { failed += 1; continue; }
+    const run = path.basename(file, ".json").replace(/^vitest-report-/, "");
+    if (!fs.existsSync(file) || fs.statSync(file).size === 0) {
+      failed += 1;
+      console.log(`[test] failed (${run}): no report`);
+      continue;
+    }
     const r = JSON.parse(fs.readFileSync(file, "utf8"));
     passed += r.numPassedTests;
     failed += r.numFailedTests;
     skipped += r.numPendingTests + r.numTodoTests;
+    for (const suite of r.testResults ?? []) {
+      const where = path.relative(process.cwd(), suite.name);
+      const tests = (suite.assertionResults ?? []).filter((t) => t.status === "failed");
+      if (tests.length === 0 && suite.status === "failed") {
+        const why = String(suite.message ?? "").split("\n").find((l) => l.trim() !== "") ?? "";
+        console.log(`[test] failed (${run}): ${where}: ${why.trim().slice(0, 300)}`);
+      }
+      for (const t of tests) {
+        const why = String(t.failureMessages?.[0] ?? "").split("\n")[0].trim().slice(0, 300);
+        console.log(`[test] failed (${run}): ${where} > ${t.fullName}: ${why}`);
+      }
+    }
   }
   console.log(`${passed} passed, ${failed} failed` + (skipped > 0 ? `, ${skipped} skipped` : ""));
   process.exitCode = failed > 0 ? 1 : 0;
