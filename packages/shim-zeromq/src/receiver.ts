@@ -1,6 +1,7 @@
 import type { MessagesLostError } from '@proxystream/protocols';
 import { positiveInteger } from '@proxystream/protocols/kit';
 import { DEFAULT_MAX_MESSAGE_SIZE } from './capabilities.js';
+import { HEADER_LENGTH } from './framing.js';
 import { highWaterMark, type ZmqEndpointOptions } from './options.js';
 import { MAX_TOPIC_LENGTH } from './topic.js';
 
@@ -34,7 +35,7 @@ export interface ReceiverSettings {
   readonly maxBufferedBytes: number;
   readonly receiveHighWaterMark: number;
   readonly receiveBufferSize: number;
-  /** ZMQ_MAXMSGSIZE: applies to each part, so it also leaves room for the topic part. */
+  /** ZMQ_MAXMSGSIZE: applies to each part, so it also leaves room for topic and header. */
   readonly maxFrameSize: number;
 }
 
@@ -54,6 +55,6 @@ export function receiverSettings(options: ZmqReceiverOptions): ReceiverSettings 
     ),
     receiveHighWaterMark: highWaterMark(options.receiveHighWaterMark, 'receiveHighWaterMark'),
     receiveBufferSize: positiveInteger(options.receiveBufferSize, 'receiveBufferSize', -1),
-    maxFrameSize: Math.max(maxMessageSize, MAX_TOPIC_LENGTH + 1),
+    maxFrameSize: maxMessageSize + MAX_TOPIC_LENGTH + 1 + HEADER_LENGTH,
   };
 }

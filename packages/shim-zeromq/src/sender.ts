@@ -9,7 +9,6 @@ import {
   type PublishOptions,
 } from '@proxystream/protocols';
 import {
-  bytesToSend,
   nonNegative,
   positiveInteger,
   settledWithin,
@@ -17,7 +16,13 @@ import {
 } from '@proxystream/protocols/kit';
 import type { Socket, Writable } from 'zeromq';
 import { DEFAULT_MAX_MESSAGE_SIZE, ZMQ_MESSAGING } from './capabilities.js';
-import { header, newPublisherId, topicFrame } from './framing.js';
+import {
+  messageParts,
+  newPublisherId,
+  type PendingMessage,
+  pendingMessage,
+  topicFrame,
+} from './framing.js';
 import { highWaterMark, type ZmqEndpointOptions } from './options.js';
 import { assertValidTopic } from './topic.js';
 
@@ -52,7 +57,7 @@ export interface ZmqSendOptions extends PublishOptions {
 
 interface PendingSend {
   readonly topic: string;
-  readonly payload: Buffer;
+  readonly message: PendingMessage;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
   aborted: boolean;
@@ -131,13 +136,13 @@ export abstract class ZmqSender implements Publisher, AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    // Written on a later tick: a copy, unless the caller handed the message over (a view of it).
-    const payload = bytesToSend(message, options.owned);
+    // Written on a later tick: a copy, unless the caller handed the message over.
+    const held = pendingMessage(this.#frameOf(topic), message, options.owned === true);
     return new Promise<void>((resolve, reject) => {
       const signal = options.signal;
       const pending: PendingSend = {
         topic,
-        payload,
+        message: held,
         resolve,
         reject,
         aborted: false,
@@ -209,7 +214,7 @@ export abstract class ZmqSender implements Publisher, AsyncDisposable {
         const sequence = this.#sequences.get(topic) ?? 0;
         this.#sequences.set(topic, (sequence + 1) >>> 0);
         try {
-          await socket.send([this.#frameOf(topic), header(this.#id, sequence), pending.payload]);
+          await socket.send(messageParts(pending.message, this.#id, sequence));
           pending.resolve();
         } catch (error) {
           pending.reject(

@@ -28,7 +28,7 @@ import {
   ZMQ_PUBSUB_CAPABILITIES,
   ZMQ_PUSHPULL_CAPABILITIES,
 } from './capabilities.js';
-import { header, newPublisherId, topicFrame } from './framing.js';
+import { messageParts, newPublisherId, pendingMessage, topicFrame } from './framing.js';
 import { ZmqPublisher } from './publisher.js';
 import { ZmqPullSubscriber } from './pull-subscriber.js';
 import { ZmqPushPublisher } from './push-publisher.js';
@@ -50,7 +50,7 @@ class RawFramer {
   frames(topic: string, bytes: Uint8Array): Buffer[] {
     const sequence = this.#sequences.get(topic) ?? 0;
     this.#sequences.set(topic, (sequence + 1) >>> 0);
-    return [topicFrame(topic), header(this.#id, sequence), Buffer.from(bytes)];
+    return messageParts(pendingMessage(topicFrame(topic), bytes, false), this.#id, sequence);
   }
 }
 
@@ -129,9 +129,10 @@ class Forwarder {
       } catch {
         return;
       }
-      const topic = parts[0];
-      if (topic?.subarray(0, PROBE_PREFIX.length).equals(PROBE_PREFIX)) {
-        const name = topic.subarray(0, -1).toString();
+      const first = parts[0];
+      if (first?.subarray(0, PROBE_PREFIX.length).equals(PROBE_PREFIX)) {
+        // The probe's topic: the first part up to its NUL.
+        const name = first.subarray(0, Math.max(0, first.indexOf(0))).toString();
         this.#probes.get(name)?.();
         this.#probes.delete(name);
         continue;
