@@ -68,7 +68,11 @@ export interface KafkaPublisherOptions extends KafkaConnectionOptions {
   maxMessageSize?: number;
   /** Most message bytes of one topic coalesced into one request. Default: `maxMessageSize`. */
   maxRequestBytes?: number;
-  /** Extra time to wait for more messages before sending a request, in ms. Default 0 (the next event-loop turn). */
+  /**
+   * Extra time to wait for more messages before sending a request, in ms. Default 0: a request
+   * goes out once the current task's sends are in (a microtask), and what is sent while it is in
+   * flight goes into the next one.
+   */
   lingerMs?: number;
   /** Most messages accepted but not yet acknowledged; `send` waits beyond it. Default 10 000. */
   maxInFlightMessages?: number;
@@ -321,8 +325,12 @@ export class KafkaPublisher implements Publisher {
       this.#scheduled = false;
       void this.#flush();
     };
+    // Without a linger, a microtask: the sends of this task share the request, and one awaited
+    // send does not wait for a turn of the event loop (setImmediate cost a third of the rate of
+    // awaited sends, 0.55–0.67 × kafkajs against 0.85 ×). Sends made while a request is in flight
+    // coalesce into the next one either way.
     if (this.#lingerMs > 0) setTimeout(flush, this.#lingerMs);
-    else setImmediate(flush);
+    else queueMicrotask(flush);
   }
 
   /** Sends pending messages, one request at a time, until none are left. */
