@@ -12,7 +12,13 @@ import { brokerUnreachable } from './reachable.js';
 import { type Entry, isUnavailable } from './runner.js';
 import { shimStreamContender, streamContenderName } from './shim-adapters.js';
 import { loadDescriptors } from './shims.js';
-import { streamInProcessBytes, streamInProcessEvents } from './stream-pipe.js';
+import {
+  type EndpointFactory,
+  streamContender,
+  streamInProcessBytes,
+  streamInProcessEvents,
+} from './stream-pipe.js';
+import { zmqPubSubDirect, zmqPushPullDirect } from './zmq-direct.js';
 
 /** One broker (or broker mode) with its raw contenders (first = baseline) and stream contenders. */
 export interface Transport {
@@ -54,6 +60,15 @@ const RAW_CONTENDERS: Readonly<Record<string, (address: string) => Contender>> =
   'kafka-cluster': (brokers) => rawKafka(brokers.split(','), CLUSTER_REPLICAS),
 };
 
+/**
+ * The shim's endpoints wired as the raw contender wires its own, where the descriptor's
+ * rendezvous would add a hop the raw contender does not take (see zmq-direct.ts).
+ */
+const DIRECT_ENDPOINTS: Readonly<Record<string, EndpointFactory>> = {
+  'zeromq-pubsub': zmqPubSubDirect,
+  'zeromq-pushpull': zmqPushPullDirect,
+};
+
 /** Most rounds per cell of the shims of a package whose pipes take seconds to open. */
 const MAX_REPEATS: Readonly<Record<string, number>> = {
   // Every Kafka pipe joins a consumer group: fewer rounds keep the sections within minutes.
@@ -73,7 +88,12 @@ function descriptorTransport(
   if (raw !== undefined) {
     entries.push(raw(broker === undefined ? '' : brokerAddress(broker, config.env)));
   }
-  entries.push(shimStreamContender(descriptor, config));
+  const direct = cluster ? undefined : DIRECT_ENDPOINTS[descriptor.name];
+  entries.push(
+    direct === undefined
+      ? shimStreamContender(descriptor, config)
+      : streamContender(streamContenderName(descriptor.title), descriptor.name, direct),
+  );
   const maxRepeats = MAX_REPEATS[descriptor.packageName];
   const start = cluster
     ? `bash scripts/clusters.sh start ${broker?.name ?? ''}`
