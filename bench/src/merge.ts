@@ -54,16 +54,19 @@ export function previousSections(path: string): Map<Section, RenderedSection> {
     }
     if (sectionMark || line.startsWith('## ') || TRAILER.test(line)) {
       inFigures = false;
-      block = undefined;
       const section = sectionMark
         ? (sectionMark[1] as Section)
         : line.startsWith('## ')
           ? LEGACY.find((entry) => entry.title.test(line.slice(3)))?.section
           : undefined;
-      if (section !== undefined && !(line.startsWith('## ') && blocks.has(section))) {
+      // The heading right after its section's marker belongs to the block the marker opened
+      // (dropping it here, and with it the body, lost every section a partial run did not run).
+      const opened = section === undefined || sectionMark ? undefined : blocks.get(section);
+      if (opened !== undefined) block = opened;
+      else if (section !== undefined) {
         block = [];
         blocks.set(section, block);
-      }
+      } else block = undefined;
       if (sectionMark) continue;
     }
     if (inFigures && line.startsWith('- ')) {
