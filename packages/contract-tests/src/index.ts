@@ -1,5 +1,6 @@
 export { brokerContract } from './broker-contract.js';
 export { type CleanupAfterEach, type Closable, closeAfterEach } from './cleanup.js';
+export { type CopiedUnlessOwnedOptions, expectCopiedUnlessOwned } from './copies-unless-owned.js';
 export {
   type FailoverFigures,
   type FailoverSuiteOptions,

@@ -3,6 +3,7 @@ import {
   assertAllReceived,
   collect,
   drain,
+  expectCopiedUnlessOwned,
   label,
   labels,
   nextWithin,
@@ -13,7 +14,6 @@ import { MessagesLostError, MessageTooLargeError } from '@proxystream/protocols'
 import { describe, expect, it } from 'vitest';
 import { NatsPublisher, NatsSubscriber } from '../../src/index.js';
 import { NATS_URL } from '../support.js';
-import { expectCopiedUnlessOwned } from './copies-unless-owned.js';
 
 /** Core NATS cases beyond the contract: queue groups, size limit, slow consumers, caller connections. */
 export function coreBehaviour(): void {

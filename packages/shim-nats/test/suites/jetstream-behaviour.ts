@@ -3,6 +3,7 @@ import { connect } from '@nats-io/transport-node';
 import {
   collect,
   drain,
+  expectCopiedUnlessOwned,
   label,
   labels,
   nextWithin,
@@ -13,7 +14,6 @@ import { BrokerError, MessageTooLargeError } from '@proxystream/protocols';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureStream, JetStreamPublisher, JetStreamSubscriber } from '../../src/index.js';
 import { ensureTestStream, NATS_URL, TEST_STREAM } from '../support.js';
-import { expectCopiedUnlessOwned } from './copies-unless-owned.js';
 
 const options = { connection: { servers: NATS_URL }, ...TEST_STREAM };
 
