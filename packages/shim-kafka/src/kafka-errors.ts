@@ -25,6 +25,23 @@ export function kafkaErrorType(error: unknown, depth = 0): string | undefined {
   return kafkaErrorType(cause, depth + 1);
 }
 
+/** Error types of an offset commit made by a member the group has moved on from. */
+const STALE_MEMBERSHIP = new Set([
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+  'REBALANCE_IN_PROGRESS',
+]);
+
+/**
+ * True when the coordinator refused a request because the member's generation is not the
+ * group's (a rebalance the member has not rejoined yet, or a session that expired): kafkajs
+ * rejoins by itself, and the request can be made again in the new generation.
+ */
+export function isStaleMembership(error: unknown): boolean {
+  const type = kafkaErrorType(error);
+  return type !== undefined && STALE_MEMBERSHIP.has(type);
+}
+
 /** True when the broker rejected a record batch as larger than `message.max.bytes`. */
 export function isTooLarge(error: unknown): boolean {
   const type = kafkaErrorType(error);

@@ -18,7 +18,7 @@ import {
 } from '@proxystream/protocols/kit';
 import type { Admin, Consumer, ConsumerConfig, EachBatchPayload, Kafka } from 'kafkajs';
 import { KAFKA_MESSAGING } from './capabilities.js';
-import { brokerError, kafkaErrorType } from './kafka-errors.js';
+import { brokerError, isStaleMembership, kafkaErrorType } from './kafka-errors.js';
 import { OffsetCommitter } from './offset-committer.js';
 import { type KafkaConnectionOptions, kafkaClientOf, type TopicSettings } from './options.js';
 import { assertValidTopic, TopicCreator } from './topic.js';
@@ -89,6 +89,12 @@ function isCoordinatorLookup(error: unknown): boolean {
   return false;
 }
 
+/**
+ * How long {@link KafkaSubscriber.ack} waits, in ms, for the member to rejoin its group when the
+ * coordinator refused a commit of an older generation, before it gives up.
+ */
+const ACK_REJOIN_MS = 30_000;
+
 /** Longest wait of {@link KafkaSubscriber.lag} for the broker, when it has to ask it, in ms. */
 const LAG_TIMEOUT_MS = 5_000;
 
@@ -141,6 +147,8 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
   #connecting: Promise<void> | undefined;
   /** When the consumer first stopped for a missing coordinator, until it joins its group again. */
   #rejoiningSince: number | undefined;
+  /** How many times the consumer has joined its group (each join is a new generation). */
+  #joins = 0;
   // Partition bookkeeping: a lease changes each time a partition is (re)assigned to this member,
   // so entries fetched under an earlier assignment are dropped instead of being yielded twice.
   #leases = new Map<number, number>();
@@ -240,17 +248,28 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
   }
 
   /**
-   * Commits every message yielded so far and resolves once the broker stored the offsets.
-   * @throws {@link BrokerError} when the commit failed (e.g. the group rebalanced meanwhile).
+   * Commits every message yielded so far and resolves once the broker stored the offsets. When
+   * the coordinator refuses the commit because the group moved to a new generation (a
+   * rebalance, or this member's session expired), it waits for the member to rejoin, up to 30 s,
+   * and commits again; offsets of a partition that went to another member meanwhile are dropped
+   * (that member reads those messages again: delivered twice, not lost).
+   * @throws {@link BrokerError} when the commit failed otherwise, or the member did not rejoin.
    */
   async ack(): Promise<void> {
     this.#markLastProcessed();
-    if (!(await this.#offsets.flush())) {
-      throw brokerError(
-        'committing offsets failed',
-        this.#offsets.lastError ?? 'unknown error',
-        this.topic,
-      );
+    const deadline = Date.now() + ACK_REJOIN_MS;
+    for (;;) {
+      const joins = this.#joins;
+      if (await this.#offsets.flush()) return;
+      const error = this.#offsets.lastError;
+      // The group moved on to a generation without this member (a rebalance, an expired
+      // session): kafkajs rejoins by itself. Committed again in the new generation; a partition
+      // given to another member meanwhile is forgotten (#assign), and that member reads on from
+      // the last commit, so nothing is lost (what was processed here comes again there).
+      if (!isStaleMembership(error) || this.closed || Date.now() >= deadline) {
+        throw brokerError('committing offsets failed', error ?? 'unknown error', this.topic);
+      }
+      while (this.#joins === joins && !this.closed && Date.now() < deadline) await pause(100);
     }
   }
 
@@ -394,6 +413,7 @@ export class KafkaSubscriber extends QueueSubscriber<Entry> implements Acknowled
       consumer.on(GROUP_JOIN, (event) => {
         this.#assign(event.payload.memberAssignment[this.topic] ?? []);
         this.#rejoiningSince = undefined;
+        this.#joins++;
         if (!joinedOnce && fromBeginning) settle?.();
         joinedOnce = true;
       }),

@@ -29,6 +29,8 @@ import {
 beforeAll(assertKafkaRunning);
 
 const { track } = closeAfterEach();
+const delay = (ms: number) =>
+  new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms));
 
 async function publisher(): Promise<KafkaPublisher> {
   const made = await KafkaPublisher.create(publisherOptions);
@@ -78,6 +80,48 @@ function killableClient(): { kafka: Kafka; kill(): void } {
     kill() {
       dead = true;
       for (const socket of sockets) socket.destroy(new Error('killed'));
+    },
+  };
+}
+
+/**
+ * A kafkajs client whose connections can be frozen: while frozen nothing it writes leaves and
+ * nothing it receives is read; thawed, what it wrote goes out in order and reading goes on. To
+ * the coordinator, its consumer is a member that went silent for that long.
+ */
+function freezableClient(): { kafka: Kafka; freeze(): void; thaw(): void } {
+  const sockets = new Set<Socket>();
+  const held: Array<() => void> = [];
+  let frozen = false;
+  const socketFactory: ISocketFactory = ({ host, port, onConnect }) => {
+    const socket = connect({ host, port }, onConnect);
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+    socket.write = ((...args: unknown[]) => {
+      if (!frozen) return write(...args);
+      held.push(() => write(...args));
+      return true;
+    }) as typeof socket.write;
+    if (frozen) socket.pause();
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    return socket;
+  };
+  const kafka = new Kafka({
+    brokers,
+    clientId: 'freezable',
+    socketFactory,
+    logCreator: quietLogCreator,
+  });
+  return {
+    kafka,
+    freeze() {
+      frozen = true;
+      for (const socket of sockets) socket.pause();
+    },
+    thaw() {
+      frozen = false;
+      for (const send of held.splice(0)) send();
+      for (const socket of sockets) socket.resume();
     },
   };
 }
@@ -134,6 +178,28 @@ describe('kafka consumer groups', () => {
     await first.close();
     const second = await subscriber(topic, { group });
     expect(texts(await collect(second, 2))).toEqual(['acked-2', 'acked-3']);
+  });
+
+  it('ack() after the member was dropped from its group waits for the rejoin and commits', async () => {
+    const topic = uniqueTopic('kafka-ack-stale');
+    const group = `${topic}-group`;
+    const pub = await publisher();
+    await sendAll(pub, topic, labels('kept', 3));
+    const frozen = freezableClient();
+    const first = await subscriber(topic, { group, connection: frozen.kafka });
+    expect(texts(await collect(first, 3))).toEqual(labels('kept', 3));
+    // Nothing reaches the coordinator for longer than the session timeout (6 s): it drops the
+    // member and moves the group to a new generation. The commit sent right after the thaw
+    // carries the old one (UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION).
+    frozen.freeze();
+    await delay(8_000);
+    frozen.thaw();
+    await first.ack();
+    await first.close();
+    // The commit took: the group's next member starts after the three messages.
+    await pub.send(topic, label('after'));
+    const second = await subscriber(topic, { group });
+    expect(texts(await collect(second, 1))).toEqual(['after']);
   });
 
   it('two groups each receive every message, in order', async () => {
