@@ -53,48 +53,30 @@ async function sendAll(
   for (const item of items) await pub.send(topic, label(item));
 }
 
-/**
- * A kafkajs client whose connections can all be cut at once, after which it cannot connect
- * again: to the broker, its consumer is a member that died without a word.
- */
-function killableClient(): { kafka: Kafka; kill(): void } {
+/** A kafkajs client whose connections the test controls. */
+interface ControlledClient {
+  readonly kafka: Kafka;
+  /**
+   * Cuts every connection; reconnects are refused from then on: to the broker, its consumer is
+   * a member that died without a word.
+   */
+  kill(): void;
+  /** Holds everything it writes and reads nothing: a member gone silent. */
+  freeze(): void;
+  /** Writes what it held, in order, and reads on. */
+  thaw(): void;
+}
+
+function controlledClient(clientId: string): ControlledClient {
   const sockets = new Set<Socket>();
+  const held: Array<() => void> = [];
   let dead = false;
+  let frozen = false;
   const socketFactory: ISocketFactory = ({ host, port, onConnect }) => {
     // Port 1 on loopback refuses at once: reconnects fail fast instead of reaching the broker.
     const socket = dead
       ? connect({ host: '127.0.0.1', port: 1 })
       : connect({ host, port }, onConnect);
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    return socket;
-  };
-  const kafka = new Kafka({
-    brokers,
-    clientId: 'doomed',
-    socketFactory,
-    logCreator: quietLogCreator,
-  });
-  return {
-    kafka,
-    kill() {
-      dead = true;
-      for (const socket of sockets) socket.destroy(new Error('killed'));
-    },
-  };
-}
-
-/**
- * A kafkajs client whose connections can be frozen: while frozen nothing it writes leaves and
- * nothing it receives is read; thawed, what it wrote goes out in order and reading goes on. To
- * the coordinator, its consumer is a member that went silent for that long.
- */
-function freezableClient(): { kafka: Kafka; freeze(): void; thaw(): void } {
-  const sockets = new Set<Socket>();
-  const held: Array<() => void> = [];
-  let frozen = false;
-  const socketFactory: ISocketFactory = ({ host, port, onConnect }) => {
-    const socket = connect({ host, port }, onConnect);
     const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
     socket.write = ((...args: unknown[]) => {
       if (!frozen) return write(...args);
@@ -106,14 +88,13 @@ function freezableClient(): { kafka: Kafka; freeze(): void; thaw(): void } {
     socket.on('close', () => sockets.delete(socket));
     return socket;
   };
-  const kafka = new Kafka({
-    brokers,
-    clientId: 'freezable',
-    socketFactory,
-    logCreator: quietLogCreator,
-  });
+  const kafka = new Kafka({ brokers, clientId, socketFactory, logCreator: quietLogCreator });
   return {
     kafka,
+    kill() {
+      dead = true;
+      for (const socket of sockets) socket.destroy(new Error('killed'));
+    },
     freeze() {
       frozen = true;
       for (const socket of sockets) socket.pause();
@@ -134,7 +115,7 @@ describe('kafka consumer groups', () => {
     const sent = labels('job', 10);
     await sendAll(pub, topic, sent);
 
-    const doomed = killableClient();
+    const doomed = controlledClient('doomed');
     const first = await KafkaSubscriber.create(topic, {
       ...subscriberOptions,
       connection: doomed.kafka,
@@ -185,7 +166,7 @@ describe('kafka consumer groups', () => {
     const group = `${topic}-group`;
     const pub = await publisher();
     await sendAll(pub, topic, labels('kept', 3));
-    const frozen = freezableClient();
+    const frozen = controlledClient('freezable');
     const first = await subscriber(topic, { group, connection: frozen.kafka });
     expect(texts(await collect(first, 3))).toEqual(labels('kept', 3));
     // Nothing reaches the coordinator for longer than the session timeout (6 s): it drops the

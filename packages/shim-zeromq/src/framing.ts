@@ -39,14 +39,9 @@ export function newPublisherId(): number {
   return randomBytes(6).readUIntBE(0, 6);
 }
 
-function writeHeader(
-  part: Buffer,
-  offset: number,
-  version: number,
-  publisher: number,
-  sequence: number,
-): void {
-  part[offset] = version;
+/** Writes the header (framing version 2) into `part` at `offset`. */
+function writeHeader(part: Buffer, offset: number, publisher: number, sequence: number): void {
+  part[offset] = FRAMING_VERSION;
   part.writeUIntBE(publisher, offset + 1, 6);
   part.writeUInt32BE(sequence >>> 0, offset + 7);
 }
@@ -70,11 +65,16 @@ export interface PendingMessage {
  */
 export function pendingMessage(topic: Buffer, message: Uint8Array, owned: boolean): PendingMessage {
   if (owned) return { topic, body: bufferView(message), gathered: false };
+  return { topic, body: gathered(topic, message), gathered: true };
+}
+
+/** The topic, room for the header, then a copy of `message`: one part. */
+function gathered(topic: Buffer, message: Uint8Array): Buffer {
   const prefix = topic.length + HEADER_LENGTH;
-  const body = Buffer.allocUnsafe(prefix + message.byteLength);
-  topic.copy(body, 0);
-  body.set(message, prefix);
-  return { topic, body, gathered: true };
+  const part = Buffer.allocUnsafe(prefix + message.byteLength);
+  topic.copy(part, 0);
+  part.set(message, prefix);
+  return part;
 }
 
 /** The parts of message `sequence` of `publisher` (framing version 2). */
@@ -84,34 +84,16 @@ export function messageParts(
   sequence: number,
 ): Buffer[] {
   const { topic, body } = pending;
-  if (pending.gathered) {
-    writeHeader(body, topic.length, FRAMING_VERSION, publisher, sequence);
-    return [body];
-  }
-  const prefix = topic.length + HEADER_LENGTH;
-  if (body.byteLength < GATHER_OWNED_BELOW) {
-    const part = Buffer.allocUnsafe(prefix + body.byteLength);
-    topic.copy(part, 0);
-    writeHeader(part, topic.length, FRAMING_VERSION, publisher, sequence);
-    part.set(body, prefix);
+  const small = !pending.gathered && body.byteLength < GATHER_OWNED_BELOW;
+  if (pending.gathered || small) {
+    const part = small ? gathered(topic, body) : body;
+    writeHeader(part, topic.length, publisher, sequence);
     return [part];
   }
-  const head = Buffer.allocUnsafe(prefix);
+  const head = Buffer.allocUnsafe(topic.length + HEADER_LENGTH);
   topic.copy(head, 0);
-  writeHeader(head, topic.length, FRAMING_VERSION, publisher, sequence);
+  writeHeader(head, topic.length, publisher, sequence);
   return [head, body];
-}
-
-/** The three parts of framing version 1 (for tests of old publishers). */
-export function messagePartsV1(
-  topic: Buffer,
-  message: Uint8Array,
-  publisher: number,
-  sequence: number,
-): Buffer[] {
-  const head = Buffer.allocUnsafe(HEADER_LENGTH);
-  writeHeader(head, 0, FRAMING_VERSION_PARTS, publisher, sequence);
-  return [topic, head, Buffer.from(message)];
 }
 
 /** A received message in the shim's framing. */
