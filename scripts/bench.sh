@@ -3,11 +3,12 @@
 #            [--clusters | --no-clusters]
 #
 # Sets the project up, starts the brokers it needs on 127.0.0.1 (left running; BENCH_STOP_BROKERS=1
-# stops at exit those it started), and the clusters of scripts/clusters.sh when the overhead or
-# latency section runs with cluster rows (not with --no-clusters; with --quick only for --clusters
-# or a --transports list naming a *-cluster transport), creates the ProxyStore venv for the anchor
+# stops at exit those it started), creates the ProxyStore venv for the anchor
 # section, builds bench/ and runs it; the result is BENCHMARKS.md at the root (charts in
-# bench/charts/). Nothing here is a test.
+# bench/charts/). The clusters of scripts/clusters.sh (cluster rows of the overhead and latency
+# sections; not with --no-clusters; with --quick only for --clusters or a --transports list naming
+# a *-cluster transport) are started by the bench when their rows come and stopped at the end of
+# the section, so that none runs while single brokers are measured. Nothing here is a test.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -32,52 +33,29 @@ for broker in redis nats kafka; do
 done
 # Brokers are shared with other sessions (whose fault tests restart them): one that was down for a
 # moment when this run began is not this run's to stop. Stop at exit only with BENCH_STOP_BROKERS=1.
-# Whether this run has cluster rows: the rule of bench/src/config.ts (clusters) and transports.ts.
-wants_clusters() {
-  local quick=0 clusters='' only='' transports='' previous=''
-  for arg in "$@"; do
-    case "$previous" in
-      --only) only=$arg ;;
-      --transports) transports=$arg ;;
-    esac
-    case "$arg" in
-      --quick) quick=1 ;;
-      --clusters) clusters=1 ;;
-      --no-clusters) clusters=0 ;;
-    esac
-    previous=$arg
-  done
-  if [ -n "$only" ]; then
-    case ",$only," in *,overhead,*|*,latency,*) ;; *) return 1 ;; esac
-  fi
-  if [ -n "$transports" ] && [[ ",$transports," != *-cluster,* ]]; then return 1; fi
-  case "$clusters" in
-    1) return 0 ;;
-    0) return 1 ;;
-  esac
-  [ "$quick" = 0 ] || [ -n "$transports" ]
-}
+# Clusters not running now: the bench starts them for the cluster rows (bench/src/cluster-lifecycle.ts).
 clusters_started=()
+for cluster in $(bash scripts/clusters.sh list); do
+  if ! bash scripts/clusters.sh running "$cluster" >/dev/null 2>&1; then clusters_started+=("$cluster"); fi
+done
 cleanup() {
   if [ "${BENCH_STOP_BROKERS:-0}" = 1 ] && [ ${#started[@]} -gt 0 ]; then
     log "stopping the brokers this run started: ${started[*]}"
     bash scripts/brokers.sh stop "${started[@]}" || true
   fi
-  if [ "${BENCH_STOP_BROKERS:-0}" = 1 ] && [ ${#clusters_started[@]} -gt 0 ]; then
-    log "stopping the clusters this run started: ${clusters_started[*]}"
-    bash scripts/clusters.sh stop "${clusters_started[@]}" || true
+  # The bench stops each cluster it started at the end of its section; one still running here
+  # belongs to a run that was cut short (it was not running when this run began).
+  local leftover=()
+  for cluster in "${clusters_started[@]}"; do
+    if bash scripts/clusters.sh running "$cluster" >/dev/null 2>&1; then leftover+=("$cluster"); fi
+  done
+  if [ ${#leftover[@]} -gt 0 ]; then
+    log "stopping the clusters this run left running: ${leftover[*]}"
+    bash scripts/clusters.sh stop "${leftover[@]}" || true
   fi
 }
 trap cleanup EXIT INT TERM
 bash scripts/brokers.sh start redis nats kafka
-
-# Clusters of the cluster rows; one that does not start is reported by the bench as "not available".
-if wants_clusters "$@"; then
-  for cluster in $(bash scripts/clusters.sh list); do
-    if ! bash scripts/clusters.sh running "$cluster" >/dev/null 2>&1; then clusters_started+=("$cluster"); fi
-  done
-  bash scripts/clusters.sh start || log "WARNING: scripts/clusters.sh start failed; the cluster rows will say so"
-fi
 
 # ProxyStore for the anchor section, in a git-ignored venv (.cache/ is ignored).
 VENV="$ROOT/.cache/bench-venv"

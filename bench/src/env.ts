@@ -31,6 +31,15 @@ function packageVersion(name: string): string {
   }
 }
 
+/**
+ * The version of a cluster's servers as read when the run begins; a cluster that is not running
+ * then is started by the bench for its rows (cluster-lifecycle.ts) from the same binary as the
+ * single server, whose version `single` is.
+ */
+function clusterVersion(read: string, single: string): string {
+  return read.startsWith('unreachable') ? `${single} (started by the bench for its rows)` : read;
+}
+
 async function redisVersion(url: string): Promise<string> {
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
@@ -70,6 +79,8 @@ export async function environment(
   config: BenchConfig,
 ): Promise<(extra: readonly [string, string][]) => string> {
   const cpu = cpus();
+  const redis = await redisVersion(config.redisUrl);
+  const nats = await natsVersion(config.natsUrl);
   const rows: [string, string][] = [
     ['date', new Date().toISOString()],
     ['command', `\`${config.command}\``],
@@ -77,15 +88,23 @@ export async function environment(
     ['RAM', bytes(totalmem())],
     ['OS', `${process.platform} ${release()}`],
     ['Node.js', process.version],
-    ['Redis server', await redisVersion(config.redisUrl)],
-    ['NATS server', await natsVersion(config.natsUrl)],
+    ['Redis server', redis],
+    ['NATS server', nats],
     [
       'NATS cluster servers',
-      await natsVersion(process.env.NATS_CLUSTER_URLS?.split(',')[0] ?? 'nats://127.0.0.1:4250'),
+      clusterVersion(
+        await natsVersion(process.env.NATS_CLUSTER_URLS?.split(',')[0] ?? 'nats://127.0.0.1:4250'),
+        nats,
+      ),
     ],
     [
       'Redis Cluster servers',
-      await redisVersion(process.env.REDIS_CLUSTER_URLS?.split(',')[0] ?? 'redis://127.0.0.1:7000'),
+      clusterVersion(
+        await redisVersion(
+          process.env.REDIS_CLUSTER_URLS?.split(',')[0] ?? 'redis://127.0.0.1:7000',
+        ),
+        redis,
+      ),
     ],
     ['Kafka broker', kafkaVersion(config.root)],
     ['ioredis', packageVersion('ioredis')],

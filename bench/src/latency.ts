@@ -127,6 +127,10 @@ export async function latency(config: BenchConfig): Promise<SectionResult> {
     `One-way latency of 1 KiB payloads, batch 1, paced at ${rate} msg/s, ${count} messages per run after a ` +
       `50-message warm-up, ${singleRounds} alternating rounds (cluster rows: ${Math.min(CLUSTER_ROUNDS, singleRounds)}; ` +
       'the clusters as in the overhead section); producer and consumer in this process, so one clock. ' +
+      'No cluster runs while the single-broker rows run: the bench starts each cluster when its rows come ' +
+      'and stops it at the end of the section (with the clusters running, the single-broker p99s were 1.5 to ' +
+      '3 times higher on this machine of two cores; `node bench/latency-profile.mjs <transport>` shows where a ' +
+      "row's slowest messages spend their time). " +
       'p50 / p99 in µs: median over the rounds (min–max). "+p99" = stream p99 − raw p99 (target ≤ 100 µs). ' +
       'The stream contender is the default producer, `new StreamProducer(publisher)` with no option about batching ' +
       '(no `batchSize`, no `maxBatchesInFlight`), so that coalescing shows if it costs latency at a low rate; each ' +

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { clusterLifecycle } from './cluster-lifecycle.js';
 import { type BenchConfig, parseConfig, SECTIONS, type Section } from './config.js';
 import { environment } from './env.js';
 import {
@@ -57,6 +58,9 @@ async function main(): Promise<void> {
         body: `This section failed: \`${text.split('\n')[0]}\``,
         highlights: [`${section}: failed (${text.split('\n')[0]})`],
       };
+    } finally {
+      // No cluster runs while the next section measures single brokers.
+      await clusterLifecycle(config.root).stopStarted();
     }
     if (result.versions) extraVersions.push(...result.versions);
     results.push({ section, result, seconds: (now() - t0) / 1000 });

@@ -1,4 +1,5 @@
 import { brokerAddress, type ShimDescriptor } from '@proxystream/protocols/kit';
+import { clusterLifecycle } from './cluster-lifecycle.js';
 import type { BenchConfig } from './config.js';
 import type { Contender } from './pipe.js';
 import { rawMessageChannel, rawQueue } from './raw-inproc.js';
@@ -31,6 +32,8 @@ export interface Transport {
   readonly maxRepeats?: number;
   /** Why the broker cannot be reached now, or undefined; see {@link availableEntries}. */
   readonly unreachable?: () => Promise<string | undefined>;
+  /** Starts what the transport needs (its cluster) before {@link unreachable} is asked. */
+  readonly prepare?: () => Promise<void>;
 }
 
 /** Copies of the data on the clusters of `scripts/clusters.sh` (3 nodes each), as the shims keep them. */
@@ -107,6 +110,9 @@ function descriptorTransport(
     ...(broker === undefined
       ? {}
       : { unreachable: () => brokerUnreachable(broker, config.env, start) }),
+    ...(cluster && broker !== undefined
+      ? { prepare: () => clusterLifecycle(config.root).ensure(broker.name) }
+      : {}),
   };
 }
 
@@ -159,11 +165,13 @@ export async function transports(config: BenchConfig): Promise<Transport[]> {
 }
 
 /**
- * The entries of `transport`, checked just before it runs: when its broker does not accept
+ * The entries of `transport`, checked just before it runs (after starting its cluster, for a
+ * cluster transport; see cluster-lifecycle.ts): when its broker does not accept
  * connections (a cluster that is not running, say), every entry becomes unavailable with the
  * reason, so that its rows say why instead of waiting for clients that retry.
  */
 export async function availableEntries(transport: Transport): Promise<readonly Entry[]> {
+  await transport.prepare?.();
   const reason = await transport.unreachable?.();
   if (reason === undefined) return transport.entries;
   return transport.entries.map((entry) => ({
