@@ -97,6 +97,14 @@ function report(name, { records, gcs: pauses }) {
   for (let i = 0; i < records.length; i++) {
     if (latencies[i] >= p99) tenths[Math.floor((i * 10) / records.length)]++;
   }
+  // A stall of the process or broker delays the messages sent during it: a run of consecutive
+  // tail messages (its length ≈ the stall in ms at 1 000 msg/s) rather than scattered ones.
+  let longest = 0;
+  let current = 0;
+  for (let i = 0; i < records.length; i++) {
+    current = latencies[i] >= p99 ? current + 1 : 0;
+    longest = Math.max(longest, current);
+  }
   const total = tail.reduce((s, r) => s + (r.arrived - r.sent), 0);
   const gcAll = pauses.reduce((s, g) => s + (g.end - g.start), 0);
   console.log(
@@ -106,6 +114,8 @@ function report(name, { records, gcs: pauses }) {
       `p99 ${p99.toFixed(0)} µs`,
       `tail ${tail.length}: ${withGc} under GC (${((gcMs / total) * 100).toFixed(0)} % of tail time)`,
       `before send resolved ${((before / total) * 100).toFixed(0)} %`,
+      `max ${sorted[sorted.length - 1].toFixed(0)} µs`,
+      `longest run of consecutive tail messages ${longest}`,
       `tail by tenth of the run ${tenths.join(' ')}`,
       `GC in the run ${pauses.length}× ${(gcAll * 1000).toFixed(0)} µs`,
     ].join(' · '),
