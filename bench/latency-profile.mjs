@@ -5,16 +5,18 @@
 // e.g. node bench/latency-profile.mjs inproc 3 2000 1000
 // For each run: p50 and p99 of the one-way latency; of the messages at or above the p99, how many
 // had a garbage collection pause overlapping them (and the summed pause), and how much of their
-// latency came before `send` resolved (producer and shim) and after (broker and consumer).
+// latency came before `send` resolved (producer and shim) and after (broker and consumer); the
+// slowest message, the longest run of consecutive tail messages (a stall shows as a run), and where
+// in the run the tail falls, by tenths. The pacing is the latency section's own (`pacedRun`).
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseConfig } from './dist/config.js';
+import { pacedRun, SIZE } from './dist/latency.js';
 import { transports } from './dist/transports.js';
 
 const [id, roundsArg = '3', countArg = '2000', rateArg = '1000'] = process.argv.slice(2);
 const rounds = Number(roundsArg);
 const count = Number(countArg);
 const rate = Number(rateArg);
-const SIZE = 1024;
 const config = parseConfig([], process.cwd());
 const transport = (await transports(config)).find((t) => t.id === id);
 if (transport === undefined) throw new Error(`no transport ${id}`);
@@ -28,50 +30,41 @@ new PerformanceObserver((list) => {
     gcs.push({ start: entry.startTime, end: entry.startTime + entry.duration });
 }).observe({ entryTypes: ['gc'] });
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function paced(pipe, received, n, intervalMs, records) {
-  const start = performance.now();
-  for (let i = 0; i < n; i++) {
-    const due = start + i * intervalMs;
-    const wait = due - performance.now();
-    if (process.env.SPIN === '1') while (performance.now() < due);
-    else if (wait > 0.5) await sleep(wait);
-    const data = new Uint8Array(SIZE);
-    const sent = performance.now();
-    new DataView(data.buffer).setFloat64(0, sent, true);
-    new DataView(data.buffer).setUint32(8, i, true);
-    const record = records === undefined ? undefined : { sent, resolved: NaN, arrived: NaN };
-    if (record !== undefined) records[i] = record;
-    await pipe.send(data);
-    if (record !== undefined) record.resolved = performance.now();
-  }
-  await pipe.finish();
-  const deadline = performance.now() + 5000;
-  while (received.count < n && performance.now() < deadline) await sleep(5);
-  if (received.count < n) throw new Error(`received ${received.count} of ${n}`);
-}
-
 async function run(contender) {
   let records;
-  const received = { count: 0 };
+  let received = 0;
+  const record = (i) => {
+    records[i] ??= { sent: Number.NaN, resolved: Number.NaN, arrived: Number.NaN };
+    return records[i];
+  };
   const pipe = await contender.open({
     size: SIZE,
     batch: 1,
     defaultProducer: true,
     onItem: (item) => {
+      const arrived = performance.now();
+      received++;
+      if (records === undefined) return;
       const view = new DataView(item.buffer, item.byteOffset, 12);
-      const i = view.getUint32(8, true);
-      if (records?.[i] !== undefined) records[i].arrived = performance.now();
-      received.count++;
+      const r = record(view.getUint32(8, true));
+      r.sent = view.getFloat64(0, true);
+      r.arrived = arrived;
     },
   });
   try {
-    await paced(pipe, received, 50, 1);
-    received.count = 0;
+    await pacedRun(pipe, () => received, 50, 1);
+    received = 0;
     records = new Array(count);
     gcs.length = 0;
-    await paced(pipe, received, count, 1000 / rate, records);
+    await pacedRun(
+      pipe,
+      () => received,
+      count,
+      1000 / rate,
+      (i, _sent, resolved) => {
+        record(i).resolved = resolved;
+      },
+    );
     return { records, gcs: [...gcs] };
   } finally {
     await pipe.close().catch(() => undefined);

@@ -7,14 +7,25 @@ import { quantile, summarize } from './stats.js';
 import { KiB, now, payload, sleep, waitFor, withDeadline } from './timing.js';
 import { availableEntries, transports } from './transports.js';
 
-const SIZE = KiB;
+/** Payload size of the latency runs. */
+export const SIZE = KiB;
+
+/** What {@link pacedRun} tells about each send: its index, when it started and when it resolved (ms). */
+export type OnSent = (index: number, sent: number, resolved: number) => void;
 
 /**
  * Sends `count` timestamped payloads, one every `intervalMs`, each send awaited as a user would
- * (nothing flushed in between: what the producer holds back shows), and collects the one-way
- * latencies in µs.
+ * (nothing flushed in between: what the producer holds back shows), and waits until `received()`
+ * reaches `count`. Each payload carries its send time (float64 at offset 0) and its index
+ * (uint32 at offset 8).
  */
-async function pacedRun(pipe: Pipe, latencies: number[], count: number, intervalMs: number) {
+export async function pacedRun(
+  pipe: Pipe,
+  received: () => number,
+  count: number,
+  intervalMs: number,
+  onSent?: OnSent,
+) {
   const base = payload(SIZE);
   const start = now();
   for (let i = 0; i < count; i++) {
@@ -22,15 +33,19 @@ async function pacedRun(pipe: Pipe, latencies: number[], count: number, interval
     const wait = due - now();
     if (wait > 0.5) await sleep(wait);
     const data = base.slice();
-    new DataView(data.buffer).setFloat64(0, now(), true);
+    const view = new DataView(data.buffer);
+    const sent = now();
+    view.setFloat64(0, sent, true);
+    view.setUint32(8, i, true);
     await pipe.send(data);
+    onSent?.(i, sent, now());
   }
   await pipe.finish();
   await waitFor(
-    () => latencies.length >= count,
-    () => latencies.length,
+    () => received() >= count,
+    received,
     5000,
-    `latency: received ${latencies.length} of ${count}`,
+    `latency: received ${received()} of ${count}`,
   );
 }
 
@@ -49,9 +64,10 @@ async function measure(contender: Contender, count: number, rate: number): Promi
   });
   try {
     // Warm-up: connections, JIT, consumer groups.
-    await pacedRun(pipe, latencies, 50, 1);
+    const received = () => latencies.length;
+    await pacedRun(pipe, received, 50, 1);
     latencies.length = 0;
-    await pacedRun(pipe, latencies, count, 1000 / rate);
+    await pacedRun(pipe, received, count, 1000 / rate);
   } finally {
     await pipe.close().catch(() => undefined);
   }

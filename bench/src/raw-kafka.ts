@@ -1,20 +1,7 @@
 import { createKafkaTopics } from '@proxystream/shim-kafka';
+import { publisherRetry } from '@proxystream/shim-kafka/testing';
 import { Kafka, logLevel } from 'kafkajs';
 import { type Contender, freshTopic, type Pipe, type PipeOptions, RawBatcher } from './pipe.js';
-
-/**
- * The retry budget of the shim's publisher (`retryForMs` 30 s, shim-kafka's send-retry.ts):
- * backoff 100 ms doubling to 1 s, 35 retries. kafkajs's own 5 retries (7–10 s) gave up on a
- * freshly started cluster ("This server does not host this topic-partition") where the shim rode
- * it out. Retries cost nothing while sends succeed, so the figures compare the same steady state.
- */
-const SEND_RETRY = {
-  initialRetryTime: 100,
-  maxRetryTime: 1_000,
-  multiplier: 2,
-  factor: 0.2,
-  retries: 35,
-};
 
 /**
  * kafkajs idempotent producer (acks -1) and a consumer group reading with eachBatch, on a topic
@@ -36,7 +23,10 @@ export function rawKafka(brokers: readonly string[], replicationFactor = 1): Con
       const producer = kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
-        retry: SEND_RETRY,
+        // The publisher's retry budget (about 30 s): kafkajs's own 5 retries (7–10 s) gave up on
+        // a freshly started cluster ("This server does not host this topic-partition") where the
+        // shim rode it out. Retries cost nothing while sends succeed.
+        retry: publisherRetry,
       });
       await producer.connect();
       // The group settings of the shim's descriptor: a join that a slow coordinator made retry

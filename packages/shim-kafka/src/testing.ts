@@ -12,12 +12,13 @@ import {
   type ShimDescriptor,
   type ShimEnvironment,
 } from '@proxystream/protocols/kit';
-import { Kafka } from 'kafkajs';
+import { Kafka, type RetryOptions } from 'kafkajs';
 import { KAFKA_CAPABILITIES } from './capabilities.js';
 import { kafkaErrorType } from './kafka-errors.js';
 import { quietLogCreator } from './logging.js';
 import type { TopicSettings } from './options.js';
 import { KafkaPublisher } from './publisher.js';
+import { DEFAULT_RETRY_FOR_MS, sendRetry } from './send-retry.js';
 import { KafkaSubscriber } from './subscriber.js';
 import { createKafkaTopics } from './topic.js';
 
@@ -183,3 +184,10 @@ export const clusterDescriptors: readonly ShimDescriptor[] = Object.freeze([
 
 /** Every shim of this package, for tooling that iterates over descriptors. */
 export const descriptors: readonly ShimDescriptor[] = Object.freeze([kafkaDescriptor]);
+
+/**
+ * The kafkajs `retry` settings `KafkaPublisher` gives its producer by default (about 30 s of
+ * retries, backoff 100 ms doubling to 1 s), for a raw kafkajs producer that should ride out a
+ * leader election as the publisher does (the bench's raw contender).
+ */
+export const publisherRetry: RetryOptions = sendRetry(DEFAULT_RETRY_FOR_MS);
