@@ -9,7 +9,7 @@ export { DEFAULT_REDIS_URL, type RedisClient, type RedisConnection } from './con
 export { DEFAULT_FAILOVER_BUDGET_MS } from './failover.js';
 export { RedisPubSubPublisher, type RedisPubSubPublisherOptions } from './pubsub-publisher.js';
 export { RedisPubSubSubscriber, type RedisPubSubSubscriberOptions } from './pubsub-subscriber.js';
-export type { RedisPullSubscriberOptions } from './pull-subscriber.js';
+export { ACK_COALESCE_MS, type RedisPullSubscriberOptions } from './pull-subscriber.js';
 export { RedisQueuePublisher, type RedisQueuePublisherOptions } from './queue-publisher.js';
 export {
   pendingListKey,

@@ -53,10 +53,21 @@ const TRANSIENT = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|MOVED
 function ignore(): void {}
 
 /**
+ * Longest time, in ms, that the acknowledgement of a message the caller moved past waits while
+ * messages of the same read are still buffered, so that those moved past in quick succession go
+ * out as one command. Once nothing is buffered they go out at once, before the next read.
+ */
+export const ACK_COALESCE_MS = 1;
+
+/**
  * The read loop of the list-queue and Streams subscribers: reads on demand (only when the caller
- * waits for a message and none is buffered), acknowledges the messages yielded so far when the
- * next one is asked for or {@link ack} is called, and on close hands back every message read but
- * not acknowledged. Subclasses supply the three Redis operations.
+ * waits for a message and none is buffered), and on close hands back every message read but not
+ * acknowledged. A message counts as processed when the next one is asked for or {@link ack} is
+ * called. Its acknowledgement is sent at once when nothing more is buffered (before the next
+ * read, so the two share a round trip) and on {@link ack}; while messages of the same read are
+ * still buffered it waits at most {@link ACK_COALESCE_MS}, so that the messages a fast caller moves
+ * past are acknowledged in one command rather than one each (the raw client's loop acknowledges
+ * once per read). Subclasses supply the three Redis operations.
  */
 export abstract class PullSubscriber
   extends QueueSubscriber<PulledMessage>
@@ -68,10 +79,17 @@ export abstract class PullSubscriber
   protected readonly blockMs: number;
   readonly #what: string;
   readonly #handle: ClientHandle;
-  /** Read and not acknowledged, in read order; the first `#yielded` were handed to the caller. */
+  /**
+   * Read and not acknowledged, in read order: the first `#passed` were moved past by the caller
+   * (processed, acknowledgement not sent yet), the `#yielded` after them were handed to the caller
+   * and are being processed, the rest are buffered.
+   */
   readonly #held: PulledMessage[] = [];
   readonly #heldIds = new Set<string>();
+  #passed = 0;
   #yielded = 0;
+  /** Sends the acknowledgement of the messages moved past while others are still buffered. */
+  #ackTimer: NodeJS.Timeout | undefined;
   #wanted = false;
   #pump: Promise<void> | undefined;
   #acks: Promise<void> = Promise.resolve();
@@ -165,17 +183,29 @@ export abstract class PullSubscriber
 
   /** The next message, or `done` once closed. Asking for it acknowledges the ones yielded before. */
   override next(): Promise<IteratorResult<Uint8Array>> {
-    if (this.#yielded > 0) this.#acknowledgeYielded();
-    if (this.buffered === 0 && !this.closed) {
-      this.#wanted = true;
-      this.#pump ??= this.#run();
+    this.#passed += this.#yielded;
+    this.#yielded = 0;
+    if (this.buffered === 0) {
+      if (this.#passed > 0) this.#acknowledgePassed();
+      if (!this.closed) {
+        this.#wanted = true;
+        this.#pump ??= this.#run();
+      }
+    } else if (this.#passed > 0 && this.#ackTimer === undefined) {
+      this.#ackTimer = setTimeout(() => {
+        this.#ackTimer = undefined;
+        if (this.#passed > 0) this.#acknowledgePassed();
+      }, ACK_COALESCE_MS);
+      this.#ackTimer.unref();
     }
     return super.next();
   }
 
   /** {@inheritDoc @proxystream/protocols#AcknowledgingSubscriber.ack} */
   async ack(): Promise<void> {
-    if (this.#yielded > 0) this.#acknowledgeYielded();
+    this.#passed += this.#yielded;
+    this.#yielded = 0;
+    if (this.#passed > 0) this.#acknowledgePassed();
     await this.#acks;
     const failure = this.#ackFailure;
     if (failure === undefined) return;
@@ -199,9 +229,12 @@ export abstract class PullSubscriber
     return message.data;
   }
 
-  #acknowledgeYielded(): void {
-    const done = this.#held.splice(0, this.#yielded);
-    this.#yielded = 0;
+  /** Sends the acknowledgement of the messages the caller moved past. */
+  #acknowledgePassed(): void {
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    const done = this.#held.splice(0, this.#passed);
+    this.#passed = 0;
     for (const message of done) this.#heldIds.delete(message.id);
     const settled = this.acknowledge(done, this.#held.length === 0).then(
       ignore,
@@ -255,6 +288,9 @@ export abstract class PullSubscriber
     this.#wanted = false;
     const pump = this.#pump;
     if (pump !== undefined) await settledWithin(pump, this.blockMs + 5_000);
+    // What the caller moved past is acknowledged; what it was given last, and what is buffered,
+    // is handed back.
+    if (this.#passed > 0) this.#acknowledgePassed();
     await settledWithin(this.#acks, 5_000);
     const held = this.#held.splice(0);
     this.#heldIds.clear();

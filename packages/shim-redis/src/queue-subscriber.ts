@@ -21,7 +21,9 @@ export interface RedisQueueSubscriberOptions extends RedisPullSubscriberOptions 
    * Most messages moved to the pending list per read. Default 1: a subscriber holds one message
    * at a time, which shares a queue most evenly between workers. A larger count moves up to that
    * many in one atomic script (one round trip) when the queue has them — much faster for a single
-   * fast reader — and every one of them is still handed back when the subscriber closes.
+   * fast reader — and every one of them is still handed back when the subscriber closes. The
+   * messages of one read that the caller moves past in quick succession are then acknowledged in
+   * one command, sent within 1 ms (`ACK_COALESCE_MS`) or before the next read.
    */
   count?: number;
 }

@@ -68,7 +68,9 @@ interface Checked {
  * messages; subscribers without a group each get every message.
  *
  * Delivery is at least once. A message is acknowledged (`XACK`) when the caller asks for the next
- * one or calls {@link ack}. Closing the subscriber marks what it read but did not acknowledge as
+ * one or calls {@link ack}; with `count` above 1, the messages of one read that the caller moves
+ * past in quick succession share one `XACK`, sent within 1 ms (`ACK_COALESCE_MS`) or before the next
+ * read. Closing the subscriber marks what it read but did not acknowledge as
  * idle, so that the next member to read claims it at once; messages of a member that died are
  * claimed by another after `claimIdleMs`. A claimed message may arrive out of order.
  *

@@ -1,3 +1,4 @@
+import { setTimeout as pause } from 'node:timers/promises';
 import { collect, label, readLabel, uniqueTopic } from '@proxystream/contract-tests';
 import { InvalidArgumentError } from '@proxystream/protocols';
 import type { Redis } from 'ioredis';
@@ -48,6 +49,63 @@ describe('redis list queue with count > 1', () => {
     await second.ack();
     await Promise.all([pub.close(), second.close()]);
     expect(await admin.llen(name)).toBe(0);
+  });
+
+  it('acknowledges the messages a fast reader moves past in one command per read', async () => {
+    const name = topic();
+    const pub = await RedisQueuePublisher.create({ connection: REDIS_URL });
+    for (const item of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']) await pub.send(name, label(item));
+    const sub = await RedisQueueSubscriber.create(name, { connection: REDIS_URL, count: 4 });
+    // Every command naming the pending list: the reads (EVAL of the take script, BLMOVE) and the
+    // acknowledgements (EVAL of the ack script, which also names the ack mark `<pending>:acked`).
+    const monitor = await admin.monitor();
+    const acks: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      // The commands the script runs are listed too (GET, SET, RPOP): count the EVALs.
+      if (args[0]?.toLowerCase() === 'eval' && args.includes(`${sub.pendingKey}:acked`))
+        acks.push(args);
+    });
+    // Two reads of four; 'h' is yielded last and not moved past.
+    expect((await collect(sub, 8)).map(readLabel)).toEqual([
+      'a',
+      'b',
+      'c',
+      'd',
+      'e',
+      'f',
+      'g',
+      'h',
+    ]);
+    await sub.ack();
+    await admin.ping();
+    monitor.disconnect();
+    // 'a'–'d' went in one command before the second read, 'e'–'h' in one on ack(): two, not eight.
+    expect(acks).toHaveLength(2);
+    expect(await admin.llen(sub.pendingKey)).toBe(0);
+    await Promise.all([pub.close(), sub.close()]);
+  });
+
+  it('acknowledges a message moved past within milliseconds while the rest of its read is buffered', async () => {
+    const name = topic();
+    const pub = await RedisQueuePublisher.create({ connection: REDIS_URL });
+    for (const item of ['a', 'b', 'c', 'd']) await pub.send(name, label(item));
+    const sub = await RedisQueueSubscriber.create(name, { connection: REDIS_URL, count: 4 });
+    // Asking for 'b' moves past 'a'; 'c' and 'd' stay buffered, so no read follows that would
+    // carry the acknowledgement.
+    expect((await collect(sub, 2)).map(readLabel)).toEqual(['a', 'b']);
+    const pending = async () =>
+      (await admin.lrange(sub.pendingKey, 0, -1)).map((m) => readLabel(Buffer.from(m)));
+    const deadline = Date.now() + 1_000;
+    while ((await pending()).includes('a') && Date.now() < deadline) await pause(5);
+    expect(await pending()).toEqual(['b', 'c', 'd']);
+    // A crash now would deliver 'b', 'c' and 'd' again, not 'a'.
+    await sub.close();
+    expect((await admin.lrange(name, 0, -1)).map((m) => readLabel(Buffer.from(m)))).toEqual([
+      'b',
+      'c',
+      'd',
+    ]);
+    await pub.close();
   });
 
   it('refuses a count that is not a positive integer', async () => {
