@@ -181,21 +181,21 @@ export abstract class PullSubscriber
     throw new AbortedError();
   }
 
-  /** The next message, or `done` once closed. Asking for it acknowledges the ones yielded before. */
+  /**
+   * The next message, or `done` once closed. Asking for it marks the ones yielded before as
+   * processed (acknowledged at once when nothing is buffered, else within {@link ACK_COALESCE_MS}).
+   */
   override next(): Promise<IteratorResult<Uint8Array>> {
     this.#passed += this.#yielded;
     this.#yielded = 0;
     if (this.buffered === 0) {
-      if (this.#passed > 0) this.#acknowledgePassed();
+      this.#acknowledgePassed();
       if (!this.closed) {
         this.#wanted = true;
         this.#pump ??= this.#run();
       }
     } else if (this.#passed > 0 && this.#ackTimer === undefined) {
-      this.#ackTimer = setTimeout(() => {
-        this.#ackTimer = undefined;
-        if (this.#passed > 0) this.#acknowledgePassed();
-      }, ACK_COALESCE_MS);
+      this.#ackTimer = setTimeout(() => this.#acknowledgePassed(), ACK_COALESCE_MS);
       this.#ackTimer.unref();
     }
     return super.next();
@@ -205,7 +205,7 @@ export abstract class PullSubscriber
   async ack(): Promise<void> {
     this.#passed += this.#yielded;
     this.#yielded = 0;
-    if (this.#passed > 0) this.#acknowledgePassed();
+    this.#acknowledgePassed();
     await this.#acks;
     const failure = this.#ackFailure;
     if (failure === undefined) return;
@@ -229,10 +229,11 @@ export abstract class PullSubscriber
     return message.data;
   }
 
-  /** Sends the acknowledgement of the messages the caller moved past. */
+  /** Sends the acknowledgement of the messages the caller moved past, if any. */
   #acknowledgePassed(): void {
     clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
+    if (this.#passed === 0) return;
     const done = this.#held.splice(0, this.#passed);
     this.#passed = 0;
     for (const message of done) this.#heldIds.delete(message.id);
@@ -290,7 +291,7 @@ export abstract class PullSubscriber
     if (pump !== undefined) await settledWithin(pump, this.blockMs + 5_000);
     // What the caller moved past is acknowledged; what it was given last, and what is buffered,
     // is handed back.
-    if (this.#passed > 0) this.#acknowledgePassed();
+    this.#acknowledgePassed();
     await settledWithin(this.#acks, 5_000);
     const held = this.#held.splice(0);
     this.#heldIds.clear();

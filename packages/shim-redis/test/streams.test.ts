@@ -49,6 +49,30 @@ describe('redis streams', () => {
     await sub.close();
   });
 
+  it('acknowledges the entries a fast reader moves past in one XACK per read', async () => {
+    const name = topic();
+    await send(name, labels('m', 8));
+    const sub = await RedisStreamsSubscriber.create(name, {
+      connection: REDIS_URL,
+      group: 'g',
+      count: 4,
+    });
+    const monitor = await admin.monitor();
+    const xacks: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === 'xack' && args[1] === name) xacks.push(args);
+    });
+    // Two reads of four; 'm-7' is yielded last and not moved past.
+    expect((await collect(sub, 8)).map(readLabel)).toEqual(labels('m', 8));
+    await sub.ack();
+    await admin.ping();
+    monitor.disconnect();
+    // 'm-0'–'m-3' in one XACK before the second read, 'm-4'–'m-7' in one on ack(): two, not eight.
+    expect(xacks.map((args) => args.length - 3)).toEqual([4, 4]);
+    expect(await pendingCount(name, 'g')).toBe(0);
+    await sub.close();
+  });
+
   it('a closed member hands what it did not acknowledge to the next member at once', async () => {
     const name = topic();
     await send(name, labels('m', 5));
