@@ -26,8 +26,11 @@ describe('InFlightWindow', () => {
     const third = window.acquire(1)?.then(() => order.push(3));
     const fourth = window.acquire(1)?.then(() => order.push(4));
     expect(third).toBeInstanceOf(Promise);
+    expect(window.waiting).toBe(2);
     window.release(1);
+    expect(window.waiting).toBe(1);
     window.release(1);
+    expect(window.waiting).toBe(0);
     await Promise.all([third, fourth]);
     expect(order).toEqual([3, 4]);
     expect(window.count).toBe(2);

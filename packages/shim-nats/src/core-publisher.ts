@@ -47,10 +47,12 @@ function publisherSettings(options: NatsPublisherOptions): PublisherSettings {
  * subject, one member of each queue group. Messages are written in `send` order on one
  * connection, so subscribers see them in that order.
  *
- * `send` resolves once the message is queued for the connection and fits the unflushed window;
- * the messages queued during one turn of the event loop are handed to the client together (one
- * socket write instead of one per message), and a background flush (PING/PONG) confirms batches
- * and frees the window, so a sender never runs ahead of the server by more than the window.
+ * `send` resolves once the message is queued for the connection and fits the unflushed window.
+ * A send to an idle publisher is handed to the client at once, so it costs no latency; the sends
+ * that follow it during the same turn of the event loop are handed over together on the next turn
+ * (one socket write instead of one per message). A flush (PING/PONG) confirms what was handed
+ * over and frees the window once half of it is in use, so a sender never runs ahead of the server
+ * by more than the window, and a sender at a low rate pays no round trip per message.
  * A connection that closes between `send` and the write fails the next `send` (and `close`).
  * `close()` flushes, so everything sent before it reached the server.
  *
@@ -67,8 +69,14 @@ export class NatsPublisher implements Publisher, AsyncDisposable {
   readonly messaging: MessagingAttributes = NATS_MESSAGING;
   readonly #held: HeldConnection;
   readonly #window: InFlightWindow;
+  /** Sizes of the messages handed to the client and not yet confirmed by a flush. */
   #unflushed: number[] = [];
+  #unflushedBytes = 0;
   #flushing = false;
+  /** Set by `close`: confirm everything handed over, whatever the window's use. */
+  #flushDue = false;
+  readonly #flushAtCount: number;
+  readonly #flushAtBytes: number;
   /** Accepted by `send`, not yet handed to the client: written together on the next turn. */
   #queued: { topic: string; data: Uint8Array }[] = [];
   #writeScheduled = false;
@@ -81,6 +89,8 @@ export class NatsPublisher implements Publisher, AsyncDisposable {
   private constructor(held: HeldConnection, settings: PublisherSettings) {
     this.#held = held;
     this.#window = new InFlightWindow(settings);
+    this.#flushAtCount = Math.ceil(settings.maxCount / 2);
+    this.#flushAtBytes = Math.ceil(settings.maxBytes / 2);
   }
 
   /**
@@ -121,7 +131,10 @@ export class NatsPublisher implements Publisher, AsyncDisposable {
     // message; the client drops the reference once it packed the message into its outbound buffer.
     const copy = bytesToSend(message, options?.owned);
     const wait = this.#window.acquire(size);
-    if (wait !== undefined) await wait;
+    if (wait !== undefined) {
+      this.#flushIfDue();
+      await wait;
+    }
     const nc = this.#held.nc;
     if (nc.isClosed() || nc.isDraining()) {
       this.#window.release(size);
@@ -133,16 +146,23 @@ export class NatsPublisher implements Publisher, AsyncDisposable {
       }
       throw new ClosedError(`the NATS connection used for publishing to "${topic}"`);
     }
-    this.#queued.push({ topic, data: copy });
-    if (!this.#writeScheduled) {
-      this.#writeScheduled = true;
-      setImmediate(this.#write);
+    if (this.#writeScheduled) {
+      this.#queued.push({ topic, data: copy });
+      return;
     }
+    // Idle: hand it over now (the client writes it in a microtask) and gather the sends that
+    // follow in this turn for one write on the next.
+    this.#writeScheduled = true;
+    setImmediate(this.#write);
+    this.#publish(nc, topic, copy);
+    this.#flushIfDue();
   }
 
   /** Flushes every message sent so far to the server, then closes the connection if the publisher opened it. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#flushDue = true;
+      if (!this.#writeScheduled) this.#flushIfDue();
       await this.#window.drained();
       await releaseConnection(this.#held);
       this.#throwWriteError();
@@ -166,24 +186,49 @@ export class NatsPublisher implements Publisher, AsyncDisposable {
   readonly #write = (): void => {
     this.#writeScheduled = false;
     const queued = this.#queued;
-    this.#queued = [];
-    const nc = this.#held.nc;
-    for (const { topic, data } of queued) {
-      try {
-        if (this.#writeError === undefined) nc.publish(topic, data);
-      } catch (error) {
-        this.#writeError = error;
-      }
-      this.#unflushed.push(data.byteLength);
+    if (queued.length > 0) {
+      this.#queued = [];
+      const nc = this.#held.nc;
+      for (const { topic, data } of queued) this.#publish(nc, topic, data);
     }
-    if (!this.#flushing) void this.#flushLoop();
+    this.#flushIfDue();
   };
+
+  #publish(nc: HeldConnection['nc'], topic: string, data: Uint8Array): void {
+    try {
+      if (this.#writeError === undefined) nc.publish(topic, data);
+    } catch (error) {
+      this.#writeError = error;
+    }
+    this.#unflushed.push(data.byteLength);
+    this.#unflushedBytes += data.byteLength;
+  }
+
+  /**
+   * Starts the flush loop once half the window is handed over but unconfirmed (then a send may
+   * soon wait for it), when a send waits for room, or when `close` asked for everything to be
+   * confirmed.
+   */
+  #flushIfDue(): void {
+    if (this.#flushing || this.#unflushed.length === 0 || !this.#isFlushDue()) return;
+    void this.#flushLoop();
+  }
+
+  #isFlushDue(): boolean {
+    return (
+      this.#flushDue ||
+      this.#window.waiting > 0 ||
+      this.#unflushed.length >= this.#flushAtCount ||
+      this.#unflushedBytes >= this.#flushAtBytes
+    );
+  }
 
   async #flushLoop(): Promise<void> {
     this.#flushing = true;
-    while (this.#unflushed.length > 0) {
+    while (this.#unflushed.length > 0 && this.#isFlushDue()) {
       const batch = this.#unflushed;
       this.#unflushed = [];
+      this.#unflushedBytes = 0;
       try {
         await this.#held.nc.flush();
       } catch {

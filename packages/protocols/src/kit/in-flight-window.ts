@@ -28,6 +28,11 @@ export class InFlightWindow {
     return this.#count;
   }
 
+  /** Callers of {@link acquire} still waiting for room. */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
   /** Waits until an operation of `bytes` fits, then counts it in flight. Pair with {@link release}. */
   acquire(bytes: number): Promise<void> | undefined {
     if (this.#waiters.length === 0 && this.#fits(bytes)) {
