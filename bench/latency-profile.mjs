@@ -10,7 +10,7 @@
 // in the run the tail falls, by tenths. The pacing is the latency section's own (`pacedRun`).
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseConfig } from './dist/config.js';
-import { pacedRun, SIZE } from './dist/latency.js';
+import { pacedRun, SIZE, WARM_UP_INTERVAL_MS, WARM_UP_SENDS } from './dist/latency.js';
 import { transports } from './dist/transports.js';
 
 const [id, roundsArg = '3', countArg = '2000', rateArg = '1000'] = process.argv.slice(2);
@@ -52,7 +52,7 @@ async function run(contender) {
     },
   });
   try {
-    await pacedRun(pipe, () => received, 50, 1);
+    await pacedRun(pipe, () => received, WARM_UP_SENDS, WARM_UP_INTERVAL_MS);
     received = 0;
     records = new Array(count);
     gcs.length = 0;

@@ -10,6 +10,19 @@ import { availableEntries, transports } from './transports.js';
 /** Payload size of the latency runs. */
 export const SIZE = KiB;
 
+/**
+ * The warm-up of each run, before anything is measured: this many sends, one every
+ * {@link WARM_UP_INTERVAL_MS}. Enough for the optimising compiler to reach the send and receive
+ * paths, raw and stream alike, so that the run measures a service that has been running (with
+ * 50 sends, the first runs in a process had p99s up to twice those of the later ones).
+ */
+export const WARM_UP_SENDS = 1000;
+/** Spacing of the warm-up sends, in ms (4 000 msg/s: a quarter of a second per run). */
+export const WARM_UP_INTERVAL_MS = 0.25;
+
+/** Rounds of the single-broker rows. */
+const SINGLE_ROUNDS = 5;
+
 /** What {@link pacedRun} tells about each send: its index, when it started and when it resolved (ms). */
 export type OnSent = (index: number, sent: number, resolved: number) => void;
 
@@ -65,7 +78,7 @@ async function measure(contender: Contender, count: number, rate: number): Promi
   try {
     // Warm-up: connections, JIT, consumer groups.
     const received = () => latencies.length;
-    await pacedRun(pipe, received, 50, 1);
+    await pacedRun(pipe, received, WARM_UP_SENDS, WARM_UP_INTERVAL_MS);
     latencies.length = 0;
     await pacedRun(pipe, received, count, 1000 / rate);
   } finally {
@@ -75,13 +88,13 @@ async function measure(contender: Contender, count: number, rate: number): Promi
 }
 
 /** Rounds of the cluster rows (fewer than the single brokers' to keep the section within minutes). */
-const CLUSTER_ROUNDS = 2;
+const CLUSTER_ROUNDS = 3;
 
 /** Section 2: p50 / p99 end to end at a paced rate, 1 KiB, batch 1, stream vs raw. */
 export async function latency(config: BenchConfig): Promise<SectionResult> {
   const count = config.quick ? 300 : 2000;
   const rate = 1000;
-  const singleRounds = config.quick ? 2 : 3;
+  const singleRounds = config.quick ? 2 : SINGLE_ROUNDS;
   const rows: string[][] = [];
   const highlights: string[] = [];
   for (const transport of await transports(config)) {
@@ -141,7 +154,7 @@ export async function latency(config: BenchConfig): Promise<SectionResult> {
   }
   const body = [
     `One-way latency of 1 KiB payloads, batch 1, paced at ${rate} msg/s, ${count} messages per run after a ` +
-      `50-message warm-up, ${singleRounds} alternating rounds (cluster rows: ${Math.min(CLUSTER_ROUNDS, singleRounds)}; ` +
+      `warm-up of ${WARM_UP_SENDS} sends (one every ${WARM_UP_INTERVAL_MS} ms, not measured), ${singleRounds} alternating rounds (cluster rows: ${Math.min(CLUSTER_ROUNDS, singleRounds)}; ` +
       'the clusters as in the overhead section); producer and consumer in this process, so one clock. ' +
       'No cluster runs while the single-broker rows run: the bench starts each cluster when its rows come ' +
       'and stops it at the end of the section (with the clusters running, the single-broker p99s were 1.5 to ' +
