@@ -42,6 +42,8 @@ function clusterVersion(read: string, single: string): string {
 
 async function redisVersion(url: string): Promise<string> {
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  // A refused connection is reported by connect() below, not as an unhandled error event.
+  client.on('error', () => undefined);
   try {
     await client.connect();
     const info = await client.info('server');

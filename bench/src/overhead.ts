@@ -138,7 +138,7 @@ export async function overhead(config: BenchConfig): Promise<SectionResult> {
       "Kafka = kafkajs producer (acks -1) and consumer group (the shim descriptor's session timeout, heartbeat and " +
       'fetch wait). The in-process byte broker and the core NATS shim copy a message unless the sender hands it ' +
       'over (`{ owned: true }`), as StreamProducer does with its encoded envelopes: neither copies here; the bare ' +
-      "async queue does not copy, MessageChannel does (structured clone). Core NATS: the shim confirms batches with a flush. ZeroMQ: the shim's sockets are connected to each other as the raw contender connects its own (PUSH → PULL, PUB → SUB on loopback tcp), not through the forwarder or queue device of the contract's descriptor. " +
+      "async queue does not copy, MessageChannel does (structured clone). Core NATS: the raw loop flushes every 128 publishes, the shim once half its window (2 048 messages or 2 MiB) is unconfirmed. ZeroMQ: the shim's sockets are connected to each other as the raw contender connects its own (PUSH → PULL, PUB → SUB on loopback tcp), not through the forwarder or queue device of the contract's descriptor. " +
       '"÷ raw" divides by the first raw contender of the same broker, size and batch; "÷ raw b1" by the raw ' +
       'client unbatched.',
     '',
