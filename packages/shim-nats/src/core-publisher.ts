@@ -53,7 +53,8 @@ function publisherSettings(options: NatsPublisherOptions): PublisherSettings {
  * (one socket write instead of one per message). A flush (PING/PONG) confirms what was handed
  * over and frees the window once half of it is in use, so a sender never runs ahead of the server
  * by more than the window, and a sender at a low rate pays no round trip per message.
- * A connection that closes between `send` and the write fails the next `send` (and `close`).
+ * A client error while a send is handed over at once rejects that send; one while queued sends
+ * are handed over (a connection that closed in between) fails the next `send` (and `close`).
  * `close()` flushes, so everything sent before it reached the server.
  *
  * @example
@@ -151,10 +152,16 @@ export class NatsPublisher implements Publisher, AsyncDisposable {
       return;
     }
     // Idle: hand it over now (the client writes it in a microtask) and gather the sends that
-    // follow in this turn for one write on the next.
+    // follow in this turn for one write on the next. A client error here is this send's.
+    try {
+      nc.publish(topic, copy);
+    } catch (error) {
+      this.#window.release(size);
+      throw toProxyStreamError(error, `publishing to "${topic}"`);
+    }
     this.#writeScheduled = true;
     setImmediate(this.#write);
-    this.#publish(nc, topic, copy);
+    this.#handedOver(size);
     this.#flushIfDue();
   }
 
@@ -194,14 +201,20 @@ export class NatsPublisher implements Publisher, AsyncDisposable {
     this.#flushIfDue();
   };
 
+  /** Publishes a queued message; an error waits for the next `send` or `close`. */
   #publish(nc: HeldConnection['nc'], topic: string, data: Uint8Array): void {
     try {
       if (this.#writeError === undefined) nc.publish(topic, data);
     } catch (error) {
       this.#writeError = error;
     }
-    this.#unflushed.push(data.byteLength);
-    this.#unflushedBytes += data.byteLength;
+    this.#handedOver(data.byteLength);
+  }
+
+  /** Counts a message handed to the client: confirmed (and its room freed) by the next flush. */
+  #handedOver(size: number): void {
+    this.#unflushed.push(size);
+    this.#unflushedBytes += size;
   }
 
   /**

@@ -2,6 +2,7 @@
 // an idle publisher hands a send over at once, and a flush comes only when the window needs it.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { collect, label, labels, readLabel, uniqueTopic } from '@proxystream/contract-tests';
+import { BrokerError } from '@proxystream/protocols';
 import { describe, expect, it } from 'vitest';
 import { NatsPublisher, NatsSubscriber } from '../src/index.js';
 import { NATS_URL } from './support.js';
@@ -25,7 +26,7 @@ function counting(nc: NatsConnection): { publishes: () => number; flushes: () =>
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
-describe('core NATS publisher: hand-over and flushes', () => {
+describe('core NATS publisher: hand-over, its errors, and flushes', () => {
   it('hands a send to an idle publisher to the client before send resolves, and gathers the sends of the same turn', async () => {
     const topic = uniqueTopic('core-handover');
     const nc = await connect({ servers: NATS_URL });
@@ -69,6 +70,31 @@ describe('core NATS publisher: hand-over and flushes', () => {
       expect(calls.flushes()).toBeGreaterThan(beforeClose);
       const got = await collect(subscriber, sent.length, { inactivityMs: 5_000 });
       expect(got.map(readLabel)).toEqual(sent);
+    } finally {
+      await subscriber.close();
+      await nc.close();
+    }
+  });
+
+  it('a client error while an idle publisher hands a send over rejects that send, and the next send goes out', async () => {
+    const topic = uniqueTopic('core-refused');
+    const nc = await connect({ servers: NATS_URL });
+    const subscriber = await NatsSubscriber.create(topic, { connection: { servers: NATS_URL } });
+    const publisher = await NatsPublisher.create({ connection: nc, maxInFlightMessages: 1 });
+    const publish = nc.publish.bind(nc);
+    try {
+      nc.publish = () => {
+        throw new Error('refused by the client');
+      };
+      const error = await publisher.send(topic, label('refused')).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BrokerError);
+      expect((error as Error).message).toContain('refused by the client');
+      nc.publish = publish;
+      // The refused send freed its room (a window of one message): this one is not held back.
+      await publisher.send(topic, label('after'));
+      await publisher.close();
+      const got = await collect(subscriber, 1, { inactivityMs: 5_000 });
+      expect(got.map(readLabel)).toEqual(['after']);
     } finally {
       await subscriber.close();
       await nc.close();

@@ -38,7 +38,9 @@ describe('core NATS: a loss is thrown where it happened', () => {
     try {
       const publish = async (items: readonly string[]) => {
         for (const item of items) await publisher.send(topic, label(item));
-        // The server answers this ping after the messages above: all reached the subscriber.
+        // The publisher hands the sends after the first of a turn to the client on the next turn;
+        // then the server answers this ping after all of them: all reached the subscriber.
+        await new Promise((resolve) => setImmediate(resolve));
         await nc.flush();
       };
       await publish(labels('a', 5)); // a-4 dropped
