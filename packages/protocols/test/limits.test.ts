@@ -48,6 +48,17 @@ describe('InFlightWindow', () => {
     expect(window.acquire(1)).toBeInstanceOf(Promise);
   });
 
+  it('release(bytes, count) finishes several operations at once', async () => {
+    const window = new InFlightWindow({ maxCount: 3, maxBytes: 100 });
+    for (let i = 0; i < 3; i++) expect(window.acquire(30)).toBeUndefined();
+    const waiting = window.acquire(30);
+    expect(waiting).toBeInstanceOf(Promise);
+    window.release(60, 2);
+    await waiting;
+    expect(window.count).toBe(2);
+    expect(window.acquire(50)).toBeInstanceOf(Promise);
+  });
+
   it('drained() resolves once nothing is in flight', async () => {
     const window = new InFlightWindow({ maxCount: 1, maxBytes: 10 });
     window.acquire(1);

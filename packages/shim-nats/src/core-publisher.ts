@@ -70,8 +70,8 @@ export class NatsPublisher implements Publisher, AsyncDisposable {
   readonly messaging: MessagingAttributes = NATS_MESSAGING;
   readonly #held: HeldConnection;
   readonly #window: InFlightWindow;
-  /** Sizes of the messages handed to the client and not yet confirmed by a flush. */
-  #unflushed: number[] = [];
+  /** Messages (and their bytes) handed to the client and not yet confirmed by a flush. */
+  #unflushed = 0;
   #unflushedBytes = 0;
   #flushing = false;
   /** Set by `close`: confirm everything handed over, whatever the window's use. */
@@ -213,7 +213,7 @@ export class NatsPublisher implements Publisher, AsyncDisposable {
 
   /** Counts a message handed to the client: confirmed (and its room freed) by the next flush. */
   #handedOver(size: number): void {
-    this.#unflushed.push(size);
+    this.#unflushed++;
     this.#unflushedBytes += size;
   }
 
@@ -223,7 +223,7 @@ export class NatsPublisher implements Publisher, AsyncDisposable {
    * confirmed.
    */
   #flushIfDue(): void {
-    if (this.#flushing || this.#unflushed.length === 0 || !this.#isFlushDue()) return;
+    if (this.#flushing || this.#unflushed === 0 || !this.#isFlushDue()) return;
     void this.#flushLoop();
   }
 
@@ -231,23 +231,24 @@ export class NatsPublisher implements Publisher, AsyncDisposable {
     return (
       this.#flushDue ||
       this.#window.waiting > 0 ||
-      this.#unflushed.length >= this.#flushAtCount ||
+      this.#unflushed >= this.#flushAtCount ||
       this.#unflushedBytes >= this.#flushAtBytes
     );
   }
 
   async #flushLoop(): Promise<void> {
     this.#flushing = true;
-    while (this.#unflushed.length > 0 && this.#isFlushDue()) {
-      const batch = this.#unflushed;
-      this.#unflushed = [];
+    while (this.#unflushed > 0 && this.#isFlushDue()) {
+      const count = this.#unflushed;
+      const bytes = this.#unflushedBytes;
+      this.#unflushed = 0;
       this.#unflushedBytes = 0;
       try {
         await this.#held.nc.flush();
       } catch {
         // A closed connection flushes nothing more; the window must still drain so close() ends.
       }
-      for (const size of batch) this.#window.release(size);
+      this.#window.release(bytes, count);
     }
     this.#flushing = false;
   }

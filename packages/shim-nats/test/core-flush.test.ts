@@ -4,7 +4,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { collect, label, labels, readLabel, uniqueTopic } from '@proxystream/contract-tests';
 import { BrokerError } from '@proxystream/protocols';
 import { describe, expect, it } from 'vitest';
-import { NatsPublisher, NatsSubscriber } from '../src/index.js';
+import { NatsPublisher, type NatsPublisherOptions, NatsSubscriber } from '../src/index.js';
 import { NATS_URL } from './support.js';
 
 /** Counts the client's `publish` and `flush` calls on a real connection (the calls still happen). */
@@ -26,14 +26,40 @@ function counting(nc: NatsConnection): { publishes: () => number; flushes: () =>
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
+interface Setup {
+  readonly topic: string;
+  readonly nc: NatsConnection;
+  readonly calls: ReturnType<typeof counting>;
+  readonly publisher: NatsPublisher;
+  readonly subscriber: NatsSubscriber;
+}
+
+/**
+ * A subscriber, and a publisher on a connection of the test's own whose calls are counted; runs
+ * `body`, then closes both and the connection.
+ */
+async function withPublisher(
+  prefix: string,
+  options: Omit<NatsPublisherOptions, 'connection'>,
+  body: (setup: Setup) => Promise<void>,
+): Promise<void> {
+  const topic = uniqueTopic(prefix);
+  const nc = await connect({ servers: NATS_URL });
+  const calls = counting(nc);
+  const subscriber = await NatsSubscriber.create(topic, { connection: { servers: NATS_URL } });
+  const publisher = await NatsPublisher.create({ ...options, connection: nc });
+  try {
+    await body({ topic, nc, calls, publisher, subscriber });
+  } finally {
+    await publisher.close().catch(() => undefined);
+    await subscriber.close();
+    await nc.close();
+  }
+}
+
 describe('core NATS publisher: hand-over, its errors, and flushes', () => {
   it('hands a send to an idle publisher to the client before send resolves, and gathers the sends of the same turn', async () => {
-    const topic = uniqueTopic('core-handover');
-    const nc = await connect({ servers: NATS_URL });
-    const calls = counting(nc);
-    const subscriber = await NatsSubscriber.create(topic, { connection: { servers: NATS_URL } });
-    const publisher = await NatsPublisher.create({ connection: nc });
-    try {
+    await withPublisher('core-handover', {}, async ({ topic, calls, publisher, subscriber }) => {
       await publisher.send(topic, label('first'));
       // Before, every send waited for the next turn of the event loop to reach the client.
       expect(calls.publishes()).toBe(1);
@@ -44,19 +70,12 @@ describe('core NATS publisher: hand-over, its errors, and flushes', () => {
       await publisher.close();
       const got = await collect(subscriber, 4, { inactivityMs: 5_000 });
       expect(got.map(readLabel)).toEqual(['first', ...labels('burst', 3)]);
-    } finally {
-      await subscriber.close();
-      await nc.close();
-    }
+    });
   });
 
   it('sends at a low rate pay no flush each: one comes when half the window is used, and one on close', async () => {
-    const topic = uniqueTopic('core-flush');
-    const nc = await connect({ servers: NATS_URL });
-    const calls = counting(nc);
-    const subscriber = await NatsSubscriber.create(topic, { connection: { servers: NATS_URL } });
-    const publisher = await NatsPublisher.create({ connection: nc, maxInFlightMessages: 8 });
-    try {
+    const options = { maxInFlightMessages: 8 };
+    await withPublisher('core-flush', options, async ({ topic, calls, publisher, subscriber }) => {
       const sent = labels('slow', 10);
       for (const item of sent) {
         await publisher.send(topic, label(item));
@@ -70,19 +89,13 @@ describe('core NATS publisher: hand-over, its errors, and flushes', () => {
       expect(calls.flushes()).toBeGreaterThan(beforeClose);
       const got = await collect(subscriber, sent.length, { inactivityMs: 5_000 });
       expect(got.map(readLabel)).toEqual(sent);
-    } finally {
-      await subscriber.close();
-      await nc.close();
-    }
+    });
   });
 
   it('a client error while an idle publisher hands a send over rejects that send, and the next send goes out', async () => {
-    const topic = uniqueTopic('core-refused');
-    const nc = await connect({ servers: NATS_URL });
-    const subscriber = await NatsSubscriber.create(topic, { connection: { servers: NATS_URL } });
-    const publisher = await NatsPublisher.create({ connection: nc, maxInFlightMessages: 1 });
-    const publish = nc.publish.bind(nc);
-    try {
+    const options = { maxInFlightMessages: 1 };
+    await withPublisher('core-refused', options, async ({ topic, nc, publisher, subscriber }) => {
+      const publish = nc.publish;
       nc.publish = () => {
         throw new Error('refused by the client');
       };
@@ -95,20 +108,12 @@ describe('core NATS publisher: hand-over, its errors, and flushes', () => {
       await publisher.close();
       const got = await collect(subscriber, 1, { inactivityMs: 5_000 });
       expect(got.map(readLabel)).toEqual(['after']);
-    } finally {
-      await subscriber.close();
-      await nc.close();
-    }
+    });
   });
 
   it('a send that waits for room starts a flush even below half the window, so it does not wait forever', async () => {
-    const topic = uniqueTopic('core-room');
-    const subscriber = await NatsSubscriber.create(topic, { connection: { servers: NATS_URL } });
-    const publisher = await NatsPublisher.create({
-      connection: { servers: NATS_URL },
-      maxInFlightBytes: 1000,
-    });
-    try {
+    const options = { maxInFlightBytes: 1000 };
+    await withPublisher('core-room', options, async ({ topic, publisher, subscriber }) => {
       // 100 bytes are below half the window; 950 more do not fit beside them.
       await publisher.send(topic, new Uint8Array(100));
       await nextTurn();
@@ -120,9 +125,6 @@ describe('core NATS publisher: hand-over, its errors, and flushes', () => {
       expect(outcome).toBe('sent');
       const got = await collect(subscriber, 2, { inactivityMs: 5_000 });
       expect(got.map((message) => message.byteLength)).toEqual([100, 950]);
-    } finally {
-      await publisher.close();
-      await subscriber.close();
-    }
+    });
   });
 });

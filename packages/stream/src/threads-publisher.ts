@@ -204,8 +204,7 @@ export class ThreadsPublisher implements Publisher {
   #acknowledged(count: number, bytes: number): void {
     this.#unacked -= count;
     this.#unackedBytes -= bytes;
-    for (let i = 1; i < count; i++) this.#window.release(0);
-    this.#window.release(bytes);
+    this.#window.release(bytes, count);
     if (this.#unacked === 0) this.#port.unref();
   }
 

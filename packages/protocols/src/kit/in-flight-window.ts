@@ -42,9 +42,12 @@ export class InFlightWindow {
     return new Promise((resolve) => this.#waiters.push({ bytes, resolve }));
   }
 
-  /** Marks an operation of `bytes` as finished and admits waiting ones that now fit. */
-  release(bytes: number): void {
-    this.#count--;
+  /**
+   * Marks `count` operations (default one) of `bytes` in all as finished and admits waiting ones
+   * that now fit.
+   */
+  release(bytes: number, count = 1): void {
+    this.#count -= count;
     this.#bytes -= bytes;
     while (this.#waiters.length > 0) {
       const next = this.#waiters[0]!;
