@@ -146,11 +146,11 @@ export class RedisQueueSubscriber extends PullSubscriber {
   #counter = 0;
   /** Number of the last acknowledgement sent ({@link ACK_SCRIPT} applies each at most once). */
   #acknowledgements = 0;
-  /** Set by a reconnection: look in the pending list for messages a lost reply stranded there. */
+  /** Set when the connection is lost: look in the pending list for messages a lost reply stranded there. */
   #recover = false;
   /**
-   * Acknowledge by value (LREM) until everything held is acknowledged: set by a reconnection,
-   * after which a stranded message may stand anywhere in the pending list.
+   * Acknowledge by value (LREM) until everything held is acknowledged: set when the connection is
+   * lost, after which a stranded message may stand anywhere in the pending list.
    */
   #exactAcks = false;
   /** On a cluster: the heartbeat that keeps this subscriber's liveness key. */
@@ -217,10 +217,17 @@ export class RedisQueueSubscriber extends PullSubscriber {
     }
     const client = this.client as Redis;
     await client.hset(this.#registry, this.#pending, this.#connectionName);
-    client.on('ready', () => {
+    // From the moment the connection is lost, not from the reconnect: an acknowledgement made in
+    // between waits in the client's queue and runs after the reconnect, when a message stranded by
+    // a cut reply may stand at the end of the pending list that an end-pop would remove.
+    client.on('close', () => {
       if (!this.closed) {
         this.#recover = true;
         this.#exactAcks = true;
+      }
+    });
+    client.on('ready', () => {
+      if (!this.closed) {
         client.hset(this.#registry, this.#pending, this.#connectionName).catch(() => undefined);
       }
     });

@@ -157,4 +157,34 @@ describe('redis list queue: a read whose reply a lost connection cut', () => {
       await sub.close();
     }
   });
+
+  it('an acknowledgement made while the connection is down removes the acknowledged message, not the stranded one', async () => {
+    const name = topic();
+    const pub = await RedisQueuePublisher.create({ connection: REDIS_URL });
+    for (const item of ['held', 'stranded', 'later']) await pub.send(name, label(item));
+    await pub.close();
+    const sub = await RedisQueueSubscriber.create(name, { connection: REDIS_URL });
+    const client = (sub as unknown as { client: Redis }).client;
+    try {
+      expect((await collect(sub, 1)).map(readLabel)).toEqual(['held']);
+      await admin.lmove(name, sub.pendingKey, 'LEFT', 'RIGHT');
+      const owner = `name=proxystream-queue:${sub.pendingKey.split(':pending:')[1]}`;
+      const line = ((await admin.client('LIST')) as string)
+        .split('\n')
+        .find((entry) => entry.includes(owner));
+      await admin.client('KILL', 'ID', /\bid=(\d+)/.exec(line!)![1]!);
+      // Moving past 'held' while the client waits to reconnect: its acknowledgement waits in the
+      // client's queue and runs after the reconnect, when 'stranded' stands beside it. Made as an
+      // acknowledgement of the list's end, it removed 'stranded' (lost for good).
+      expect(await eventually(async () => client.status !== 'ready', 5_000)).toBe(true);
+      expect((await collect(sub, 2)).map(readLabel)).toEqual(['stranded', 'later']);
+      await sub.ack();
+      expect(await eventually(async () => (await admin.llen(sub.pendingKey)) === 0, 5_000)).toBe(
+        true,
+      );
+      expect(await admin.llen(name)).toBe(0);
+    } finally {
+      await sub.close();
+    }
+  });
 });
