@@ -21,9 +21,25 @@ export interface ThreadsBrokerHandle {
 /** Where a worker-threads publisher or subscriber connects: the broker itself, or its handle. */
 export type ThreadsConnection = ThreadsBroker | ThreadsBrokerHandle;
 
+/**
+ * A publisher in the broker's own thread (its `connection` is the broker itself): its messages
+ * reach the broker by function call instead of a port hop, and its acknowledgements come back the
+ * same way, at once. Never crosses a port. @internal
+ */
+export interface DirectLink {
+  /** Called by the broker for every `count` messages of `bytes` it delivered or dropped. */
+  readonly acknowledged: (count: number, bytes: number) => void;
+  /**
+   * Set by the broker when it accepts the publisher: routes one message, which it may keep
+   * (`owned`: the publisher gave it up) or must copy before keeping. `false` once the broker or
+   * the link closed: the message was not taken.
+   */
+  route?: (topic: string, bytes: Uint8Array, owned: boolean) => boolean;
+}
+
 /** A request to join the broker, sent with the port the broker keeps. @internal */
 export type LinkRequest =
-  | { readonly k: 'pub'; readonly port: MessagePort }
+  | { readonly k: 'pub'; readonly port: MessagePort; readonly direct?: DirectLink }
   | {
       readonly k: 'sub';
       readonly port: MessagePort;
@@ -57,8 +73,16 @@ export interface DataMessage {
 /** Acknowledgements sent at once when this many pile up, else at the end of the turn. */
 const ACK_EVERY = 64;
 
+/**
+ * Who holds a message's bytes: the broker (they came over a port), nobody else (a publisher in
+ * this thread gave them up), or still the publisher (it may reuse them once `send` returned).
+ */
+type Ownership = 'broker' | 'moved' | 'borrowed';
+
 interface PublisherLink {
   readonly port: MessagePort;
+  /** Set for a publisher in this thread: acknowledged by call, not over its port. */
+  readonly direct: DirectLink | undefined;
   acks: number;
   ackBytes: number;
   scheduled: boolean;
@@ -110,8 +134,10 @@ let accept: (broker: ThreadsBroker, request: LinkRequest) => void;
  * publisher only once delivered, so a publisher's bounded window (`maxInFlightMessages`) makes
  * `send` wait. Memory stays bounded; nothing is dropped.
  *
- * The broker's thread forwards every message (two port hops: publisher → broker → subscriber),
- * so keep it responsive: a main thread that blocks stalls the traffic of every worker. It opens no
+ * The broker's thread forwards every message (two port hops: publisher → broker → subscriber;
+ * one for a publisher in the broker's own thread, which hands its messages to the broker by
+ * function call), so keep it responsive: a main thread that blocks stalls the traffic of every
+ * worker. It opens no
  * handle that keeps its thread alive: the ports of publishers and subscribers do that on their
  * own side. Not persistent: a message sent to a topic nobody subscribes to is dropped.
  *
@@ -207,14 +233,28 @@ export class ThreadsBroker implements AsyncDisposable {
       port.close();
       return;
     }
-    if (request.k === 'pub') this.#addPublisher(port);
+    if (request.k === 'pub') this.#addPublisher(port, request.direct);
     else if (request.k === 'sub') this.#addSubscriber(request, port);
     else port.close();
   }
 
-  #addPublisher(port: MessagePort): void {
-    const link: PublisherLink = { port, acks: 0, ackBytes: 0, scheduled: false, closed: false };
+  #addPublisher(port: MessagePort, direct: DirectLink | undefined): void {
+    const link: PublisherLink = {
+      port,
+      direct,
+      acks: 0,
+      ackBytes: 0,
+      scheduled: false,
+      closed: false,
+    };
     this.#publishers.add(link);
+    if (direct !== undefined) {
+      direct.route = (topic, bytes, owned) => {
+        if (link.closed || this.#closed) return false;
+        this.#take(link, topic, bytes, owned ? 'moved' : 'borrowed');
+        return true;
+      };
+    }
     port.on('message', (message: DataMessage) => this.#route(link, message));
     port.on('close', () => {
       link.closed = true;
@@ -281,20 +321,33 @@ export class ThreadsBroker implements AsyncDisposable {
     this.#drain(state);
   }
 
+  /** A message that came over a publisher's port: the broker owns its bytes. */
   #route(from: PublisherLink, message: DataMessage): void {
     const bytes = message?.d;
     if (typeof message?.t !== 'string' || !(bytes instanceof Uint8Array)) return;
-    const state = this.#topics.get(message.t);
+    this.#take(from, message.t, bytes, 'broker');
+  }
+
+  /**
+   * Delivers `bytes` now when nothing of the topic waits and every recipient has room, else keeps
+   * it in the topic's queue: as it is when the broker owns it (it came over a port), moved off
+   * the sender's `ArrayBuffer` when the sender gave it up, else as a copy (the sender may reuse
+   * its buffer once `send` returned).
+   */
+  #take(from: PublisherLink, topic: string, bytes: Uint8Array, ownership: Ownership): void {
+    const state = this.#topics.get(topic);
     if (state === undefined) {
       this.#ack(from, bytes.byteLength);
       return;
     }
     if (state.head === state.waiting.length && this.#canDeliver(state, bytes.byteLength)) {
-      this.#deliver(state, bytes);
+      this.#deliver(state, bytes, ownership !== 'borrowed');
       this.#ack(from, bytes.byteLength);
       return;
     }
-    state.waiting.push({ from, bytes });
+    const kept =
+      ownership === 'broker' ? bytes : ownership === 'moved' ? detached(bytes) : bytes.slice();
+    state.waiting.push({ from, bytes: kept });
   }
 
   /** Delivers what waits on `state` while every recipient has room. */
@@ -325,8 +378,11 @@ export class ThreadsBroker implements AsyncDisposable {
     return true;
   }
 
-  /** Sends `bytes` to every fan-out subscriber and one member of each group; moves it to the last. */
-  #deliver(state: TopicState, bytes: Uint8Array): void {
+  /**
+   * Sends `bytes` to every fan-out subscriber and one member of each group; moves it to the last
+   * when `owned` (the broker's own bytes), else every recipient gets a copy.
+   */
+  #deliver(state: TopicState, bytes: Uint8Array, owned = true): void {
     const size = bytes.byteLength;
     // Without groups (the common case) the recipients are the fan-out list itself: no allocation.
     const targets: SubscriberLink[] = state.groups.size === 0 ? state.fanOut : [...state.fanOut];
@@ -347,13 +403,17 @@ export class ThreadsBroker implements AsyncDisposable {
       link.outstanding++;
       link.outstandingBytes += size;
       // The broker owns the bytes it received: the last recipient gets them moved, not copied.
-      if (i === last && ownsWholeBuffer(bytes)) link.port.postMessage(bytes, [bytes.buffer]);
+      if (i === last && owned && ownsWholeBuffer(bytes)) postMoved(link.port, bytes);
       else link.port.postMessage(bytes);
     }
   }
 
   #ack(link: PublisherLink, bytes: number): void {
     if (link.closed) return;
+    if (link.direct !== undefined) {
+      link.direct.acknowledged(1, bytes);
+      return;
+    }
     link.acks++;
     link.ackBytes += bytes;
     if (link.acks >= ACK_EVERY) this.#flushAcks(link);
@@ -384,6 +444,30 @@ export class ThreadsBroker implements AsyncDisposable {
 function hasRoom(link: SubscriberLink, size: number): boolean {
   if (link.outstanding === 0) return true;
   return link.outstanding < link.maxMessages && link.outstandingBytes + size <= link.maxBytes;
+}
+
+/** Posts `bytes` moving its buffer; copied instead when the buffer is marked untransferable. */
+function postMoved(port: MessagePort, bytes: Uint8Array<ArrayBuffer>): void {
+  try {
+    port.postMessage(bytes, [bytes.buffer]);
+  } catch {
+    port.postMessage(bytes);
+  }
+}
+
+/**
+ * `bytes` on a buffer of its own that the sender no longer holds: its `ArrayBuffer` moved (the
+ * sender's is detached) when it views the whole of a transferable one, else a copy.
+ */
+function detached(bytes: Uint8Array): Uint8Array {
+  if (ownsWholeBuffer(bytes)) {
+    try {
+      return structuredClone(bytes, { transfer: [bytes.buffer] });
+    } catch {
+      // Marked untransferable: copied below.
+    }
+  }
+  return bytes.slice();
 }
 
 /** True when `bytes` views the whole of a plain (transferable) `ArrayBuffer`. @internal */
