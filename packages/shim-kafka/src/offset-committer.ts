@@ -1,9 +1,18 @@
 import type { Consumer, TopicPartitionOffsetAndMetadata } from 'kafkajs';
 
 /**
- * Commits, for one topic, the offsets of messages the caller has processed: one commit request in
- * flight at a time, and whatever is marked meanwhile goes into the next one, so a fast reader
- * costs a commit per round trip rather than per message. Internal to the shim.
+ * How long the marks of a reader moving on gather before they are committed, in ms. A reader
+ * that takes one message at a time (a producer with one send in flight) otherwise costs one
+ * commit request per message; a crash repeats at most the messages of this last millisecond,
+ * which at-least-once delivery allows. `flush` (ack, close) commits without waiting.
+ */
+export const COMMIT_GATHER_MS = 1;
+
+/**
+ * Commits, for one topic, the offsets of messages the caller has processed: marks gather for
+ * {@link COMMIT_GATHER_MS}, one commit request is in flight at a time, and whatever is marked
+ * meanwhile goes into the next one, so a reader costs at most a commit per round trip or per
+ * millisecond rather than per message. Internal to the shim.
  */
 export class OffsetCommitter {
   readonly #consumer: Consumer;
@@ -14,6 +23,10 @@ export class OffsetCommitter {
   #dirty = false;
   #running: Promise<void> | undefined;
   #lastError: unknown;
+  /** Ends the wait of the marks gathering now, when one is under way. */
+  #endGathering: (() => void) | undefined;
+  /** A flush waits: the next commit goes without gathering. */
+  #urgent = false;
 
   constructor(consumer: Consumer, topic: string) {
     this.#consumer = consumer;
@@ -53,7 +66,27 @@ export class OffsetCommitter {
   async flush(): Promise<boolean> {
     this.#lastError = undefined;
     this.schedule();
+    if (this.#endGathering === undefined) this.#urgent = true;
+    else this.#endGathering();
     return this.settle();
+  }
+
+  /** Waits {@link COMMIT_GATHER_MS}, or until {@link flush} asks for the commit now. */
+  #gather(): Promise<void> {
+    if (this.#urgent) {
+      this.#urgent = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#endGathering = undefined;
+        resolve();
+      };
+      timer = setTimeout(done, COMMIT_GATHER_MS);
+      this.#endGathering = done;
+    });
   }
 
   #uncommitted(): TopicPartitionOffsetAndMetadata[] {
@@ -69,8 +102,8 @@ export class OffsetCommitter {
   async #run(): Promise<void> {
     try {
       while (this.#dirty) {
-        // Lets `#running` be assigned before a loop with nothing to do ends, and gathers marks.
-        await null;
+        // Gathers marks (and lets `#running` be assigned before a loop with nothing to do ends).
+        await this.#gather();
         this.#dirty = false;
         const offsets = this.#uncommitted();
         if (offsets.length === 0) continue;

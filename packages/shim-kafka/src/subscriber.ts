@@ -113,7 +113,8 @@ interface Parts {
  *
  * Offsets are committed (auto-commit is off) only for messages the caller has moved past, by
  * asking for the next one or calling {@link KafkaSubscriber.ack}; a subscriber that dies leaves
- * the rest uncommitted, and the group receives them again. Up to `maxBufferedMessages` /
+ * the rest uncommitted, and the group receives them again. What is moved past within 1 ms goes
+ * in one commit request (so a crash repeats at most those messages); `ack()` commits at once. Up to `maxBufferedMessages` /
  * `maxBufferedBytes` are fetched ahead; beyond that fetching pauses until the caller catches up,
  * and the broker keeps the rest. The subscriber is ready once it has joined its group.
  *

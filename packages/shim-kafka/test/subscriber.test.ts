@@ -152,4 +152,46 @@ describe('kafka subscriber', () => {
     await within(first.close(), 5_000, 'close during a rebalance');
     track(await joining);
   });
+
+  it('offsets moved past within a millisecond go out in one commit, not one per message; ack() commits at once', async () => {
+    const topic = uniqueTopic('kafka-commit-gather');
+    const { kafka } = countingClient();
+    const commits: string[][] = [];
+    const makeConsumer = kafka.consumer;
+    kafka.consumer = (config) => {
+      const consumer = makeConsumer(config);
+      const commitOffsets = consumer.commitOffsets.bind(consumer);
+      consumer.commitOffsets = (offsets) => {
+        commits.push(offsets.map((o) => o.offset));
+        return commitOffsets(offsets);
+      };
+      return consumer;
+    };
+    const pub = track(await KafkaPublisher.create(publisherOptions));
+    const sub = track(
+      await KafkaSubscriber.create(topic, { ...subscriberOptions, connection: kafka }),
+    );
+    for (const item of ['a', 'b', 'c', 'd']) await pub.send(topic, label(item));
+    const messages = sub[Symbol.asyncIterator]();
+    await messages.next(); // a
+    await messages.next(); // b: moves past a
+    // A commit request made at once would be on its way within these turns of the microtask queue.
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+    expect(commits).toEqual([]);
+    await messages.next(); // c: moves past b
+    await within(
+      (async () => {
+        while (commits.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      })(),
+      5_000,
+      'the gathered commit',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(commits).toEqual([['2']]);
+    // ack() does not wait for marks to gather: it commits c now.
+    const acked = sub.ack();
+    for (let i = 0; i < 20 && commits.length === 1; i++) await Promise.resolve();
+    expect(commits).toEqual([['2'], ['3']]);
+    await acked;
+  });
 });
