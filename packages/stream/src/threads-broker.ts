@@ -30,12 +30,20 @@ export interface DirectLink {
   /** Called by the broker for every `count` messages of `bytes` it delivered or dropped. */
   readonly acknowledged: (count: number, bytes: number) => void;
   /**
-   * Set by the broker when it accepts the publisher: routes one message, which it may keep
-   * (`owned`: the publisher gave it up) or must copy before keeping. `false` once the broker or
-   * the link closed: the message was not taken.
+   * Set by the broker when it accepts the publisher: routes one message, kept as `ownership`
+   * says when it must wait. `false` once the broker or the link closed: the message was not taken.
    */
-  route?: (topic: string, bytes: Uint8Array, owned: boolean) => boolean;
+  route?: (topic: string, bytes: Uint8Array, ownership: Ownership) => boolean;
 }
+
+/**
+ * Who holds a message's bytes when the broker gets them: only the broker (`given`: they came
+ * over a port, or a publisher of this thread handed them over), only the broker with the
+ * sender's `ArrayBuffer` to be detached (`moved`: `transfer: true`), or still the sender too
+ * (`borrowed`: it may reuse them once `send` returned, so the broker copies what it keeps).
+ * @internal
+ */
+export type Ownership = 'given' | 'moved' | 'borrowed';
 
 /** A request to join the broker, sent with the port the broker keeps. @internal */
 export type LinkRequest =
@@ -72,12 +80,6 @@ export interface DataMessage {
 
 /** Acknowledgements sent at once when this many pile up, else at the end of the turn. */
 const ACK_EVERY = 64;
-
-/**
- * Who holds a message's bytes: the broker (they came over a port), nobody else (a publisher in
- * this thread gave them up), or still the publisher (it may reuse them once `send` returned).
- */
-type Ownership = 'broker' | 'moved' | 'borrowed';
 
 interface PublisherLink {
   readonly port: MessagePort;
@@ -249,9 +251,9 @@ export class ThreadsBroker implements AsyncDisposable {
     };
     this.#publishers.add(link);
     if (direct !== undefined) {
-      direct.route = (topic, bytes, owned) => {
+      direct.route = (topic, bytes, ownership) => {
         if (link.closed || this.#closed) return false;
-        this.#take(link, topic, bytes, owned ? 'moved' : 'borrowed');
+        this.#take(link, topic, bytes, ownership);
         return true;
       };
     }
@@ -325,14 +327,13 @@ export class ThreadsBroker implements AsyncDisposable {
   #route(from: PublisherLink, message: DataMessage): void {
     const bytes = message?.d;
     if (typeof message?.t !== 'string' || !(bytes instanceof Uint8Array)) return;
-    this.#take(from, message.t, bytes, 'broker');
+    this.#take(from, message.t, bytes, 'given');
   }
 
   /**
    * Delivers `bytes` now when nothing of the topic waits and every recipient has room, else keeps
-   * it in the topic's queue: as it is when the broker owns it (it came over a port), moved off
-   * the sender's `ArrayBuffer` when the sender gave it up, else as a copy (the sender may reuse
-   * its buffer once `send` returned).
+   * it in the topic's queue as its {@link Ownership} says: as it is, moved off the sender's
+   * `ArrayBuffer`, or as a copy.
    */
   #take(from: PublisherLink, topic: string, bytes: Uint8Array, ownership: Ownership): void {
     const state = this.#topics.get(topic);
@@ -346,7 +347,7 @@ export class ThreadsBroker implements AsyncDisposable {
       return;
     }
     const kept =
-      ownership === 'broker' ? bytes : ownership === 'moved' ? detached(bytes) : bytes.slice();
+      ownership === 'given' ? bytes : ownership === 'moved' ? detached(bytes) : bytes.slice();
     state.waiting.push({ from, bytes: kept });
   }
 

@@ -18,6 +18,7 @@ import {
   connectLink,
   type DataMessage,
   type DirectLink,
+  type Ownership,
   ownsWholeBuffer,
   ThreadsBroker,
   type ThreadsConnection,
@@ -217,8 +218,10 @@ export class ThreadsPublisher implements Publisher {
 
   /**
    * Hands a message to the broker of this thread. A view of a larger buffer is copied first (the
-   * broker would otherwise copy all of that buffer to the subscriber); a message the broker
-   * delivered at once is already acknowledged when this returns, one it keeps holds the thread.
+   * broker would otherwise copy all of that buffer to the subscriber). Only with `transfer` is
+   * the caller's buffer to be detached; a message handed over (`owned`, or a copy made here) is
+   * kept as it is. A message the broker delivered at once is already acknowledged when this
+   * returns; one it keeps holds the thread.
    */
   #route(
     route: NonNullable<DirectLink['route']>,
@@ -226,8 +229,13 @@ export class ThreadsPublisher implements Publisher {
     bytes: Uint8Array,
     move: boolean,
   ): void {
-    const whole = ownsWholeBuffer(bytes);
-    if (!route(topic, whole ? bytes : new Uint8Array(bytes), move || !whole)) {
+    let ownership: Ownership = !move ? 'borrowed' : this.#transfer ? 'moved' : 'given';
+    let data = bytes;
+    if (!ownsWholeBuffer(bytes)) {
+      data = new Uint8Array(bytes);
+      ownership = 'given';
+    }
+    if (!route(topic, data, ownership)) {
       this.#goneAway(new ClosedError('ThreadsBroker (closed)'));
       return;
     }
