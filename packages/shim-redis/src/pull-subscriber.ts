@@ -141,6 +141,14 @@ export abstract class PullSubscriber
     return this.#held.slice();
   }
 
+  /**
+   * Resolves once every acknowledgement sent so far has settled: on a cluster one may be retried
+   * after a later command, so a look at what Redis holds waits for it first.
+   */
+  protected acknowledgementsSettled(): Promise<void> {
+    return this.#acks;
+  }
+
   /** Whether the message `id` was read and is not acknowledged yet. */
   protected isHeld(id: string): boolean {
     return this.#heldIds.has(id);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MessagingAttributes } from '@proxystream/protocols';
 import { positiveInteger, throwIfAborted } from '@proxystream/protocols/kit';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { REDIS_MESSAGING } from './capabilities.js';
 import {
   type PulledMessage,
@@ -208,6 +208,10 @@ export class RedisQueueSubscriber extends PullSubscriber {
    */
   async #register(): Promise<void> {
     if (this.onCluster) {
+      // Any node's connection: the one serving the topic's slot may change with a failover.
+      const cluster = this.client as Cluster;
+      for (const node of cluster.nodes('all')) node.on('close', this.#connectionLost);
+      cluster.on('+node', (node: Redis) => node.on('close', this.#connectionLost));
       await this.#heartbeat();
       this.#heartbeatTimer = setInterval(() => {
         this.#heartbeat().catch(() => undefined);
@@ -217,15 +221,7 @@ export class RedisQueueSubscriber extends PullSubscriber {
     }
     const client = this.client as Redis;
     await client.hset(this.#registry, this.#pending, this.#connectionName);
-    // From the moment the connection is lost, not from the reconnect: an acknowledgement made in
-    // between waits in the client's queue and runs after the reconnect, when a message stranded by
-    // a cut reply may stand at the end of the pending list that an end-pop would remove.
-    client.on('close', () => {
-      if (!this.closed) {
-        this.#recover = true;
-        this.#exactAcks = true;
-      }
-    });
+    client.on('close', this.#connectionLost);
     client.on('ready', () => {
       if (!this.closed) {
         client.hset(this.#registry, this.#pending, this.#connectionName).catch(() => undefined);
@@ -233,6 +229,19 @@ export class RedisQueueSubscriber extends PullSubscriber {
     });
     await this.#handBackOrphans(client);
   }
+
+  /**
+   * A connection of this subscriber was lost: a read whose reply it cut may have left a message in
+   * the pending list. From the moment it is lost, not from the reconnect: an acknowledgement made
+   * in between waits in the client's queue and runs after the reconnect, when that stranded
+   * message may stand at the end of the pending list that an end-pop would remove.
+   */
+  readonly #connectionLost = (): void => {
+    if (!this.closed) {
+      this.#recover = true;
+      this.#exactAcks = true;
+    }
+  };
 
   /**
    * On a cluster: refreshes this subscriber's liveness key, then its registry entry (in that
@@ -335,6 +344,8 @@ export class RedisQueueSubscriber extends PullSubscriber {
    * (or a crash) to hand them back. Compared by content: equal bytes are the same to the reader.
    */
   async #stranded(): Promise<PulledMessage[]> {
+    // An acknowledgement still on its way would make its message look stranded.
+    await this.acknowledgementsSettled();
     const listed = (await this.client.callBuffer('LRANGE', this.#pending, 0, -1)) as Buffer[];
     const held = [...this.heldMessages()];
     if (listed.length <= held.length) return [];
