@@ -12,6 +12,9 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
  * @throws {@link InvalidTopicError} otherwise.
  */
 export function assertLocalTopic(topic: string): void {
+  // A producer sends to the same few topics over and over: the last one that passed is checked
+  // by identity (a string never changes), not scanned again for every message.
+  if (topic === lastValid) return;
   if (typeof topic !== 'string' || topic.length === 0) {
     throw new InvalidTopicError(String(topic), 'a topic is a non-empty string');
   }
@@ -21,4 +24,8 @@ export function assertLocalTopic(topic: string): void {
   if (CONTROL_CHARACTERS.test(topic)) {
     throw new InvalidTopicError(topic, 'control characters are not allowed');
   }
+  lastValid = topic;
 }
+
+/** The topic {@link assertLocalTopic} passed last. */
+let lastValid: string | undefined;
