@@ -5,7 +5,7 @@ import {
   type SubscribeOptions,
 } from '@proxystream/protocols';
 import { pause, positiveNumber, QueueSubscriber, settledWithin } from '@proxystream/protocols/kit';
-import type { RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import {
   type ClientHandle,
   dedicatedClient,
@@ -129,6 +129,21 @@ export abstract class PullSubscriber
   protected retried<T>(command: () => Promise<T>): Promise<T> {
     const budget = this.#retryForMs;
     return budget === undefined ? command() : retryAcrossFailover(command, budget);
+  }
+
+  /**
+   * Calls `handler` whenever a connection of this subscriber closes: the client's own on a single
+   * server; on a cluster, that of any node, now or added later (the node serving the topic may
+   * change with a failover).
+   */
+  protected onConnectionLost(handler: () => void): void {
+    const client = this.#handle.client;
+    if (!isCluster(client)) {
+      client.on('close', handler);
+      return;
+    }
+    for (const node of client.nodes('all')) node.on('close', handler);
+    client.on('+node', (node: Redis) => node.on('close', handler));
   }
 
   /** The subscriber's own connection. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MessagingAttributes } from '@proxystream/protocols';
 import { positiveInteger, throwIfAborted } from '@proxystream/protocols/kit';
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { REDIS_MESSAGING } from './capabilities.js';
 import {
   type PulledMessage,
@@ -207,11 +207,8 @@ export class RedisQueueSubscriber extends PullSubscriber {
    * a heartbeat instead (see {@link CLUSTER_LIVENESS_MS}).
    */
   async #register(): Promise<void> {
+    this.onConnectionLost(this.#connectionLost);
     if (this.onCluster) {
-      // Any node's connection: the one serving the topic's slot may change with a failover.
-      const cluster = this.client as Cluster;
-      for (const node of cluster.nodes('all')) node.on('close', this.#connectionLost);
-      cluster.on('+node', (node: Redis) => node.on('close', this.#connectionLost));
       await this.#heartbeat();
       this.#heartbeatTimer = setInterval(() => {
         this.#heartbeat().catch(() => undefined);
@@ -221,7 +218,6 @@ export class RedisQueueSubscriber extends PullSubscriber {
     }
     const client = this.client as Redis;
     await client.hset(this.#registry, this.#pending, this.#connectionName);
-    client.on('close', this.#connectionLost);
     client.on('ready', () => {
       if (!this.closed) {
         client.hset(this.#registry, this.#pending, this.#connectionName).catch(() => undefined);

@@ -112,10 +112,13 @@ export class RedisStreamsSubscriber extends PullSubscriber {
     this.#claimIdleMs = checked.claimIdleMs;
     this.#claimIntervalMs = checked.claimIntervalMs;
     this.#count = checked.count;
-    // After a reconnect a read whose reply was lost may have put entries in our pending list.
-    this.client.on('ready', () => {
+    // After a reconnect a read whose reply was lost may have put entries in our pending list. A
+    // cluster client is ready once; a node's connection closing says it there.
+    const recover = () => {
       this.#recoverFrom = '0-0';
-    });
+    };
+    this.client.on('ready', recover);
+    if (this.onCluster) this.onConnectionLost(recover);
   }
 
   /**
@@ -235,6 +238,9 @@ export class RedisStreamsSubscriber extends PullSubscriber {
   async #fetch(): Promise<PulledMessage[]> {
     const count = this.#count;
     if (this.#recoverFrom !== undefined) {
+      // An acknowledgement on its way (on a cluster, retried across the reconnect) would make its
+      // entry look pending again.
+      await this.acknowledgementsSettled();
       const reply = await this.client.callBuffer(
         'XREADGROUP',
         'GROUP',
