@@ -122,18 +122,40 @@ describe('redis list queue', () => {
 });
 
 describe('redis list queue: a read whose reply a lost connection cut', () => {
-  it('delivers the message stranded in its pending list after the reconnect, once, and acknowledges it', async () => {
+  /**
+   * A subscriber of a fresh queue of 'held', 'stranded', 'later' that yielded 'held' (not
+   * acknowledged), then a move whose reply never came: 'stranded' sits in its pending list,
+   * unknown to it. `owner` matches its connection in CLIENT LIST.
+   */
+  async function withStranded(): Promise<{
+    name: string;
+    sub: RedisQueueSubscriber;
+    owner: string;
+  }> {
     const name = topic();
     const pub = await RedisQueuePublisher.create({ connection: REDIS_URL });
     for (const item of ['held', 'stranded', 'later']) await pub.send(name, label(item));
     await pub.close();
     const sub = await RedisQueueSubscriber.create(name, { connection: REDIS_URL });
+    expect((await collect(sub, 1)).map(readLabel)).toEqual(['held']);
+    await admin.lmove(name, sub.pendingKey, 'LEFT', 'RIGHT');
+    const owner = `name=proxystream-queue:${sub.pendingKey.split(':pending:')[1]}`;
+    return { name, sub, owner };
+  }
+
+  /** The stranded message, then the rest of the queue ('held' not again); nothing left once acknowledged. */
+  async function expectStrandedOnce(name: string, sub: RedisQueueSubscriber): Promise<void> {
+    expect((await collect(sub, 2)).map(readLabel)).toEqual(['stranded', 'later']);
+    await sub.ack();
+    expect(await eventually(async () => (await admin.llen(sub.pendingKey)) === 0, 5_000)).toBe(
+      true,
+    );
+    expect(await admin.llen(name)).toBe(0);
+  }
+
+  it('delivers the message stranded in its pending list after the reconnect, once, and acknowledges it', async () => {
+    const { name, sub, owner } = await withStranded();
     try {
-      // 'held' is yielded and not acknowledged; then a move whose reply never came: 'stranded'
-      // sits in the pending list, unknown to the subscriber.
-      expect((await collect(sub, 1)).map(readLabel)).toEqual(['held']);
-      await admin.lmove(name, sub.pendingKey, 'LEFT', 'RIGHT');
-      const owner = `name=proxystream-queue:${sub.pendingKey.split(':pending:')[1]}`;
       const connection = async () =>
         ((await admin.client('LIST')) as string).split('\n').find((line) => line.includes(owner));
       const before = await connection();
@@ -146,29 +168,16 @@ describe('redis list queue: a read whose reply a lost connection cut', () => {
           return now !== undefined && now !== before;
         }, 5_000),
       ).toBe(true);
-      // After the reconnect: the stranded message, then the rest of the queue; 'held' not again.
-      expect((await collect(sub, 2)).map(readLabel)).toEqual(['stranded', 'later']);
-      await sub.ack();
-      expect(await eventually(async () => (await admin.llen(sub.pendingKey)) === 0, 5_000)).toBe(
-        true,
-      );
-      expect(await admin.llen(name)).toBe(0);
+      await expectStrandedOnce(name, sub);
     } finally {
       await sub.close();
     }
   });
 
   it('an acknowledgement made while the connection is down removes the acknowledged message, not the stranded one', async () => {
-    const name = topic();
-    const pub = await RedisQueuePublisher.create({ connection: REDIS_URL });
-    for (const item of ['held', 'stranded', 'later']) await pub.send(name, label(item));
-    await pub.close();
-    const sub = await RedisQueueSubscriber.create(name, { connection: REDIS_URL });
+    const { name, sub, owner } = await withStranded();
     const client = (sub as unknown as { client: Redis }).client;
     try {
-      expect((await collect(sub, 1)).map(readLabel)).toEqual(['held']);
-      await admin.lmove(name, sub.pendingKey, 'LEFT', 'RIGHT');
-      const owner = `name=proxystream-queue:${sub.pendingKey.split(':pending:')[1]}`;
       const line = ((await admin.client('LIST')) as string)
         .split('\n')
         .find((entry) => entry.includes(owner));
@@ -177,12 +186,7 @@ describe('redis list queue: a read whose reply a lost connection cut', () => {
       // client's queue and runs after the reconnect, when 'stranded' stands beside it. Made as an
       // acknowledgement of the list's end, it removed 'stranded' (lost for good).
       expect(await eventually(async () => client.status !== 'ready', 5_000)).toBe(true);
-      expect((await collect(sub, 2)).map(readLabel)).toEqual(['stranded', 'later']);
-      await sub.ack();
-      expect(await eventually(async () => (await admin.llen(sub.pendingKey)) === 0, 5_000)).toBe(
-        true,
-      );
-      expect(await admin.llen(name)).toBe(0);
+      await expectStrandedOnce(name, sub);
     } finally {
       await sub.close();
     }
